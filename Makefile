@@ -1,0 +1,43 @@
+# umeeting_exporter: `make test` runs the whole test suite; `make build` builds the binary.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
+             -X github.com/prometheus/common/version.Revision=$(REVISION) \
+             -X github.com/prometheus/common/version.Branch=$(BRANCH) \
+             -X github.com/prometheus/common/version.BuildUser=$(shell whoami)@$(shell hostname) \
+             -X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+
+.PHONY: all build test test-deps vet unit rules bench fmt-check
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o umeeting_exporter .
+
+# The whole suite: static checks, unit and fuzz-seed tests with the race
+# detector, end-to-end tests of the real binary (simulator, real Prometheus),
+# and the alert rules with promtool.
+test: test-deps fmt-check vet unit rules
+
+test-deps:
+	@scripts/test-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on: $$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+rules:
+	promtool check rules alerts/*.rules.yml
+	promtool test rules alerts/*_test.yml
+
+# Benchmarks whose results are kept in BENCHMARKS.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 10x -count 3 ./umeeting/... ./store/... ./collector/... ./poller/...

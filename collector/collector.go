@@ -1,0 +1,318 @@
+// Package collector turns what the poller learnt into Prometheus metrics:
+// it knows every metric name, label and help text of the exporter.
+//
+// Usage metrics are built once per poll from an immutable store.Snapshot
+// into const metrics, so a scrape only copies prebuilt values: it never
+// races a poll, and a label set that disappeared is not exported forever.
+package collector
+
+import (
+	"cmp"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+const namespace = "umeeting"
+
+const fromLastPoll = " Values come from the last successful poll."
+
+// family is one usage counter family, with and without host labels.
+type family struct {
+	withHost, withoutHost *prometheus.Desc
+}
+
+func newFamily(name, help string, extra ...string) family {
+	fq := prometheus.BuildFQName(namespace, "", name)
+	help += fromLastPoll
+	return family{
+		withHost:    prometheus.NewDesc(fq, help, append([]string{"account", "host", "email", "user_type"}, extra...), nil),
+		withoutHost: prometheus.NewDesc(fq, help, append([]string{"account", "user_type"}, extra...), nil),
+	}
+}
+
+func gaugeDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+}
+
+var (
+	meetingsDesc = newFamily("meetings_total",
+		"Finished meetings, each counted once when first seen.")
+	secondsDesc = newFamily("meeting_seconds_total",
+		"Sum of the lengths of finished meetings, in seconds.")
+	participantsDesc = newFamily("participants_total",
+		"Sum of participants over finished meetings.")
+	participantSecondsDesc = newFamily("participant_seconds_total",
+		"Sum of meeting length times participants (participant-seconds) over finished meetings.")
+	featureDesc = newFamily("meetings_by_feature_total",
+		"Finished meetings that used a feature (video, screen_share, voip, pstn dial-in, third_party_audio, recording).", "feature")
+
+	durationHistDesc = gaugeDesc("meeting_duration_seconds",
+		"Distribution of the lengths of finished meetings, in seconds."+fromLastPoll, "account", "user_type")
+	participantsHistDesc = gaugeDesc("meeting_participants",
+		"Distribution of the participants of finished meetings."+fromLastPoll, "account", "user_type")
+
+	hostLastDesc = gaugeDesc("host_last_meeting_timestamp_seconds",
+		"Unix time at which the host's latest meeting ended, one series per host e-mail with its latest name and user_type."+fromLastPoll,
+		"account", "host", "email", "user_type")
+	activeHostsDesc = gaugeDesc("active_hosts",
+		"Distinct hosts (by e-mail) whose latest meeting ended within the window, by the user_type of that meeting."+fromLastPoll,
+		"account", "user_type", "window")
+	peakMeetingsDesc = gaugeDesc("concurrent_meetings_peak",
+		"Most meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, "account")
+	peakParticipantsDesc = gaugeDesc("concurrent_participants_peak",
+		"Most participants in meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, "account")
+	invalidDesc = gaugeDesc("records_invalid_total",
+		"Records of the API skipped as invalid, each counted once, by reason.", "account", "reason")
+	rememberedDesc = gaugeDesc("remembered_meetings",
+		"Meetings remembered to count each once; grows with the lookback, not with uptime.", "account")
+
+	upDesc = gaugeDesc("up",
+		"1 when the last poll of the account's API succeeded, 0 when it failed; usage metrics then keep the values of the last successful poll.", "account")
+	lastSuccessDesc = gaugeDesc("last_successful_poll_timestamp_seconds",
+		"Unix time of the last successful poll of the account; 0 before the first.", "account")
+	pollDurationDesc = gaugeDesc("poll_duration_seconds",
+		"How long the last poll of the account took, in seconds.", "account")
+	pollIntervalDesc = gaugeDesc("poll_interval_seconds",
+		"Configured time between two polls of the account, in seconds.", "account")
+	budgetDesc = gaugeDesc("api_request_budget_remaining",
+		"API requests the account may still make in the rolling 24 hours; -1 when no budget is set.", "account")
+	lastSaveDesc = gaugeDesc("state_last_save_timestamp_seconds",
+		"Unix time at which the account's state was last saved to disk; 0 before the first save.", "account")
+	limitDesc = gaugeDesc("concurrent_meetings_limit",
+		"Licence limit of meetings at the same moment, from the config (concurrent_meetings_limit).", "account")
+)
+
+// Options choose the labels of the usage metrics.
+type Options struct {
+	PerHost  bool
+	Include  *regexp.Regexp // nil: every host
+	Exclude  *regexp.Regexp // nil: none
+	MaxHosts int            // 0: no cap
+}
+
+// Status is the poll health of one account.
+type Status struct {
+	Up              bool
+	LastSuccess     time.Time // zero before the first success
+	PollDuration    time.Duration
+	PollInterval    time.Duration
+	BudgetRemaining int // -1: no budget
+	LastSave        time.Time
+	ConcurrentLimit int // 0: not set
+}
+
+type account struct {
+	usage  []prometheus.Metric
+	status []prometheus.Metric
+}
+
+// Collector exposes the prebuilt metrics of every account. It is an
+// unchecked collector: hosts left out of per-host series are counted in a
+// series of the same family without host/email labels.
+type Collector struct {
+	mu       sync.RWMutex
+	accounts map[string]*account
+}
+
+// New returns an empty Collector.
+func New() *Collector {
+	return &Collector{accounts: map[string]*account{}}
+}
+
+func (c *Collector) get(name string) *account {
+	a := c.accounts[name]
+	if a == nil {
+		a = &account{}
+		c.accounts[name] = a
+	}
+	return a
+}
+
+// Describe sends nothing: the collector is unchecked (see Collector).
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect sends the prebuilt metrics of every account.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, a := range c.accounts {
+		for _, m := range a.usage {
+			ch <- m
+		}
+		for _, m := range a.status {
+			ch <- m
+		}
+	}
+}
+
+// Delete stops exposing an account.
+func (c *Collector) Delete(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.accounts, name)
+}
+
+// SetUsage replaces the usage metrics of an account with those of snap.
+func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
+	ms := BuildUsage(name, snap, opts)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.get(name).usage = ms
+}
+
+// SetStatus replaces the health metrics of an account.
+func (c *Collector) SetStatus(name string, st Status) {
+	ms := buildStatus(name, st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.get(name).status = ms
+}
+
+func unixOrZero(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+func buildStatus(name string, st Status) []prometheus.Metric {
+	up := 0.0
+	if st.Up {
+		up = 1
+	}
+	ms := []prometheus.Metric{
+		prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, name),
+		prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, unixOrZero(st.LastSuccess), name),
+		prometheus.MustNewConstMetric(pollDurationDesc, prometheus.GaugeValue, st.PollDuration.Seconds(), name),
+		prometheus.MustNewConstMetric(pollIntervalDesc, prometheus.GaugeValue, st.PollInterval.Seconds(), name),
+		prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, float64(st.BudgetRemaining), name),
+		prometheus.MustNewConstMetric(lastSaveDesc, prometheus.GaugeValue, unixOrZero(st.LastSave), name),
+	}
+	if st.ConcurrentLimit > 0 {
+		ms = append(ms, prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(st.ConcurrentLimit), name))
+	}
+	return ms
+}
+
+// admitted returns the e-mails of the hosts that get series of their own:
+// those the filters keep, the first MaxHosts of them in first-seen order.
+func admitted(hosts []store.HostSnapshot, opts Options) map[string]bool {
+	if !opts.PerHost {
+		return nil
+	}
+	kept := make([]store.HostSnapshot, 0, len(hosts))
+	for _, h := range hosts {
+		match := func(re *regexp.Regexp) bool { return re.MatchString(h.Email) || re.MatchString(h.Host.Host) }
+		if (opts.Include == nil || match(opts.Include)) && (opts.Exclude == nil || !match(opts.Exclude)) {
+			kept = append(kept, h)
+		}
+	}
+	if opts.MaxHosts > 0 && len(kept) > opts.MaxHosts {
+		slices.SortFunc(kept, func(a, b store.HostSnapshot) int { return cmp.Compare(a.Order, b.Order) })
+		kept = kept[:opts.MaxHosts]
+	}
+	set := make(map[string]bool, len(kept))
+	for _, h := range kept {
+		set[h.Email] = true
+	}
+	return set
+}
+
+// BuildUsage builds the usage metrics of one account from snap.
+func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Metric {
+	adm := admitted(snap.Hosts, opts)
+	ms := make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+len(snap.Hosts)+32)
+	counter := func(f family, v uint64, withHost bool, labels []string, extra ...string) {
+		d := f.withoutHost
+		if withHost {
+			d = f.withHost
+		}
+		ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append(labels, extra...)...))
+	}
+	emit := func(c *store.Counters, withHost bool, labels []string) {
+		counter(meetingsDesc, c.Meetings, withHost, labels)
+		counter(secondsDesc, c.Seconds, withHost, labels)
+		counter(participantsDesc, c.Participants, withHost, labels)
+		counter(participantSecondsDesc, c.ParticipantSeconds, withHost, labels)
+		for i, f := range umeeting.FeatureNames {
+			counter(featureDesc, c.Features[i], withHost, labels, f)
+		}
+	}
+	// Hosts left out are summed per user_type into one series without
+	// host/email labels, so account totals stay exact.
+	others := map[string]*store.Counters{}
+	for i := range snap.Series {
+		s := &snap.Series[i]
+		if adm[s.Email] {
+			emit(&s.Counters, true, []string{name, s.Host, s.Email, s.UserType})
+			continue
+		}
+		o := others[s.UserType]
+		if o == nil {
+			o = &store.Counters{}
+			others[s.UserType] = o
+		}
+		o.Meetings += s.Meetings
+		o.Seconds += s.Seconds
+		o.Participants += s.Participants
+		o.ParticipantSeconds += s.ParticipantSeconds
+		for j := range o.Features {
+			o.Features[j] += s.Features[j]
+		}
+	}
+	for _, ut := range sortedKeys(others) {
+		emit(others[ut], false, []string{name, ut})
+	}
+
+	for _, ut := range sortedKeys(snap.Histograms) {
+		h := snap.Histograms[ut]
+		ms = append(ms,
+			constHistogram(durationHistDesc, h.Duration, store.DurationBuckets, name, ut),
+			constHistogram(participantsHistDesc, h.Participants, store.ParticipantBuckets, name, ut))
+	}
+	for _, h := range snap.Hosts {
+		if adm[h.Email] {
+			ms = append(ms, prometheus.MustNewConstMetric(hostLastDesc, prometheus.GaugeValue, float64(h.LastEnd), name, h.Host.Host, h.Email, h.UserType))
+		}
+	}
+	for _, w := range store.ActiveWindows {
+		counts := snap.ActiveHosts[w.Name]
+		for _, ut := range sortedKeys(counts) {
+			ms = append(ms, prometheus.MustNewConstMetric(activeHostsDesc, prometheus.GaugeValue, float64(counts[ut]), name, ut, w.Name))
+		}
+	}
+	ms = append(ms,
+		prometheus.MustNewConstMetric(peakMeetingsDesc, prometheus.GaugeValue, float64(snap.PeakMeetings), name),
+		prometheus.MustNewConstMetric(peakParticipantsDesc, prometheus.GaugeValue, float64(snap.PeakParticipants), name),
+		prometheus.MustNewConstMetric(rememberedDesc, prometheus.GaugeValue, float64(snap.Remembered), name))
+	for _, r := range sortedKeys(snap.Invalid) {
+		ms = append(ms, prometheus.MustNewConstMetric(invalidDesc, prometheus.CounterValue, float64(snap.Invalid[r]), name, r))
+	}
+	return ms
+}
+
+func constHistogram(d *prometheus.Desc, h *store.Histogram, bounds []float64, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(bounds))
+	var cum uint64
+	for i, b := range bounds {
+		cum += h.Buckets[i]
+		buckets[b] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, float64(h.Sum), buckets, labels...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,199 @@
+// Package e2e runs the real umeeting_exporter binary against the simulator
+// (and, for the dashboards and alerts, against a real Prometheus), all on
+// 127.0.0.1.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// exporterBinary is the path of the binary built once by TestMain.
+var exporterBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "umeeting-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	exporterBinary = filepath.Join(dir, "umeeting_exporter")
+	build := exec.Command("go", "build", "-o", exporterBinary, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the exporter:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer collects a process's output for later inspection.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// exporter is one running exporter process.
+type exporter struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	Addr string // host:port of its web server
+	Logs *syncBuffer
+	done chan struct{}
+}
+
+// startExporter runs the binary with args plus --web.listen-address on a free
+// port, and waits until /-/ready answers. The process is killed when the
+// test ends.
+func startExporter(t *testing.T, args ...string) *exporter {
+	t.Helper()
+	addr := freeAddr(t)
+	e := &exporter{t: t, Addr: addr, Logs: &syncBuffer{}, done: make(chan struct{})}
+	e.cmd = exec.Command(exporterBinary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	e.cmd.Stdout, e.cmd.Stderr = e.Logs, e.Logs
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.cmd.Wait(); close(e.done) }()
+	t.Cleanup(func() {
+		e.Kill()
+		if t.Failed() {
+			t.Logf("exporter logs:\n%s", e.Logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-e.done:
+			t.Fatalf("exporter exited early: %v\n%s", e.cmd.ProcessState, e.Logs.String())
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return e
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("exporter not ready after 20s:\n%s", e.Logs.String())
+	return nil
+}
+
+// Kill ends the process with SIGKILL, like a crash, and waits for it.
+func (e *exporter) Kill() {
+	if e.cmd.Process != nil {
+		e.cmd.Process.Kill()
+	}
+	<-e.done
+}
+
+// Get fetches a path from the exporter's web server.
+func (e *exporter) Get(path string) (int, string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.Addr+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// Metrics returns the exposition text of /metrics.
+func (e *exporter) Metrics() string {
+	e.t.Helper()
+	code, body := e.Get("/metrics")
+	if code != http.StatusOK {
+		e.t.Fatalf("/metrics: HTTP %d: %s", code, body)
+	}
+	return body
+}
+
+// sumMetric adds up every sample of the family name whose label text
+// contains all of the given substrings (e.g. `account="demo"`).
+func sumMetric(exposition, name string, contains ...string) (float64, bool) {
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(strings.NewReader(exposition))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		ok := true
+		for _, c := range contains {
+			if !strings.Contains(rest, c) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
+
+// waitFor polls cond every 100ms until it is true or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}

@@ -1,0 +1,217 @@
+// Command umeeting_exporter polls the UMeeting hisMeeting API and serves
+// meeting usage as Prometheus metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	sloggokit "github.com/tjhop/slog-gokit"
+
+	"github.com/umeeting/umeeting_exporter/collector"
+	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/poller"
+	"github.com/umeeting/umeeting_exporter/simulator"
+)
+
+const (
+	exporterName     = "umeeting_exporter"
+	demoAPIKey       = "demo-key"
+	demoAPISecret    = "demo-secret"
+	demoPollInterval = 10 * time.Second
+)
+
+func main() {
+	var (
+		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yml").String()
+		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print what is wrong, and exit.").Bool()
+		storagePath   = kingpin.Flag("storage.path", "Folder for the state that keeps counts across restarts.").Default("data").String()
+		metricsPath   = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		demo          = kingpin.Flag("demo", "Poll a built-in UMeeting simulator as account \"demo\"; needs no credentials.").Bool()
+		demoSimulator = kingpin.Flag("demo.simulator-address", "Loopback address of the demo simulator.").Default("127.0.0.1:0").String()
+		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
+		logFormat     = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
+		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9861")
+	)
+	kingpin.Version(version.Print(exporterName))
+	kingpin.HelpFlag.Short('h')
+	kingpin.Parse()
+
+	logger, slogger := newLoggers(*logLevel, *logFormat)
+
+	if *configCheck {
+		cfg, err := config.Load(*configFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s: OK, %d account(s)\n", *configFile, len(cfg.Accounts))
+		return
+	}
+
+	level.Info(logger).Log("msg", "Starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+
+	loadConfig := func() (*config.Config, error) { return config.Load(*configFile) }
+	if *demo {
+		sim := simulator.New(simulator.Options{Seed: 1, APIKey: demoAPIKey, APISecret: demoAPISecret})
+		apiURL, err := sim.Start(*demoSimulator)
+		if err != nil {
+			level.Error(logger).Log("msg", "Starting the demo simulator failed", "err", err)
+			os.Exit(1)
+		}
+		defer sim.Close()
+		level.Info(logger).Log("msg", "Demo mode: polling the built-in simulator", "account", "demo", "simulator", sim.Addr())
+		loadConfig = func() (*config.Config, error) { return demoConfig(*configFile, apiURL) }
+	}
+
+	reg := prometheus.NewRegistry()
+	coll := collector.New()
+	inst := collector.NewInstruments(reg)
+	reg.MustRegister(
+		versioncollector.NewCollector(exporterName),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		coll,
+	)
+
+	manager := poller.NewManager(*storagePath, coll, inst, logger)
+	safeCfg := &config.SafeConfig{}
+	reload := func() error {
+		cfg, err := loadConfig()
+		if err == nil {
+			err = manager.Apply(cfg)
+		}
+		if err != nil {
+			inst.ReloadSuccess.Set(0)
+			level.Error(logger).Log("msg", "Loading configuration failed; keeping the previous one", "err", err)
+			return err
+		}
+		safeCfg.Set(cfg)
+		inst.ReloadSuccess.Set(1)
+		inst.ReloadTimestamp.SetToCurrentTime()
+		level.Info(logger).Log("msg", "Configuration loaded", "accounts", len(cfg.Accounts))
+		return nil
+	}
+	if err := reload(); err != nil {
+		os.Exit(1)
+	}
+	defer manager.Stop()
+
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(slogger.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	})))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !manager.Ready() {
+			http.Error(w, "Not ready.", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready.")
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			http.Error(w, "Use POST or PUT to reload the configuration.", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := reload(); err != nil {
+			http.Error(w, "Reload failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded.")
+	})
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "UMeeting Exporter",
+			Description: "Prometheus exporter for UMeeting meeting usage",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: *metricsPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+				{Address: "/-/ready", Text: "Readiness"},
+			},
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "Building the landing page failed", "err", err)
+			os.Exit(1)
+		}
+		mux.Handle("/", landing)
+	}
+
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				reload()
+				continue
+			}
+			level.Info(logger).Log("msg", "Shutting down", "signal", sig)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			server.Shutdown(ctx)
+			cancel()
+			return
+		}
+	}()
+	if err := web.ListenAndServe(server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		level.Error(logger).Log("msg", "HTTP server failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// demoConfig is the config file (when there is one) with its accounts
+// replaced by the demo account, polling the simulator at apiURL often.
+func demoConfig(path, apiURL string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		cfg, err = config.Parse(nil, ".")
+	}
+	if err != nil {
+		return nil, err
+	}
+	a := config.DefaultAccount
+	a.Name, a.APIURL, a.APIKey, a.APISecret = "demo", apiURL, demoAPIKey, demoAPISecret
+	a.DailyRequestBudget = 0 // the simulator has no rate limit
+	cfg.Accounts = []config.Account{a}
+	cfg.PollInterval = config.NewDuration(demoPollInterval)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	return cfg, nil
+}
+
+// newLoggers builds the go-kit logger and, for the exporter toolkit, an
+// slog logger writing through it (the handler adds its own time and caller).
+func newLoggers(lvl, format string) (log.Logger, *slog.Logger) {
+	var base log.Logger
+	if format == "json" {
+		base = log.NewJSONLogger(log.NewSyncWriter(os.Stderr))
+	} else {
+		base = log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr))
+	}
+	base = level.NewFilter(base, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
+	var slogLevel slog.Level
+	slogLevel.UnmarshalText([]byte(strings.ToUpper(lvl)))
+	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller),
+		slog.New(sloggokit.NewGoKitHandler(base, slogLevel))
+}

@@ -1,0 +1,256 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFaultKinds(t *testing.T) {
+	s, api := serve(t, Options{Seed: 1, Now: newClock(t0).Now})
+	v := params(weekAgo, today, "page_size", "50")
+	normal := post(t, api, v)
+	ok(t, normal)
+	notJSON := func(t *testing.T, a answer) {
+		if json.Valid(a.Body) {
+			t.Errorf("body is valid JSON: %.200s", a.Body)
+		}
+	}
+	envelopeStatus := func(status int) func(*testing.T, answer) {
+		return func(t *testing.T, a answer) {
+			if !a.JSONok || a.Env.Status == nil || *a.Env.Status != status || a.Env.Message == "" || a.Env.Data != nil {
+				t.Errorf("want an envelope with status %d, got %s", status, a.Body)
+			}
+		}
+	}
+	for _, c := range []struct {
+		fault Fault
+		code  int
+		check func(*testing.T, answer)
+	}{
+		{Fault{Kind: FaultHTTP500}, 500, notJSON},
+		{Fault{Kind: FaultEnvelope}, 200, envelopeStatus(500)},
+		{Fault{Kind: FaultAuth}, 200, envelopeStatus(401)},
+		{Fault{Kind: FaultZoomError}, 200, func(t *testing.T, a answer) {
+			if !a.JSONok || a.Env.Error == nil || a.Env.Error.Code != 124 || a.Env.Status != nil || a.Env.Data != nil {
+				t.Errorf("want a Zoom error object, got %s", a.Body)
+			}
+		}},
+		{Fault{Kind: FaultRateLimit}, 429, func(t *testing.T, a answer) {
+			if a.Header.Get("Retry-After") != "1" {
+				t.Errorf("Retry-After %q", a.Header.Get("Retry-After"))
+			}
+		}},
+		{Fault{Kind: FaultGarbage}, 200, notJSON},
+		{Fault{Kind: FaultHTML}, 502, func(t *testing.T, a answer) {
+			if !strings.HasPrefix(a.Header.Get("Content-Type"), "text/html") || !bytes.Contains(a.Body, []byte("<html")) {
+				t.Errorf("want an HTML page, got %s: %s", a.Header.Get("Content-Type"), a.Body)
+			}
+		}},
+		{Fault{Kind: FaultTruncated}, 200, func(t *testing.T, a answer) {
+			notJSON(t, a)
+			if !bytes.HasPrefix(normal.Body, a.Body) || !bytes.Contains(a.Body, []byte(`"data":[`+"\n{")) || len(a.Body) >= len(normal.Body) {
+				t.Errorf("want a prefix of the normal answer cut inside data, got %d of %d bytes", len(a.Body), len(normal.Body))
+			}
+		}},
+		{Fault{Kind: FaultEmpty}, 200, func(t *testing.T, a answer) {
+			if len(a.Body) != 0 {
+				t.Errorf("body %q", a.Body)
+			}
+		}},
+		{Fault{Kind: FaultSlow, Delay: 20 * time.Millisecond}, 200, func(t *testing.T, a answer) {
+			if !bytes.Equal(a.Body, normal.Body) {
+				t.Error("a slow answer differs from the normal one")
+			}
+		}},
+	} {
+		t.Run(string(c.fault.Kind), func(t *testing.T) {
+			c.fault.Count = 1
+			s.SetFault(c.fault)
+			a := post(t, api, v)
+			if a.Code != c.code {
+				t.Errorf("HTTP %d, want %d: %.200s", a.Code, c.code, a.Body)
+			}
+			c.check(t, a)
+			if again := post(t, api, v); !bytes.Equal(again.Body, normal.Body) {
+				t.Errorf("fault with Count 1 still active: HTTP %d %.200s", again.Code, again.Body)
+			}
+		})
+	}
+}
+
+func TestFaultHTMLAlternates(t *testing.T) {
+	s, api := serve(t, Options{NoGenerated: true})
+	s.SetFault(Fault{Kind: FaultHTML, Count: 2})
+	a, b := post(t, api, params(today, today)), post(t, api, params(today, today))
+	if a.Code != http.StatusBadGateway || b.Code != http.StatusOK || !bytes.Contains(b.Body, []byte("<html")) || json.Valid(b.Body) {
+		t.Errorf("want 502 then 200 with HTML, got %d then %d: %s", a.Code, b.Code, b.Body)
+	}
+}
+
+func TestFaultCountAndPage(t *testing.T) {
+	s, api := serve(t, Options{Seed: 1, Now: newClock(t0).Now})
+	page := func(n int) int {
+		return post(t, api, params(weekAgo, today, "page_number", strconv.Itoa(n))).Code
+	}
+	s.SetFault(Fault{Kind: FaultHTTP500, Page: 2, Count: 2})
+	if got := []int{page(1), page(2), page(3), page(2), page(2), page(1)}; !slices.Equal(got, []int{200, 500, 200, 500, 200, 200}) {
+		t.Errorf("page 2 only, twice: codes %v", got)
+	}
+	s.SetFault(Fault{Kind: FaultHTTP500})
+	if got := []int{page(1), page(2), page(1)}; !slices.Equal(got, []int{500, 500, 500}) {
+		t.Errorf("until cleared: codes %v", got)
+	}
+	s.SetFault(Fault{Kind: FaultNone})
+	if page(1) != 200 {
+		t.Error("cleared fault still active")
+	}
+	// A request without page_number is page 1.
+	s.SetFault(Fault{Kind: FaultHTTP500, Page: 1, Count: 1})
+	if code := post(t, api, params(weekAgo, today)).Code; code != 500 {
+		t.Errorf("page 1 fault, request without page_number: HTTP %d", code)
+	}
+	if s.Requests() != 11 {
+		t.Errorf("Requests() = %d, want 11", s.Requests())
+	}
+}
+
+// TestSlowAndLatency: a client that gives up in time gets no answer, and
+// the simulator lets go of the request.
+func TestSlowAndLatency(t *testing.T) {
+	for _, opts := range []struct {
+		name  string
+		opts  Options
+		fault Fault
+	}{
+		{"slow fault", Options{NoGenerated: true}, Fault{Kind: FaultSlow}},
+		{"latency", Options{NoGenerated: true, Latency: time.Minute}, Fault{}},
+	} {
+		t.Run(opts.name, func(t *testing.T) {
+			s, api := serve(t, opts.opts)
+			s.SetFault(opts.fault)
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api, strings.NewReader(params(today, today).Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				t.Fatalf("answered HTTP %d despite the wait", resp.StatusCode)
+			}
+		})
+	}
+	_, api := serve(t, Options{NoGenerated: true, Latency: time.Millisecond})
+	ok(t, post(t, api, params(today, today)))
+}
+
+func TestControlEndpoints(t *testing.T) {
+	clock := newClock(t0)
+	s, api := serve(t, Options{Seed: 3, Now: clock.Now})
+	base := strings.TrimSuffix(api, APIPath)
+	control := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, c := range []struct {
+		method, path string
+		code         int
+	}{
+		{"POST", "/-/fault?kind=http_500&count=2&delay=2s&page=0", 200},
+		{"POST", "/-/fault?kind=bogus", 400},
+		{"POST", "/-/fault", 400},
+		{"POST", "/-/fault?kind=http_500&count=-1", 400},
+		{"POST", "/-/fault?kind=slow&delay=soon", 400},
+		{"POST", "/-/fault?kind=slow&page=x", 400},
+		{"DELETE", "/-/fault?kind=none", 405},
+		{"POST", "/-/requests", 405},
+		{"GET", "/-/truth?from=yesterday", 400},
+		{"GET", "/nowhere", 404},
+		{"GET", "/", 200},
+	} {
+		if code, body := control(c.method, c.path); code != c.code {
+			t.Errorf("%s %s: HTTP %d, want %d: %s", c.method, c.path, code, c.code, body)
+		}
+	}
+	// The first, valid, POST set a fault for two requests (bad ones left it).
+	if code, body := control("GET", "/-/fault"); code != 200 || !strings.Contains(body, "http_500") {
+		t.Errorf("GET /-/fault: %d %s", code, body)
+	}
+	codes := []int{post(t, api, params(today, today)).Code, post(t, api, params(today, today)).Code, post(t, api, params(today, today)).Code}
+	if !slices.Equal(codes, []int{500, 500, 200}) {
+		t.Errorf("after POST /-/fault count=2: %v", codes)
+	}
+	if code, _ := control("POST", "/-/fault?kind=garbage"); code != 200 {
+		t.Fatal("setting garbage")
+	}
+	if code, _ := control("POST", "/-/fault?kind=none"); code != 200 || post(t, api, params(today, today)).Code != 200 {
+		t.Error("kind=none did not clear")
+	}
+	if _, body := control("GET", "/-/requests"); strings.TrimSpace(body) != "4" || s.Requests() != 4 {
+		t.Errorf("/-/requests %q, Requests() %d, want 4", body, s.Requests())
+	}
+
+	from, to := t0.Add(-48*time.Hour), t0
+	_, body := control("GET", "/-/truth?"+url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}.Encode())
+	var got TruthSummary
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("/-/truth: %v: %s", err, body)
+	}
+	want := Summarize(s.Truth(from, to))
+	if got.Meetings == 0 || got.Meetings != want.Meetings || got.MeetingSeconds != want.MeetingSeconds ||
+		got.ParticipantSeconds != want.ParticipantSeconds || got.Participants != want.Participants ||
+		got.Hosts != want.Hosts || len(got.Features) != 6 || got.Features["video"] != want.Features["video"] {
+		t.Errorf("/-/truth %+v, want %+v", got, want)
+	}
+	for _, name := range []string{"video", "screen_share", "voip", "pstn", "third_party_audio", "recording"} {
+		if _, ok := got.Features[name]; !ok {
+			t.Errorf("feature %s missing", name)
+		}
+	}
+	var all TruthSummary
+	_, body = control("GET", "/-/truth")
+	if json.Unmarshal([]byte(body), &all) != nil || all.Meetings <= got.Meetings {
+		t.Errorf("/-/truth without bounds: %s", body)
+	}
+}
+
+func TestStartClose(t *testing.T) {
+	s := New(Options{Seed: 1, Now: newClock(t0).Now})
+	if s.Addr() != "" || s.Close() != nil {
+		t.Fatal("unstarted simulator: Addr or Close")
+	}
+	api, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !strings.HasPrefix(api, "http://127.0.0.1:") || !strings.HasSuffix(api, APIPath) || !strings.Contains(api, s.Addr()) {
+		t.Errorf("Start returned %q, Addr %q", api, s.Addr())
+	}
+	if _, err := s.Start("127.0.0.1:0"); err == nil {
+		t.Error("second Start succeeded")
+	}
+	ok(t, post(t, api, params(today, today)))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Post(api, "application/x-www-form-urlencoded", strings.NewReader(params(today, today).Encode())); err == nil {
+		resp.Body.Close()
+		t.Error("answered after Close")
+	}
+}

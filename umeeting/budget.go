@@ -1,0 +1,106 @@
+package umeeting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrBudgetExhausted is returned (wrapped) when an account has used its
+// requests of the trailing 24 hours.
+var ErrBudgetExhausted = errors.New("daily request budget exhausted")
+
+// budgetWindow is the rolling window of the daily cap.
+const budgetWindow = 24 * time.Hour
+
+// Budget limits the API requests of one account: at most perDay in any
+// rolling 24 h, and at least minInterval between two requests (the vendor
+// allows 1 request a minute and 2,000 a day). It outlives a Client, so a
+// configuration reload does not hand out a fresh allowance. It is safe for
+// concurrent use.
+type Budget struct {
+	perDay      int
+	minInterval time.Duration
+	now         func() time.Time
+	after       func(time.Duration) <-chan time.Time
+
+	mu    sync.Mutex
+	times []time.Time // requests in the window, oldest first (only with a cap)
+	last  time.Time   // the latest request
+}
+
+// NewBudget returns a budget of perDay requests in any 24 h (perDay <= 0:
+// no daily cap) with at least minInterval between requests.
+func NewBudget(perDay int, minInterval time.Duration) *Budget {
+	return newBudget(perDay, minInterval, time.Now, time.After)
+}
+
+func newBudget(perDay int, minInterval time.Duration, now func() time.Time, after func(time.Duration) <-chan time.Time) *Budget {
+	return &Budget{perDay: perDay, minInterval: max(minInterval, 0), now: now, after: after}
+}
+
+// Take spends one request. It first waits until minInterval has passed
+// since the previous request, giving up at once when ctx's deadline would
+// pass first, and returns an error wrapping ErrBudgetExhausted when the
+// last 24 h already hold perDay requests.
+func (b *Budget) Take(ctx context.Context) error {
+	for {
+		b.mu.Lock()
+		now := b.now()
+		b.prune(now)
+		if b.perDay > 0 && len(b.times) >= b.perDay {
+			next := b.times[0].Add(budgetWindow)
+			b.mu.Unlock()
+			return fmt.Errorf("%w: %d requests in the last 24h, the next is allowed at %s",
+				ErrBudgetExhausted, b.perDay, next.UTC().Format(time.RFC3339))
+		}
+		var wait time.Duration
+		if !b.last.IsZero() {
+			wait = b.last.Add(b.minInterval).Sub(now)
+		}
+		if wait <= 0 {
+			b.last = now
+			if b.perDay > 0 {
+				b.times = append(b.times, now)
+			}
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+		if deadline, ok := ctx.Deadline(); ok && deadline.Before(now.Add(wait)) {
+			return fmt.Errorf("waiting %s for the minimum request interval would pass the deadline: %w",
+				wait, context.DeadlineExceeded)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the minimum request interval: %w", ctx.Err())
+		case <-b.after(wait):
+		}
+	}
+}
+
+// Remaining returns how many requests the trailing 24 h still allow, or -1
+// when there is no daily cap.
+func (b *Budget) Remaining() int {
+	if b.perDay <= 0 {
+		return -1
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.prune(b.now())
+	return b.perDay - len(b.times)
+}
+
+// prune forgets requests that left the window.
+func (b *Budget) prune(now time.Time) {
+	cutoff := now.Add(-budgetWindow)
+	i := 0
+	for i < len(b.times) && !b.times[i].After(cutoff) {
+		i++
+	}
+	if i > 0 {
+		b.times = append(b.times[:0], b.times[i:]...)
+	}
+}

@@ -1,0 +1,163 @@
+package umeeting
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock for Budget whose waits pass at once, moving the
+// clock forward by the time waited.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: mustTime("2026-11-20T00:00:00Z")} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *fakeClock) budget(perDay int, minInterval time.Duration) *Budget {
+	return newBudget(perDay, minInterval, c.Now, c.After)
+}
+
+func TestBudgetDailyCap(t *testing.T) {
+	clock := newFakeClock()
+	b := clock.budget(3, 0)
+	ctx := context.Background()
+	for i := range 3 {
+		if got := b.Remaining(); got != 3-i {
+			t.Errorf("before take %d: remaining %d, want %d", i, got, 3-i)
+		}
+		if err := b.Take(ctx); err != nil {
+			t.Fatalf("take %d: %v", i, err)
+		}
+		clock.Advance(time.Hour)
+	}
+	err := b.Take(ctx)
+	if !errors.Is(err, ErrBudgetExhausted) || b.Remaining() != 0 {
+		t.Fatalf("4th take: %v, remaining %d; want exhausted, 0", err, b.Remaining())
+	}
+	// The window rolls: the first request leaves it 24 h after it was made.
+	clock.Advance(21*time.Hour - time.Second)
+	if err := b.Take(ctx); !errors.Is(err, ErrBudgetExhausted) {
+		t.Fatalf("a second before the first request expires: %v", err)
+	}
+	clock.Advance(time.Second)
+	if got := b.Remaining(); got != 1 {
+		t.Errorf("after the first request expired: remaining %d, want 1", got)
+	}
+	if err := b.Take(ctx); err != nil {
+		t.Fatalf("after the first request expired: %v", err)
+	}
+	if err := b.Take(ctx); !errors.Is(err, ErrBudgetExhausted) {
+		t.Fatalf("window full again: %v", err)
+	}
+	if len(clock.waits) != 0 {
+		t.Errorf("waited %v without a minimum interval", clock.waits)
+	}
+}
+
+func TestBudgetMinInterval(t *testing.T) {
+	clock := newFakeClock()
+	b := clock.budget(0, time.Minute)
+	ctx := context.Background()
+	if got := b.Remaining(); got != -1 {
+		t.Errorf("remaining without a cap: %d, want -1", got)
+	}
+	steps := []struct {
+		advance, wait time.Duration
+	}{
+		{0, 0},           // first request: no wait
+		{0, time.Minute}, // at once: a full interval
+		{30 * time.Second, 30 * time.Second},
+		{2 * time.Minute, 0}, // long after: no wait
+	}
+	for i, s := range steps {
+		clock.Advance(s.advance)
+		clock.waits = nil
+		if err := b.Take(ctx); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		var waited time.Duration
+		for _, w := range clock.waits {
+			waited += w
+		}
+		if waited != s.wait {
+			t.Errorf("step %d: waited %v, want %v", i, waited, s.wait)
+		}
+	}
+}
+
+func TestBudgetWaitHonoursContext(t *testing.T) {
+	b := NewBudget(10, time.Hour)
+	if err := b.Take(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A deadline before the interval ends: give up at once.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.Take(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("with a deadline: %v, want DeadlineExceeded", err)
+	}
+	// Cancelled while waiting.
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+	if err := b.Take(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v, want Canceled", err)
+	}
+	if got := b.Remaining(); got != 9 {
+		t.Errorf("remaining %d, want 9: failed waits must not spend the budget", got)
+	}
+}
+
+func TestBudgetConcurrent(t *testing.T) {
+	clock := newFakeClock()
+	b := clock.budget(5, 0)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		ok, fail int
+	)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := b.Take(context.Background())
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				ok++
+			} else if errors.Is(err, ErrBudgetExhausted) {
+				fail++
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 5 || fail != 15 {
+		t.Errorf("%d granted, %d refused; want 5 and 15", ok, fail)
+	}
+}

@@ -1,0 +1,488 @@
+package umeeting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+// Defaults of Config.
+const (
+	DefaultPageSize     = 100
+	DefaultTimeout      = 30 * time.Second
+	DefaultMaxRetries   = 3
+	DefaultRetryBackoff = time.Second
+	DefaultMaxBodyBytes = 256 << 20
+
+	maxBackoff    = 30 * time.Second
+	maxRetryAfter = 10 * time.Minute // a longer Retry-After is not waited for in full
+	maxPages      = 10000            // per chunk: a server that pages forever is an error
+	userAgent     = "umeeting_exporter"
+	dateLayout    = "2006-01-02"
+)
+
+// Config configures a Client for one account.
+type Config struct {
+	Account      string              // for log lines and error messages
+	URL          string              // full hisMeeting URL
+	APIKey       string              // sent as api_key
+	APISecret    string              // sent as api_secret; never logged
+	Method       string              // http.MethodPost (default; form-encoded body) or http.MethodGet (query string)
+	Location     *time.Location      // zone in which from/to dates are written; nil = Asia/Shanghai
+	PageSize     int                 // page_size sent; default 100
+	Timeout      time.Duration       // per HTTP request including reading the body; default 30s
+	MaxRetries   int                 // retries of one request after the first try; default 3; <0 means 0
+	RetryBackoff time.Duration       // first backoff, doubled per retry, capped at 30s; default 1s
+	MaxBodyBytes int64               // answer size cap; default 256 MiB
+	HTTPClient   *http.Client        // nil = a plain client
+	Budget       *Budget             // request budget shared across reloads; nil = unlimited
+	Logger       log.Logger          // go-kit; nil = nop
+	OnRequest    func(result string) // called once per HTTP request attempt with one of the Result* constants; may be nil
+}
+
+// Client fetches the meetings of one account from hisMeeting.
+type Client struct {
+	cfg      Config
+	endpoint *url.URL
+	shownURL string // the URL for messages: no credentials, no query
+	secrets  *strings.Replacer
+	maxPages int
+	sleep    func(ctx context.Context, d time.Duration) error // replaced in tests
+}
+
+// shanghai is the zone the service runs in; China has kept UTC+8 without
+// daylight saving since 1991, so the fixed zone is right where tzdata is missing.
+var shanghai = func() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return loc
+	}
+	return time.FixedZone("Asia/Shanghai", 8*3600)
+}()
+
+// New validates cfg, fills in its defaults and returns a Client.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		// url.Parse quotes the whole URL, which may carry credentials.
+		return nil, fmt.Errorf("account %s: invalid url", cfg.Account)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("account %s: url must be an absolute http or https URL", cfg.Account)
+	}
+	switch strings.ToUpper(cfg.Method) {
+	case "", http.MethodPost:
+		cfg.Method = http.MethodPost
+	case http.MethodGet:
+		cfg.Method = http.MethodGet
+	default:
+		return nil, fmt.Errorf("account %s: method must be POST or GET, not %q", cfg.Account, cfg.Method)
+	}
+	if cfg.APIKey == "" {
+		return nil, fmt.Errorf("account %s: api_key is empty", cfg.Account)
+	}
+	if cfg.APISecret == "" {
+		return nil, fmt.Errorf("account %s: api_secret is empty", cfg.Account)
+	}
+	if cfg.Location == nil {
+		cfg.Location = shanghai
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = DefaultMaxRetries
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.NewNopLogger()
+	}
+	shown := *u
+	shown.User, shown.RawQuery, shown.ForceQuery, shown.Fragment, shown.RawFragment = nil, "", false, "", ""
+	return &Client{
+		cfg:      cfg,
+		endpoint: u,
+		shownURL: shown.String(),
+		secrets:  credentialReplacer(cfg.APISecret, cfg.APIKey),
+		maxPages: maxPages,
+		sleep:    sleepCtx,
+	}, nil
+}
+
+// Fetch asks for every meeting that ended in [from, to] and hands them to
+// sink while decoding. It pads the dates by a day on each side (the zone and
+// the inclusiveness of `to` are unknown), splits the period into requests of
+// at most one month, follows paging, retries what may pass, and drops the
+// records whose end_time lies outside [from, to]. Invalid records always go
+// to sink.Invalid. Errors never contain the API key or secret.
+func (c *Client) Fetch(ctx context.Context, from, to time.Time, sink Sink) error {
+	if to.Before(from) {
+		return fmt.Errorf("account %s: hisMeeting: to %s is before from %s", c.cfg.Account,
+			to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	first := civilDate(from.In(c.cfg.Location)).AddDate(0, 0, -1)
+	last := civilDate(to.In(c.cfg.Location)).AddDate(0, 0, 1)
+	dec := newDecoder()
+	dec.hide = c.secrets
+	for a := first; ; {
+		b := monthEnd(a)
+		if b.After(last) {
+			b = last
+		}
+		if err := c.fetchChunk(ctx, dec, a, b, from, to, sink); err != nil {
+			return err
+		}
+		if !b.Before(last) {
+			return nil
+		}
+		a = b // the next chunk overlaps by a day: `to` may be exclusive
+	}
+}
+
+// civilDate is t's calendar date as midnight UTC, where AddDate is safe.
+func civilDate(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// monthEnd is the last day of the month-long period that starts at a: the
+// day before the same day of the next month, clamped to that month's length
+// (so from Jan 31 it is Feb 27, never Mar 2 as plain AddDate would give).
+func monthEnd(a time.Time) time.Time {
+	y, m, d := a.Date()
+	next := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+	if dim := daysIn(next.Year(), int(next.Month())); d > dim {
+		d = dim
+	}
+	return time.Date(next.Year(), next.Month(), d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+}
+
+// fetchChunk fetches every page of the dates [a, b].
+func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to time.Time, sink Sink) error {
+	params := url.Values{
+		"api_key":    {c.cfg.APIKey},
+		"api_secret": {c.cfg.APISecret},
+		"from":       {a.Format(dateLayout)},
+		"to":         {b.Format(dateLayout)},
+		"page_size":  {strconv.Itoa(c.cfg.PageSize)},
+	}
+	token := ""
+	for page := 1; ; page++ {
+		span := fmt.Sprintf("%s..%s page %d", a.Format(dateLayout), b.Format(dateLayout), page)
+		where := fmt.Sprintf("account %s: hisMeeting %s", c.cfg.Account, span)
+		if page > c.maxPages {
+			return fmt.Errorf("%s: the API reports more than %d pages", where, c.maxPages)
+		}
+		params.Set("page_number", strconv.Itoa(page))
+		if token != "" {
+			params.Set("next_page_token", token)
+		} else {
+			params.Del("next_page_token")
+		}
+		env, err := c.request(ctx, dec, params, where, span, from, to, sink)
+		if err != nil {
+			return err
+		}
+		if env.Records == 0 {
+			return nil
+		}
+		switch {
+		case env.NextPageToken != "":
+			if env.NextPageToken == token {
+				return c.clean(fmt.Errorf("%s: next_page_token repeats the one just sent", where))
+			}
+			token = env.NextPageToken
+		case env.PageCount > 0:
+			if page >= env.PageCount {
+				return nil
+			}
+		case env.TotalRecords > 0:
+			size := env.PageSize
+			if size <= 0 {
+				size = c.cfg.PageSize
+			}
+			if page >= (env.TotalRecords+size-1)/size {
+				return nil
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// attemptResult is the outcome of one HTTP request.
+type attemptResult struct {
+	result     string
+	retry      bool
+	retryAfter time.Duration // from the server; 0 = use the backoff
+}
+
+// request sends one request, retrying it as configured.
+// where prefixes errors; span names the request in log lines.
+func (c *Client) request(ctx context.Context, dec *decoder, params url.Values, where, span string, from, to time.Time, sink Sink) (Envelope, error) {
+	for attempt := 0; ; attempt++ {
+		if c.cfg.Budget != nil {
+			if err := c.cfg.Budget.Take(ctx); err != nil {
+				return Envelope{}, c.clean(fmt.Errorf("%s: %w", where, err))
+			}
+		}
+		env, res, err := c.attempt(ctx, dec, params, from, to, sink)
+		if c.cfg.OnRequest != nil {
+			c.cfg.OnRequest(res.result)
+		}
+		if err == nil {
+			sink.CommitPage()
+			level.Debug(c.cfg.Logger).Log("msg", "hisMeeting page fetched", "account", c.cfg.Account,
+				"request", span, "records", env.Records, "delivered", env.Delivered)
+			return env, nil
+		}
+		if env.Delivered > 0 {
+			sink.DiscardPage()
+		}
+		err = c.clean(fmt.Errorf("%s: %w", where, err))
+		if !res.retry || attempt >= c.cfg.MaxRetries {
+			return Envelope{}, err
+		}
+		wait := res.retryAfter
+		if wait <= 0 {
+			wait = backoff(c.cfg.RetryBackoff, attempt)
+		}
+		if deadline, ok := ctx.Deadline(); ok && deadline.Before(time.Now().Add(wait)) {
+			return Envelope{}, err
+		}
+		level.Warn(c.cfg.Logger).Log("msg", "hisMeeting request failed, retrying", "account", c.cfg.Account,
+			"request", span, "result", res.result, "attempt", attempt+1, "wait", wait, "err", err)
+		if c.sleep(ctx, wait) != nil {
+			return Envelope{}, err
+		}
+	}
+}
+
+// backoff is first×2^n, capped.
+func backoff(first time.Duration, n int) time.Duration {
+	d := first
+	for i := 0; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// attempt sends one HTTP request and decodes its answer into sink.
+func (c *Client) attempt(ctx context.Context, dec *decoder, params url.Values, from, to time.Time, sink Sink) (Envelope, attemptResult, error) {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := c.newRequest(rctx, params)
+	if err != nil {
+		return Envelope{}, attemptResult{result: ResultNetworkError}, err
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		res, err := c.transportError(ctx, rctx, err)
+		return Envelope{}, res, err
+	}
+	defer func() {
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // lets the connection be reused
+		resp.Body.Close()
+	}()
+
+	status := fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if ok {
+			status += fmt.Sprintf(" (retry after %s)", wait)
+		}
+		return Envelope{}, attemptResult{result: ResultRateLimited, retry: true, retryAfter: wait}, errors.New(status)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if body := c.bodySnippet(resp.Body); body != "" {
+			status += ": " + body
+		}
+		return Envelope{}, attemptResult{result: ResultHTTPError, retry: resp.StatusCode >= 500}, errors.New(status)
+	}
+
+	body := &cappedReader{r: resp.Body, n: c.cfg.MaxBodyBytes, limit: c.cfg.MaxBodyBytes}
+	env, err := dec.decode(body, from, to, sink)
+	if err == nil {
+		return env, attemptResult{result: ResultSuccess}, nil
+	}
+	var (
+		apiErr  *APIError
+		readErr *readError
+	)
+	switch {
+	case errors.Is(err, errBodyTooLarge): // the same answer would come again
+		return env, attemptResult{result: ResultBadResponse}, err
+	case errors.As(err, &readErr):
+		res, terr := c.transportError(ctx, rctx, readErr.err)
+		return env, res, fmt.Errorf("reading answer: %w", terr)
+	case errors.As(err, &apiErr):
+		apiErr.Message = c.secrets.Replace(apiErr.Message)
+		switch {
+		case !apiErr.ErrorObject && apiErr.Status == http.StatusTooManyRequests:
+			return env, attemptResult{result: ResultRateLimited, retry: true}, err
+		case !apiErr.ErrorObject && apiErr.Status >= 500:
+			return env, attemptResult{result: ResultAPIError, retry: true}, err
+		}
+		return env, attemptResult{result: ResultAPIError}, err
+	}
+	// The message may quote the start of the answer.
+	return env, attemptResult{result: ResultBadResponse, retry: true}, &badResponse{c.secrets.Replace(err.Error())}
+}
+
+// newRequest builds the request; the credentials travel in the body (POST)
+// or the query string (GET).
+func (c *Client) newRequest(ctx context.Context, params url.Values) (*http.Request, error) {
+	u := *c.endpoint
+	var body io.Reader
+	if c.cfg.Method == http.MethodGet {
+		q := u.Query()
+		for k, v := range params {
+			q[k] = v
+		}
+		u.RawQuery = q.Encode()
+	} else {
+		body = strings.NewReader(params.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, c.cfg.Method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: building request failed", c.cfg.Method, c.shownURL)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// transportError classifies a failure to get or read an answer, keeping
+// *url.Error (whose text holds the full URL, and so the secret of a GET)
+// out of the result.
+func (c *Client) transportError(ctx, rctx context.Context, err error) (attemptResult, error) {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil: // the caller gave up: no retry
+		res := ResultNetworkError
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			res = ResultTimeout
+		}
+		return attemptResult{result: res}, fmt.Errorf("%s %s: %w", c.cfg.Method, c.shownURL, ctx.Err())
+	case errors.Is(rctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()):
+		return attemptResult{result: ResultTimeout, retry: true},
+			fmt.Errorf("%s %s: no complete answer within %s: %w", c.cfg.Method, c.shownURL, c.cfg.Timeout, err)
+	}
+	return attemptResult{result: ResultNetworkError, retry: true}, fmt.Errorf("%s %s: %w", c.cfg.Method, c.shownURL, err)
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = max(t.Sub(now), 0)
+	} else {
+		return 0, false
+	}
+	return min(d, maxRetryAfter), true
+}
+
+// bodySnippet returns the start of an error answer for the error text,
+// credentials hidden, or "" for an empty or HTML body.
+func (c *Client) bodySnippet(r io.Reader) string {
+	const show = 120
+	buf := make([]byte, show+clipMargin)
+	n, _ := io.ReadFull(r, buf)
+	b := trimSpace(buf[:n])
+	if len(b) == 0 || b[0] == '<' {
+		return ""
+	}
+	s := c.secrets.Replace(string(b))
+	if len(s) > show {
+		s = string(truncateUTF8([]byte(s), show)) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// credentialReplacer replaces each credential with "<secret>", also in the
+// forms it takes in a query string, a path and a JSON string.
+func credentialReplacer(creds ...string) *strings.Replacer {
+	var pairs []string
+	seen := map[string]bool{}
+	for _, s := range creds {
+		js, _ := json.Marshal(s)
+		jsonForm := string(js[1 : len(js)-1])
+		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), jsonForm,
+			strings.ReplaceAll(jsonForm, "/", `\/`)} {
+			if form != "" && !seen[form] {
+				seen[form] = true
+				pairs = append(pairs, form, "<secret>")
+			}
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// cleanError is an error whose text has the credentials replaced.
+type cleanError struct {
+	msg string
+	err error
+}
+
+func (e *cleanError) Error() string { return e.msg }
+func (e *cleanError) Unwrap() error { return e.err }
+
+// clean hides the API key and secret (also URL-escaped) in err's text. The
+// errors it wraps are built without credentials already (url.Error is
+// unwrapped, API messages and body snippets are cleaned where they are read);
+// this is the last guard for the text that gets logged and returned.
+func (c *Client) clean(err error) error {
+	return &cleanError{msg: c.secrets.Replace(err.Error()), err: err}
+}
