@@ -37,6 +37,7 @@ const (
 	demoAPIKey       = "demo-key"
 	demoAPISecret    = "demo-secret"
 	demoPollInterval = 10 * time.Second
+	demoBackfill     = 60 * 24 * time.Hour
 )
 
 func main() {
@@ -194,6 +195,9 @@ func demoConfig(path, apiURL string) (*config.Config, error) {
 	a.DailyRequestBudget = 0 // the simulator has no rate limit
 	cfg.Accounts = []config.Account{a}
 	cfg.PollInterval = config.NewDuration(demoPollInterval)
+	// The simulator keeps 60 days of history: read it all on the first
+	// start, so the idle-licence table has hosts idle for 30+ days.
+	cfg.Backfill = config.NewDuration(demoBackfill)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}

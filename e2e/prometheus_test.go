@@ -235,8 +235,8 @@ func (d dashboardFile) queries() []panelQuery {
 			visit(p.Panels)
 			interval := grafanaInterval
 			if p.Interval != "" {
-				if min, err := time.ParseDuration(p.Interval); err == nil && min > interval {
-					interval = min
+				if floor, err := time.ParseDuration(p.Interval); err == nil && floor > interval {
+					interval = floor
 				}
 			}
 			for _, tg := range p.Targets {

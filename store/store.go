@@ -190,7 +190,6 @@ type Batch struct {
 	win Window
 
 	newMeetings []umeeting.Meeting
-	newSet      map[string]struct{}
 	pageMark    int
 
 	// hostOnly are meetings too old to remember that may still move a
@@ -214,29 +213,24 @@ func (s *Store) NewBatch(w Window) *Batch {
 	return &Batch{
 		s:          s,
 		win:        w,
-		newSet:     map[string]struct{}{},
 		hostBest:   map[string]int64{},
 		invalidSet: map[uint64]struct{}{},
 	}
 }
 
-// Meeting implements umeeting.Sink.
+// Meeting implements umeeting.Sink. A meeting listed twice in one answer
+// is kept twice here and dropped by Apply, which saves a second map.
 func (b *Batch) Meeting(m *umeeting.Meeting) {
 	if m.End.Before(b.win.KeepFrom) {
 		b.hostCandidate(m)
 		return
 	}
-	if _, dup := b.newSet[m.UUID]; dup {
-		return
-	}
 	b.s.mu.Lock()
 	_, known := b.s.st.Meetings[m.UUID]
 	b.s.mu.Unlock()
-	if known {
-		return
+	if !known {
+		b.newMeetings = append(b.newMeetings, *m)
 	}
-	b.newSet[m.UUID] = struct{}{}
-	b.newMeetings = append(b.newMeetings, *m)
 }
 
 func (b *Batch) hostCandidate(m *umeeting.Meeting) {
@@ -281,9 +275,6 @@ func (b *Batch) CommitPage() {
 // DiscardPage implements umeeting.Sink: it forgets the records handed over
 // since the last CommitPage.
 func (b *Batch) DiscardPage() {
-	for _, m := range b.newMeetings[b.pageMark:] {
-		delete(b.newSet, m.UUID)
-	}
 	b.newMeetings = b.newMeetings[:b.pageMark]
 	for _, r := range b.invalid[b.invalidMark:] {
 		delete(b.invalidSet, r.hash)
@@ -297,9 +288,6 @@ func (b *Batch) DiscardPage() {
 		}
 	}
 }
-
-// New is how many meetings the batch would add.
-func (b *Batch) New() int { return len(b.newMeetings) }
 
 // ApplyResult says what Apply changed.
 type ApplyResult struct {
@@ -316,6 +304,10 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res ApplyResult
+	if len(s.st.Meetings) == 0 {
+		// The first poll or backfill: size the map once instead of growing it.
+		s.st.Meetings = make(map[string]meeting, len(b.newMeetings))
+	}
 	countFrom := b.win.CountFrom.Unix()
 	for i := range b.newMeetings {
 		m := &b.newMeetings[i]

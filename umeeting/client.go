@@ -47,11 +47,12 @@ type Config struct {
 	MaxBodyBytes int64               // answer size cap; default 256 MiB
 	HTTPClient   *http.Client        // nil = a plain client
 	Budget       *Budget             // request budget shared across reloads; nil = unlimited
-	Logger       log.Logger          // go-kit; nil = nop
+	Logger       log.Logger          // go-kit; nil = nop; lines carry no account key: pass log.With(l, "account", name)
 	OnRequest    func(result string) // called once per HTTP request attempt with one of the Result* constants; may be nil
 }
 
-// Client fetches the meetings of one account from hisMeeting.
+// Client fetches the meetings of one account from hisMeeting. It is safe
+// for concurrent use; each Fetch has its own decoder.
 type Client struct {
 	cfg      Config
 	endpoint *url.URL
@@ -256,7 +257,7 @@ func (c *Client) request(ctx context.Context, dec *decoder, params url.Values, w
 		}
 		if err == nil {
 			sink.CommitPage()
-			level.Debug(c.cfg.Logger).Log("msg", "hisMeeting page fetched", "account", c.cfg.Account,
+			level.Debug(c.cfg.Logger).Log("msg", "hisMeeting page fetched",
 				"request", span, "records", env.Records, "delivered", env.Delivered)
 			return env, nil
 		}
@@ -274,7 +275,7 @@ func (c *Client) request(ctx context.Context, dec *decoder, params url.Values, w
 		if deadline, ok := ctx.Deadline(); ok && deadline.Before(time.Now().Add(wait)) {
 			return Envelope{}, err
 		}
-		level.Warn(c.cfg.Logger).Log("msg", "hisMeeting request failed, retrying", "account", c.cfg.Account,
+		level.Warn(c.cfg.Logger).Log("msg", "hisMeeting request failed, retrying",
 			"request", span, "result", res.result, "attempt", attempt+1, "wait", wait, "err", err)
 		if c.sleep(ctx, wait) != nil {
 			return Envelope{}, err
