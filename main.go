@@ -38,6 +38,9 @@ const (
 	demoAPISecret    = "demo-secret"
 	demoPollInterval = 10 * time.Second
 	demoBackfill     = 60 * 24 * time.Hour
+	// demoConcurrentLimit is a licence limit the demo company stays below
+	// (its daily peak is about 35), so the licence panels have data.
+	demoConcurrentLimit = 50
 )
 
 func main() {
@@ -114,7 +117,7 @@ func main() {
 	if err := reload(); err != nil {
 		os.Exit(1)
 	}
-	defer manager.Stop()
+	defer stopWithin(manager, 15*time.Second, logger)
 
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -180,6 +183,19 @@ func main() {
 	}
 }
 
+// stopWithin stops the pollers, but gives up waiting after d so that a
+// stuck request cannot keep the process from exiting; every state was
+// saved after its last successful poll anyway.
+func stopWithin(m *poller.Manager, d time.Duration, logger log.Logger) {
+	done := make(chan struct{})
+	go func() { m.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		level.Warn(logger).Log("msg", "Pollers did not stop in time; exiting anyway", "waited", d)
+	}
+}
+
 // demoConfig is the config file (when there is one) with its accounts
 // replaced by the demo account, polling the simulator at apiURL often.
 func demoConfig(path, apiURL string) (*config.Config, error) {
@@ -193,6 +209,7 @@ func demoConfig(path, apiURL string) (*config.Config, error) {
 	a := config.DefaultAccount
 	a.Name, a.APIURL, a.APIKey, a.APISecret = "demo", apiURL, demoAPIKey, demoAPISecret
 	a.DailyRequestBudget = 0 // the simulator has no rate limit
+	a.ConcurrentMeetingsLimit = demoConcurrentLimit
 	cfg.Accounts = []config.Account{a}
 	cfg.PollInterval = config.NewDuration(demoPollInterval)
 	// The simulator keeps 60 days of history: read it all on the first

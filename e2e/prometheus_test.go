@@ -46,15 +46,27 @@ const (
 // mayBeEmpty lists the panel queries that may legitimately return no data
 // in demo mode, keyed "dashboard uid / panel title / refId".
 var mayBeEmpty = map[string]string{
-	"umeeting-usage/Licence use (peak / limit)/A":               "the demo config sets no concurrent_meetings_limit",
-	"umeeting-usage/Peak concurrent meetings (trailing 24 h)/B": "the demo config sets no concurrent_meetings_limit",
-	"umeeting-hosts/Hosts idle for $idle_days days or more/A":   "the demo starts with empty state and looks back 48 h: no host is known to be idle for 30 days",
+	// None: the demo sets concurrent_meetings_limit and backfills 60 days,
+	// so even the licence and idle-host panels have data.
 }
 
 // mayBeMissing lists metric names the mixin uses that the demo may not
 // export, with the reason.
-var mayBeMissing = map[string]string{
-	"umeeting_concurrent_meetings_limit": "only exported for accounts that set concurrent_meetings_limit; the demo sets none",
+var mayBeMissing = map[string]string{}
+
+// hasIdleHost says whether some host's latest meeting ended longer than
+// idle ago: the backfill of older history is done.
+func hasIdleHost(exposition string, idle time.Duration) bool {
+	limit := float64(time.Now().Add(-idle).Unix())
+	for _, line := range strings.Split(exposition, "\n") {
+		if !strings.HasPrefix(line, "umeeting_host_last_meeting_timestamp_seconds{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil && v < limit {
+			return true
+		}
+	}
+	return false
 }
 
 func TestMixinAgainstPrometheus(t *testing.T) {
@@ -65,11 +77,11 @@ func TestMixinAgainstPrometheus(t *testing.T) {
 
 	simAddr := freeAddr(t)
 	e := startExporter(t, "--demo", "--demo.simulator-address="+simAddr, "--storage.path="+t.TempDir())
-	waitFor(t, 60*time.Second, "the first successful demo poll", func() bool {
+	waitFor(t, 60*time.Second, "the first successful demo poll and the backfill", func() bool {
 		m := e.Metrics()
 		up, _ := sumMetric(m, "umeeting_up", `account="demo"`)
 		_, meetings := sumMetric(m, "umeeting_meetings_total", `account="demo"`)
-		return up == 1 && meetings
+		return up == 1 && meetings && hasIdleHost(m, 30*24*time.Hour)
 	})
 	exposition := e.Metrics()
 
@@ -117,12 +129,18 @@ func TestMixinAgainstPrometheus(t *testing.T) {
 		// and hosts of those types, regex-escaped and joined the way
 		// Grafana does. A mis-escaped value would match nothing, so data
 		// is required here too.
+		// One active host and one idle for 30+ days, so that the usage
+		// panels and the idle-licence table both have rows.
 		types := firstValues(p.labelValues(t, "user_type", `umeeting_meetings_total{account="demo"}`), 2)
 		hostsOfTypes := fmt.Sprintf(`umeeting_meetings_total{account="demo",user_type=~"%s"}`, strings.Join(types, "|"))
+		idle := p.hostsOf(t, fmt.Sprintf(`umeeting_host_last_meeting_timestamp_seconds{account="demo",user_type=~"%s"} < time() - 30 * 86400`, strings.Join(types, "|")))
+		if len(idle) == 0 {
+			t.Fatalf("no host of types %v idle for 30 days in the demo", types)
+		}
 		chosen := map[string][]string{
 			"account":   {"demo"},
 			"user_type": types,
-			"host":      pickHosts(p.labelValues(t, "host", hostsOfTypes)),
+			"host":      append(firstValues(pickHosts(p.labelValues(t, "host", hostsOfTypes)), 1), idle[0]),
 		}
 		t.Logf("chosen values: %q", chosen)
 		for _, d := range dashboards {
@@ -506,6 +524,26 @@ func (r promAPIResponse) result() ([]json.RawMessage, error) {
 		return nil, fmt.Errorf("result is not a vector or matrix: %s", r.Data)
 	}
 	return data.Result, nil
+}
+
+// hostsOf returns the host labels of the series an instant query returns.
+func (p *promServer) hostsOf(t *testing.T, expr string) []string {
+	t.Helper()
+	series, err := p.get("/api/v1/query", url.Values{"query": {expr}}).result()
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	var hosts []string
+	for _, raw := range series {
+		var s struct {
+			Metric map[string]string `json:"metric"`
+		}
+		if json.Unmarshal(raw, &s) == nil && s.Metric["host"] != "" {
+			hosts = append(hosts, s.Metric["host"])
+		}
+	}
+	slices.Sort(hosts)
+	return hosts
 }
 
 // value returns the first sample value of an instant query, "" if none.
