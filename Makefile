@@ -19,7 +19,7 @@ build:
 # The whole suite: static checks, unit and fuzz-seed tests with the race
 # detector, end-to-end tests of the real binary (simulator, real Prometheus),
 # and the alert rules with promtool.
-test: test-deps fmt-check vet unit rules
+test: test-deps fmt-check vet rules unit
 
 test-deps:
 	@scripts/test-deps.sh

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v2"
+	"github.com/umeeting/umeeting_exporter/internal/mixin"
 )
 
 // knownMetrics are the metric names of the exporter's contract
@@ -208,32 +208,18 @@ func allPanels(ps []panel) []panel {
 // recordedNames reads the recording rules of ../alerts.
 func recordedNames(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "alerts", "*.rules.yml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no rule files in ../alerts: %v", err)
+	files, err := mixin.RuleFiles(filepath.Join("..", "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := mixin.LoadRules(files)
+	if err != nil {
+		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rf struct {
-			Groups []struct {
-				Rules []struct {
-					Record string `yaml:"record"`
-				} `yaml:"rules"`
-			} `yaml:"groups"`
-		}
-		if err := yaml.Unmarshal(b, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					names[r.Record] = true
-				}
-			}
+	for _, r := range rules {
+		if r.Record != "" {
+			names[r.Record] = true
 		}
 	}
 	return names

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v2"
+	"github.com/umeeting/umeeting_exporter/internal/mixin"
 )
 
 // This file proves the monitoring mixin (dashboards/*.json and
@@ -685,27 +685,13 @@ func (p *promServer) alertState(t *testing.T, name, account string) string {
 // ruleExprs returns the expr of every rule of the rule files.
 func ruleExprs(t *testing.T, files []string) []string {
 	t.Helper()
-	var exprs []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rf struct {
-			Groups []struct {
-				Rules []struct {
-					Expr string `yaml:"expr"`
-				} `yaml:"rules"`
-			} `yaml:"groups"`
-		}
-		if err := yaml.Unmarshal(b, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				exprs = append(exprs, r.Expr)
-			}
-		}
+	rules, err := mixin.LoadRules(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := make([]string, len(rules))
+	for i, r := range rules {
+		exprs[i] = r.Expr
 	}
 	return exprs
 }

@@ -146,72 +146,24 @@ func (r *rawRecord) scan(b []byte, atEOF bool) (int, scanStatus) {
 	if r.isObject = b[0] == '{'; !r.isObject {
 		return scanValue(b, 0, 2, atEOF)
 	}
-	const depth = 3
-	j := skipWS(b, 1)
-	if j >= len(b) {
-		return j, scanMore
+	return scanObject(b, 0, 3, atEOF, r)
+}
+
+// member implements memberVisitor: it notes where each known field is.
+func (r *rawRecord) member(b, key []byte, keyEsc bool, vs, ve int, valEsc bool) {
+	if keyEsc {
+		r.keyBuf = appendUnescaped(r.keyBuf[:0], key)
+		key = r.keyBuf
 	}
-	if b[j] == '}' {
-		return j + 1, scanOK
+	fid := fieldOf(key)
+	if fid == fUnknown {
+		return
 	}
-	for {
-		if b[j] != '"' {
-			return j, scanBad
-		}
-		ks := j
-		var (
-			esc bool
-			st  scanStatus
-		)
-		if j, esc, st = scanString(b, j); st != scanOK {
-			return j, st
-		}
-		key := b[ks+1 : j-1]
-		if esc {
-			r.keyBuf = appendUnescaped(r.keyBuf[:0], key)
-			key = r.keyBuf
-		}
-		fid := fieldOf(key)
-		if j = skipWS(b, j); j >= len(b) {
-			return j, scanMore
-		}
-		if b[j] != ':' {
-			return j, scanBad
-		}
-		if j = skipWS(b, j+1); j >= len(b) {
-			return j, scanMore
-		}
-		vs := j
-		if b[j] == '"' {
-			j, esc, st = scanString(b, j)
-		} else {
-			esc = false
-			j, st = scanValue(b, j, depth, atEOF)
-		}
-		if st != scanOK {
-			return j, st
-		}
-		if fid != fUnknown {
-			sp := span{kind: kindOf(b[vs]), esc: esc, start: vs, end: j}
-			if sp.kind == kString {
-				sp.start, sp.end = vs+1, j-1
-			}
-			r.f[fid] = sp
-		}
-		if j = skipWS(b, j); j >= len(b) {
-			return j, scanMore
-		}
-		switch b[j] {
-		case ',':
-			if j = skipWS(b, j+1); j >= len(b) {
-				return j, scanMore
-			}
-		case '}':
-			return j + 1, scanOK
-		default:
-			return j, scanBad
-		}
+	sp := span{kind: kindOf(b[vs]), esc: valEsc, start: vs, end: ve}
+	if sp.kind == kString {
+		sp.start, sp.end = vs+1, ve-1
 	}
+	r.f[fid] = sp
 }
 
 // parser turns scanned elements into Meetings, reusing its buffers.

@@ -70,7 +70,7 @@ func scanValue(b []byte, i, depth int, atEOF bool) (int, scanStatus) {
 		j, _, st := scanString(b, i)
 		return j, st
 	case c == '{':
-		return scanObject(b, i, depth+1, atEOF)
+		return scanObject(b, i, depth+1, atEOF, nil)
 	case c == '[':
 		return scanArray(b, i, depth+1, atEOF)
 	case c == 't':
@@ -203,8 +203,16 @@ func scanNumber(b []byte, i int, atEOF bool) (int, scanStatus) {
 	return j, scanOK
 }
 
-// scanObject scans the object whose '{' is b[i]; depth counts it.
-func scanObject(b []byte, i, depth int, atEOF bool) (int, scanStatus) {
+// memberVisitor is told of each member of an object scanObject scans: its
+// key (escapes not undone; keyEsc says whether there are any) and its value
+// b[vs:ve], with valEsc saying whether a string value holds an escape.
+type memberVisitor interface {
+	member(b, key []byte, keyEsc bool, vs, ve int, valEsc bool)
+}
+
+// scanObject scans the object whose '{' is b[i]; depth counts it. A non-nil
+// v sees every member.
+func scanObject(b []byte, i, depth int, atEOF bool, v memberVisitor) (int, scanStatus) {
 	if depth > maxDepth {
 		return i, scanBad
 	}
@@ -219,10 +227,15 @@ func scanObject(b []byte, i, depth int, atEOF bool) (int, scanStatus) {
 		if b[j] != '"' {
 			return j, scanBad
 		}
-		var st scanStatus
-		if j, _, st = scanString(b, j); st != scanOK {
+		ks := j
+		var (
+			keyEsc, valEsc bool
+			st             scanStatus
+		)
+		if j, keyEsc, st = scanString(b, j); st != scanOK {
 			return j, st
 		}
+		key := b[ks+1 : j-1]
 		if j = skipWS(b, j); j >= len(b) {
 			return j, scanMore
 		}
@@ -232,8 +245,17 @@ func scanObject(b []byte, i, depth int, atEOF bool) (int, scanStatus) {
 		if j = skipWS(b, j+1); j >= len(b) {
 			return j, scanMore
 		}
-		if j, st = scanValue(b, j, depth, atEOF); st != scanOK {
+		vs := j
+		if b[j] == '"' {
+			j, valEsc, st = scanString(b, j)
+		} else {
+			j, st = scanValue(b, j, depth, atEOF)
+		}
+		if st != scanOK {
 			return j, st
+		}
+		if v != nil {
+			v.member(b, key, keyEsc, vs, j, valEsc)
 		}
 		if j = skipWS(b, j); j >= len(b) {
 			return j, scanMore
