@@ -30,6 +30,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/store"
 )
 
 const (
@@ -96,6 +97,12 @@ func main() {
 		coll,
 	)
 
+	unlock, err := store.LockDir(*storagePath)
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot use the storage folder", "err", err)
+		os.Exit(1)
+	}
+	defer unlock()
 	manager := poller.NewManager(*storagePath, coll, inst, logger)
 	safeCfg := &config.SafeConfig{}
 	reload := func() error {

@@ -37,7 +37,7 @@ func newFamily(name, help string, extra ...string) family {
 	}
 }
 
-func gaugeDesc(name, help string, labels ...string) *prometheus.Desc {
+func newDesc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 }
 
@@ -53,39 +53,39 @@ var (
 	featureDesc = newFamily("meetings_by_feature_total",
 		"Finished meetings that used a feature (video, screen_share, voip, pstn dial-in, third_party_audio, recording).", "feature")
 
-	durationHistDesc = gaugeDesc("meeting_duration_seconds",
+	durationHistDesc = newDesc("meeting_duration_seconds",
 		"Distribution of the lengths of finished meetings, in seconds."+fromLastPoll, "account", "user_type")
-	participantsHistDesc = gaugeDesc("meeting_participants",
+	participantsHistDesc = newDesc("meeting_participants",
 		"Distribution of the participants of finished meetings."+fromLastPoll, "account", "user_type")
 
-	hostLastDesc = gaugeDesc("host_last_meeting_timestamp_seconds",
+	hostLastDesc = newDesc("host_last_meeting_timestamp_seconds",
 		"Unix time at which the host's latest meeting ended, one series per host e-mail with its latest name and user_type."+fromLastPoll,
 		"account", "host", "email", "user_type")
-	activeHostsDesc = gaugeDesc("active_hosts",
+	activeHostsDesc = newDesc("active_hosts",
 		"Distinct hosts (by e-mail) whose latest meeting ended within the window, by the user_type of that meeting."+fromLastPoll,
 		"account", "user_type", "window")
-	peakMeetingsDesc = gaugeDesc("concurrent_meetings_peak",
+	peakMeetingsDesc = newDesc("concurrent_meetings_peak",
 		"Most meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, "account")
-	peakParticipantsDesc = gaugeDesc("concurrent_participants_peak",
+	peakParticipantsDesc = newDesc("concurrent_participants_peak",
 		"Most participants in meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, "account")
-	invalidDesc = gaugeDesc("records_invalid_total",
+	invalidDesc = newDesc("records_invalid_total",
 		"Records of the API skipped as invalid, each counted once, by reason.", "account", "reason")
-	rememberedDesc = gaugeDesc("remembered_meetings",
+	rememberedDesc = newDesc("remembered_meetings",
 		"Meetings remembered to count each once; grows with the lookback, not with uptime.", "account")
 
-	upDesc = gaugeDesc("up",
+	upDesc = newDesc("up",
 		"1 when the last poll of the account's API succeeded, 0 when it failed; usage metrics then keep the values of the last successful poll.", "account")
-	lastSuccessDesc = gaugeDesc("last_successful_poll_timestamp_seconds",
+	lastSuccessDesc = newDesc("last_successful_poll_timestamp_seconds",
 		"Unix time of the last successful poll of the account; 0 before the first.", "account")
-	pollDurationDesc = gaugeDesc("poll_duration_seconds",
+	pollDurationDesc = newDesc("poll_duration_seconds",
 		"How long the last poll of the account took, in seconds.", "account")
-	pollIntervalDesc = gaugeDesc("poll_interval_seconds",
+	pollIntervalDesc = newDesc("poll_interval_seconds",
 		"Configured time between two polls of the account, in seconds.", "account")
-	budgetDesc = gaugeDesc("api_request_budget_remaining",
+	budgetDesc = newDesc("api_request_budget_remaining",
 		"API requests the account may still make in the rolling 24 hours; -1 when no budget is set.", "account")
-	lastSaveDesc = gaugeDesc("state_last_save_timestamp_seconds",
+	lastSaveDesc = newDesc("state_last_save_timestamp_seconds",
 		"Unix time at which the account's state was last saved to disk; 0 before the first save.", "account")
-	limitDesc = gaugeDesc("concurrent_meetings_limit",
+	limitDesc = newDesc("concurrent_meetings_limit",
 		"Licence limit of meetings at the same moment, from the config (concurrent_meetings_limit).", "account")
 )
 

@@ -45,6 +45,10 @@ umeeting_meetings_total{account="acme",email="cy@x.com",host="Cy",user_type="Pro
 # TYPE umeeting_meeting_seconds_total counter
 umeeting_meeting_seconds_total{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 4200
 umeeting_meeting_seconds_total{account="acme",email="cy@x.com",host="Cy",user_type="Pro"} 300
+# HELP umeeting_participants_total Sum of participants over finished meetings. Values come from the last successful poll.
+# TYPE umeeting_participants_total counter
+umeeting_participants_total{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 5
+umeeting_participants_total{account="acme",email="cy@x.com",host="Cy",user_type="Pro"} 1
 # HELP umeeting_participant_seconds_total Sum of meeting length times participants (participant-seconds) over finished meetings. Values come from the last successful poll.
 # TYPE umeeting_participant_seconds_total counter
 umeeting_participant_seconds_total{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 12000
@@ -95,7 +99,7 @@ umeeting_records_invalid_total{account="acme",reason="no_length"} 0
 umeeting_remembered_meetings{account="acme"} 3
 `
 	names := []string{
-		"umeeting_meetings_total", "umeeting_meeting_seconds_total", "umeeting_participant_seconds_total",
+		"umeeting_meetings_total", "umeeting_meeting_seconds_total", "umeeting_participants_total", "umeeting_participant_seconds_total",
 		"umeeting_meetings_by_feature_total", "umeeting_host_last_meeting_timestamp_seconds", "umeeting_active_hosts",
 		"umeeting_concurrent_meetings_peak", "umeeting_concurrent_participants_peak", "umeeting_records_invalid_total",
 		"umeeting_remembered_meetings",

@@ -421,3 +421,15 @@ func TestDemoServesFullMetrics(t *testing.T) {
 		t.Errorf("landing page: %d", code)
 	}
 }
+
+func TestStorageFolderIsNotShared(t *testing.T) {
+	_, apiURL := newSim(t, simulator.Options{})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, apiURL, retries, "")
+	data := filepath.Join(dir, "data")
+	startExporter(t, "--config.file="+cfg, "--storage.path="+data)
+	out, err := exec.Command(exporterBinary, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+freeAddr(t)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another umeeting_exporter") {
+		t.Errorf("second exporter on the same storage: err=%v\n%s", err, out)
+	}
+}

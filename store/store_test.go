@@ -323,3 +323,20 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+func TestLockDirIsExclusive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	unlock, err := LockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockDir(dir); err == nil || !strings.Contains(err.Error(), "in use by another umeeting_exporter") {
+		t.Errorf("second lock: %v", err)
+	}
+	unlock()
+	unlock2, err := LockDir(dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	unlock2()
+}
