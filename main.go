@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -76,6 +77,10 @@ func main() {
 
 	loadConfig := func() (*config.Config, error) { return config.Load(*configFile) }
 	if *demo {
+		if err := checkLoopback(*demoSimulator); err != nil {
+			level.Error(logger).Log("msg", "Bad --demo.simulator-address", "err", err)
+			os.Exit(1)
+		}
 		sim := simulator.New(simulator.Options{Seed: 1, APIKey: demoAPIKey, APISecret: demoAPISecret})
 		apiURL, err := sim.Start(*demoSimulator)
 		if err != nil {
@@ -188,6 +193,20 @@ func main() {
 		level.Error(logger).Log("msg", "HTTP server failed", "err", err)
 		os.Exit(1)
 	}
+}
+
+// checkLoopback refuses a simulator address off the loopback interface: the
+// simulator's control endpoints (fault injection) must not be reachable
+// from the network.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q is not a loopback address (use 127.0.0.1:PORT)", addr)
+	}
+	return nil
 }
 
 // stopWithin stops the pollers, but gives up waiting after d so that a

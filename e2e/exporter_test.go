@@ -433,3 +433,24 @@ func TestStorageFolderIsNotShared(t *testing.T) {
 		t.Errorf("second exporter on the same storage: err=%v\n%s", err, out)
 	}
 }
+
+func TestWebConfigBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	webCfg := filepath.Join(dir, "web.yml")
+	// bcrypt of "e2e-password", as the exporter-toolkit's web config wants.
+	os.WriteFile(webCfg, []byte("basic_auth_users:\n  prometheus: $2a$10$bZyuILH/ZoXeOS37HoLWWO34HxXdWTYIjy91HOUvpdOFms2enExl2\n"), 0o600)
+	e := startExporter(t, "--demo", "--storage.path="+filepath.Join(dir, "data"), "--config.file="+filepath.Join(dir, "none.yml"), "--web.config.file="+webCfg)
+	if code, _ := e.Get("/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without credentials: HTTP %d, want 401", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+e.Addr+"/metrics", nil)
+	req.SetBasicAuth("prometheus", "e2e-password")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/metrics with credentials: HTTP %d", resp.StatusCode)
+	}
+}

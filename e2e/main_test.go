@@ -80,7 +80,7 @@ type exporter struct {
 }
 
 // startExporter runs the binary with args plus --web.listen-address on a free
-// port, and waits until /-/ready answers. The process is killed when the
+// port, and waits until /-/ready answers (or asks for credentials). The process is killed when the
 // test ends.
 func startExporter(t *testing.T, args ...string) *exporter {
 	t.Helper()
@@ -108,7 +108,8 @@ func startExporter(t *testing.T, args ...string) *exporter {
 		resp, err := http.Get("http://" + addr + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: serving, behind the basic auth of a web config.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return e
 			}
 		}
