@@ -11,13 +11,6 @@ import (
 	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
 )
 
-func heapInUse() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // BenchmarkIngest measures a whole poll's work on one answer: streaming
 // decode, validation, dedup against the store, and aggregation into the
 // counters and histograms (Apply), without the HTTP round trip and the save.
@@ -63,11 +56,11 @@ func BenchmarkIngest(b *testing.B) {
 						b.StartTimer()
 					}
 					b.StopTimer()
-					before := heapInUse()
+					before := umeetingtest.LiveHeap()
 					b.StartTimer()
 					res := ingest(b, s)
 					b.StopTimer()
-					retained = max(retained, int64(heapInUse())-int64(before))
+					retained = max(retained, int64(umeetingtest.LiveHeap())-int64(before))
 					want := n
 					if mode == "overlap" {
 						want = 0

@@ -31,15 +31,8 @@ func (s *memSink) DiscardPage()           {}
 
 func (s *memSink) sample() {
 	s.b.StopTimer()
-	s.peakLive = max(s.peakLive, liveHeap())
+	s.peakLive = max(s.peakLive, umeetingtest.LiveHeap())
 	s.b.StartTimer()
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
 
 // BenchmarkDecode decodes a realistic answer (umeetingtest.WriteAnswer)
@@ -58,7 +51,7 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			body := answer.Bytes()
 			b.SetBytes(int64(len(body)))
-			baseline := liveHeap()
+			baseline := umeetingtest.LiveHeap()
 			var before runtime.MemStats
 			runtime.ReadMemStats(&before)
 			var peak uint64
