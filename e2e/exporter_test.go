@@ -368,7 +368,7 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("example config: err=%v out=%s", err, out)
 	}
 	// A bad config stops the start with the same message.
-	out, err = exec.Command(exporterBinary, "--config.file="+bad, "--web.listen-address="+freeAddr(t)).CombinedOutput()
+	out, err = exec.Command(exporterBinary, "--config.file="+bad, "--storage.path="+filepath.Join(dir, "data"), "--web.listen-address="+freeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "timezone") {
 		t.Errorf("start with a bad config: err=%v out=%s", err, out)
 	}
