@@ -109,7 +109,6 @@ func main() {
 	}
 	defer unlock()
 	manager := poller.NewManager(*storagePath, coll, inst, logger)
-	safeCfg := &config.SafeConfig{}
 	reload := func() error {
 		cfg, err := loadConfig()
 		if err == nil {
@@ -120,7 +119,6 @@ func main() {
 			level.Error(logger).Log("msg", "Loading configuration failed; keeping the previous one", "err", err)
 			return err
 		}
-		safeCfg.Set(cfg)
 		inst.ReloadSuccess.Set(1)
 		inst.ReloadTimestamp.SetToCurrentTime()
 		level.Info(logger).Log("msg", "Configuration loaded", "accounts", len(cfg.Accounts))

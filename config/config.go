@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	promconfig "github.com/prometheus/common/config"
@@ -327,25 +326,4 @@ func (c *Config) EffectivePollTimeout() time.Duration {
 		return c.PollTimeout.D()
 	}
 	return max(2*c.PollInterval.D(), 30*time.Second)
-}
-
-// SafeConfig holds the current config for concurrent readers; reloads
-// replace it whole.
-type SafeConfig struct {
-	mu  sync.RWMutex
-	cfg *Config
-}
-
-// Get returns the current config; callers must not modify it.
-func (s *SafeConfig) Get() *Config {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cfg
-}
-
-// Set replaces the current config.
-func (s *SafeConfig) Set(cfg *Config) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg = cfg
 }
