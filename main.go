@@ -6,12 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,13 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	sloggokit "github.com/tjhop/slog-gokit"
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/logging"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
@@ -55,13 +55,18 @@ func main() {
 		demoSimulator = kingpin.Flag("demo.simulator-address", "Loopback address of the demo simulator.").Default("127.0.0.1:0").String()
 		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
+		enablePprof   = kingpin.Flag("web.enable-pprof", "Serve Go profiling under /debug/pprof/ (heap, CPU, goroutines) and link it from the landing page.").Bool()
 		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9861")
 	)
+	kingpin.CommandLine.Help = "Serves UMeeting meeting usage from the hisMeeting API as Prometheus metrics.\n\n" +
+		"Polls each configured account on its own schedule and counts every finished meeting once, across restarts. " +
+		"Reloads the configuration on SIGHUP and on POST /-/reload (a bad file keeps the running one); " +
+		"--config.check validates a file and exits."
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
 	kingpin.Parse()
 
-	logger, slogger := newLoggers(*logLevel, *logFormat)
+	logger, slogger := logging.New(os.Stderr, *logLevel, *logFormat)
 
 	if *configCheck {
 		cfg, err := config.Load(*configFile)
@@ -131,7 +136,7 @@ func main() {
 
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(slogger.Handler(), slog.LevelError),
+		ErrorLog:          logging.ScrapeErrorLog{Logger: logger},
 		EnableOpenMetrics: true,
 	})))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
@@ -153,11 +158,21 @@ func main() {
 		}
 		fmt.Fprintln(w, "Reloaded.")
 	})
+	profiling := "false"
+	if *enablePprof {
+		profiling = "true"
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "UMeeting Exporter",
 			Description: "Prometheus exporter for UMeeting meeting usage",
 			Version:     version.Info(),
+			Profiling:   profiling,
 			Links: []web.LandingLinks{
 				{Address: *metricsPath, Text: "Metrics"},
 				{Address: "/-/healthy", Text: "Health"},
@@ -171,7 +186,7 @@ func main() {
 		mux.Handle("/", landing)
 	}
 
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logging.ServerErrorLog(logger)}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -216,7 +231,7 @@ func stopWithin(m *poller.Manager, d time.Duration, logger log.Logger) {
 	select {
 	case <-done:
 	case <-time.After(d):
-		level.Warn(logger).Log("msg", "Pollers did not stop in time; exiting anyway", "waited", d)
+		level.Warn(logger).Log("msg", "Pollers did not stop in time; exiting anyway", "waited", model.Duration(d))
 	}
 }
 
@@ -243,20 +258,4 @@ func demoConfig(path, apiURL string) (*config.Config, error) {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
 	return cfg, nil
-}
-
-// newLoggers builds the go-kit logger and, for the exporter toolkit, an
-// slog logger writing through it (the handler adds its own time and caller).
-func newLoggers(lvl, format string) (log.Logger, *slog.Logger) {
-	var base log.Logger
-	if format == "json" {
-		base = log.NewJSONLogger(log.NewSyncWriter(os.Stderr))
-	} else {
-		base = log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr))
-	}
-	base = level.NewFilter(base, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
-	var slogLevel slog.Level
-	slogLevel.UnmarshalText([]byte(strings.ToUpper(lvl)))
-	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller),
-		slog.New(sloggokit.NewGoKitHandler(base, slogLevel))
 }

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/umeeting/umeeting_exporter/simulator"
+)
+
+// TestOneLogStyle reads the real binary's log stream, in both formats, and
+// checks that every line (the exporter's own and the exporter toolkit's
+// "Listening on") starts with level, ts and caller, carries msg, and has
+// nothing of slog's own style.
+func TestOneLogStyle(t *testing.T) {
+	_, apiURL := newSim(t, simulator.Options{Hosts: 10})
+	for _, format := range []string{"logfmt", "json"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := writeConfig(t, dir, apiURL, retries, "")
+			e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"), "--log.format="+format)
+			waitFor(t, 20*time.Second, "the first poll and the listener's line", func() bool {
+				logs := e.Logs.String()
+				return upValue(e, "e2e") == 1 && strings.Contains(logs, "Listening on")
+			})
+			e.Kill()
+			lines := 0
+			sc := bufio.NewScanner(strings.NewReader(e.Logs.String()))
+			for sc.Scan() {
+				line := sc.Text()
+				lines++
+				var keys []string
+				if format == "json" {
+					keys = jsonKeys(t, line)
+				} else {
+					keys = logfmtKeys(line)
+				}
+				// go-kit's JSON logger sorts the keys; logfmt keeps the order.
+				for i, k := range []string{"level", "ts", "caller", "msg"} {
+					if !slices.Contains(keys, k) || (format == "logfmt" && i < 3 && keys[i] != k) {
+						t.Errorf("line lacks %s or does not start with level, ts, caller: %s", k, line)
+					}
+				}
+				for _, k := range keys {
+					if k == "time" || k == "source" {
+						t.Errorf("line has slog's %q key: %s", k, line)
+					}
+				}
+			}
+			if lines < 3 {
+				t.Errorf("only %d log lines", lines)
+			}
+		})
+	}
+}
+
+// logfmtKeys returns the keys of a logfmt line in order.
+func logfmtKeys(line string) []string {
+	var keys []string
+	for i := 0; i < len(line); {
+		eq := strings.IndexByte(line[i:], '=')
+		if eq < 0 {
+			break
+		}
+		keys = append(keys, line[i:i+eq])
+		i += eq + 1
+		if i < len(line) && line[i] == '"' {
+			for i++; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' {
+					i++
+				}
+			}
+			i++
+		} else {
+			for i < len(line) && line[i] != ' ' {
+				i++
+			}
+		}
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+	}
+	return keys
+}
+
+// jsonKeys returns the keys of a JSON log line in order.
+func jsonKeys(t *testing.T, line string) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Errorf("not a JSON object: %s", line)
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Errorf("bad JSON line %s: %v", line, err)
+			return keys
+		}
+		keys = append(keys, tok.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Errorf("bad JSON line %s: %v", line, err)
+			return keys
+		}
+	}
+	return keys
+}
+
+// TestPprofBehindFlag: without --web.enable-pprof the landing page links no
+// profile and /debug/pprof/ is not served; with it both are.
+func TestPprofBehindFlag(t *testing.T) {
+	_, apiURL := newSim(t, simulator.Options{Hosts: 10})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, apiURL, retries, "")
+
+	off := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "off"))
+	if code, body := off.Get("/"); code != 200 || strings.Contains(body, "debug/pprof") {
+		t.Errorf("landing page without the flag: HTTP %d, links pprof: %v", code, strings.Contains(body, "debug/pprof"))
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap"} {
+		if code, _ := off.Get(path); code != 404 {
+			t.Errorf("%s without the flag: HTTP %d, want 404", path, code)
+		}
+	}
+
+	on := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "on"), "--web.enable-pprof")
+	code, body := on.Get("/")
+	if code != 200 || !strings.Contains(body, "debug/pprof/heap") || !strings.Contains(body, "debug/pprof/profile") {
+		t.Errorf("landing page with the flag: HTTP %d, no pprof links", code)
+	}
+	if code, body := on.Get("/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("/debug/pprof/heap with the flag: HTTP %d", code)
+	}
+	if code, _ := on.Get("/debug/pprof/profile?seconds=1"); code != 200 {
+		t.Errorf("/debug/pprof/profile with the flag: HTTP %d", code)
+	}
+}
+
+// TestHelpDescribesTheProgram: --help starts with a one-line description
+// and says how to reload.
+func TestHelpDescribesTheProgram(t *testing.T) {
+	out, err := exec.Command(exporterBinary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	lines := strings.Split(string(out), "\n")
+	if len(lines) < 3 || lines[1] != "" || !strings.HasPrefix(lines[2], "Serves UMeeting meeting usage") || !strings.HasSuffix(lines[2], ".") {
+		t.Errorf("--help does not open with a one-line description:\n%s", out)
+	}
+	text := strings.Join(strings.Fields(string(out)), " ")
+	for _, want := range []string{"SIGHUP", "POST /-/reload", "web.enable-pprof", "--config.check"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("--help lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// TestDockerignore: the build context leaves out history, binaries, state
+// and test artefacts, and keeps what the Dockerfile builds from.
+func TestDockerignore(t *testing.T) {
+	b, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, strings.TrimPrefix(l, "/"))
+		}
+	}
+	ignored := func(path string) bool {
+		for _, p := range patterns {
+			// Docker matches a pattern against the path and its parents;
+			// "**/" matches any number of folders.
+			for q := path; q != "." && q != "/"; q = filepath.Dir(q) {
+				if ok, _ := filepath.Match(p, q); ok {
+					return true
+				}
+				if rest, ok := strings.CutPrefix(p, "**/"); ok {
+					if ok, _ := filepath.Match(rest, filepath.Base(q)); ok {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range []string{".git/HEAD", "umeeting_exporter", "data/demo.state", "data/demo.state.tmp",
+		"e2e/e2e.test", "cover.out", "cpu.prof"} {
+		if !ignored(p) {
+			t.Errorf("%s is sent to the build context", p)
+		}
+	}
+	for _, p := range []string{"go.mod", "go.sum", "main.go", "config.yml", "store/store.go", "umeeting/client.go"} {
+		if ignored(p) {
+			t.Errorf("%s is left out of the build context, which the Dockerfile needs", p)
+		}
+	}
+}
