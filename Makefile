@@ -18,7 +18,7 @@ build:
 
 # The whole suite: static checks, unit and fuzz-seed tests with the race
 # detector, end-to-end tests of the real binary (simulator, real Prometheus),
-# and the alert rules with promtool.
+# and the alert rules with promtool, on Prometheus 2.42 and 3.x.
 test: test-deps fmt-check vet rules unit
 
 test-deps:
@@ -34,9 +34,14 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# The rules on both Prometheus releases the project is tested with: Debian's
+# 2.42 (PATH) and the pinned 3.x that scripts/test-deps.sh builds.
 rules:
-	promtool check rules alerts/*.rules.yml
-	promtool test rules alerts/*_test.yml
+	@set -e; for tool in promtool "$$(scripts/test-deps.sh --dir)/promtool"; do \
+		echo "== $$tool"; \
+		$$tool check rules alerts/*.rules.yml; \
+		$$tool test rules alerts/*_test.yml; \
+	done
 
 # Benchmarks whose results are kept in BENCHMARKS.md.
 bench:

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/umeeting/umeeting_exporter/internal/mixin"
+
 	"go.yaml.in/yaml/v2"
 )
 
@@ -167,10 +169,11 @@ func TestExporterService(t *testing.T) {
 // as the container sees it: the directories mounted under /etc/prometheus
 // are linked next to a copy of the file, so the relative rule_files glob
 // resolves to the repository's alerts/ and the rules are checked too.
+// It runs with the promtool of every release the project is tested with.
 func TestPrometheusConfig(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
+	releases, err := mixin.PrometheusReleases()
 	if err != nil {
-		t.Fatalf("promtool is not in PATH (%v): install Debian's prometheus package (apt-get install prometheus), as .ci/run does", err)
+		t.Fatal(err)
 	}
 	c := loadCompose(t)
 	s := c.Services["prometheus"]
@@ -197,12 +200,14 @@ func TestPrometheusConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := exec.Command(promtool, "check", "config", filepath.Join(dir, filepath.Base(cfgPath))).CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool check config: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "SUCCESS: 1 rule files found") || !strings.Contains(string(out), "rules found") {
-		t.Errorf("promtool check config did not find and check the rule file:\n%s", out)
+	for _, rel := range releases {
+		out, err := exec.Command(rel.Promtool, "check", "config", filepath.Join(dir, filepath.Base(cfgPath))).CombinedOutput()
+		if err != nil {
+			t.Fatalf("promtool %s check config: %v\n%s", rel.Name, err, out)
+		}
+		if !strings.Contains(string(out), "SUCCESS: 1 rule files found") || !strings.Contains(string(out), "rules found") {
+			t.Errorf("promtool %s check config did not find and check the rule file:\n%s", rel.Name, out)
+		}
 	}
 
 	var cfg struct {
@@ -241,6 +246,15 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 	if !found {
 		t.Error(`no job "umeeting" (the job UMeetingExporterDown watches) scraping umeeting_exporter:9861`)
+	}
+}
+
+// TestPrometheusImage pins the stack's Prometheus to the 3.x release the
+// tests run against.
+func TestPrometheusImage(t *testing.T) {
+	c := loadCompose(t)
+	if got, want := c.Services["prometheus"].Image, "prom/prometheus:v"+mixin.Prometheus3Release(); got != want {
+		t.Errorf("prometheus image = %q, want %q (the release make test runs)", got, want)
 	}
 }
 

@@ -21,7 +21,8 @@ import (
 
 // This file proves the monitoring mixin (dashboards/*.json and
 // alerts/*.rules.yml) against a real Prometheus scraping the real exporter
-// in --demo mode:
+// in --demo mode, on every release of prometheusReleases (Debian's 2.42 and
+// the pinned 3.x):
 //   - every query of every dashboard panel, with Grafana's variables
 //     substituted as Grafana does, evaluates without error and returns data
 //     (unless allow-listed in mayBeEmpty, with the reason);
@@ -70,11 +71,7 @@ func hasIdleHost(exposition string, idle time.Duration) bool {
 }
 
 func TestMixinAgainstPrometheus(t *testing.T) {
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("the prometheus binary is not in PATH (%v): install Debian's prometheus package (apt-get install prometheus), as .ci/run does", err)
-	}
-
+	releases := prometheusReleases(t)
 	simAddr := freeAddr(t)
 	e := startExporter(t, "--demo", "--demo.simulator-address="+simAddr, "--storage.path="+t.TempDir())
 	waitFor(t, 60*time.Second, "the first successful demo poll and the backfill", func() bool {
@@ -85,17 +82,47 @@ func TestMixinAgainstPrometheus(t *testing.T) {
 	})
 	exposition := e.Metrics()
 
-	ruleFiles, err := filepath.Glob(filepath.Join("..", "alerts", "*.rules.yml"))
-	if err != nil || len(ruleFiles) == 0 {
-		t.Fatalf("no rule files in ../alerts: %v", err)
-	}
+	ruleFiles := mixinRuleFiles(t)
 	dashboards := loadMixinDashboards(t)
 
 	t.Run("metric names exist", func(t *testing.T) {
 		checkMixinMetricNames(t, exposition, dashboards, ruleFiles)
 	})
 
-	p := startPrometheus(t, promBin, e.Addr, ruleFiles)
+	// One Prometheus per release, all scraping the same exporter.
+	servers := make([]*promServer, len(releases))
+	for i, rel := range releases {
+		servers[i] = startPrometheus(t, rel, promConfig{targets: []string{e.Addr}, ruleFiles: ruleFiles})
+	}
+	for _, p := range servers {
+		t.Run(p.release.Name, func(t *testing.T) { checkMixin(t, p, dashboards, ruleFiles) })
+	}
+
+	t.Run("alert fires on failing polls", func(t *testing.T) {
+		for _, p := range servers {
+			if st := p.alertState(t, "UMeetingPollsFailing", "demo"); st != "" {
+				t.Fatalf("Prometheus %s: UMeetingPollsFailing is %s before any fault", p.release.Name, st)
+			}
+		}
+		resp, err := http.Post("http://"+simAddr+"/-/fault?kind=http_500&count=0", "", nil)
+		if err != nil {
+			t.Fatalf("injecting the fault: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("injecting the fault: HTTP %d", resp.StatusCode)
+		}
+		for _, p := range servers {
+			waitFor(t, 60*time.Second, "UMeetingPollsFailing firing for account demo on Prometheus "+p.release.Name, func() bool {
+				return p.alertState(t, "UMeetingPollsFailing", "demo") == "firing"
+			})
+		}
+	})
+}
+
+// checkMixin runs the rules and every dashboard query on one Prometheus
+// that scrapes the demo exporter.
+func checkMixin(t *testing.T, p *promServer, dashboards []dashboardFile, ruleFiles []string) {
 	waitFor(t, 30*time.Second, "5 scrapes of the exporter with umeeting_up 1", func() bool {
 		return p.value(`count_over_time(umeeting_up{job="umeeting",account="demo"}[1m]) >= 5 and on () up{job="umeeting"} == 1`) != ""
 	})
@@ -160,23 +187,16 @@ func TestMixinAgainstPrometheus(t *testing.T) {
 			t.Errorf("%s: escaped value does not match itself (matched=%q)", expr, got)
 		}
 	})
+}
 
-	t.Run("alert fires on failing polls", func(t *testing.T) {
-		if st := p.alertState(t, "UMeetingPollsFailing", "demo"); st != "" {
-			t.Fatalf("UMeetingPollsFailing is %s before any fault", st)
-		}
-		resp, err := http.Post("http://"+simAddr+"/-/fault?kind=http_500&count=0", "", nil)
-		if err != nil {
-			t.Fatalf("injecting the fault: %v", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("injecting the fault: HTTP %d", resp.StatusCode)
-		}
-		waitFor(t, 60*time.Second, "UMeetingPollsFailing firing for account demo", func() bool {
-			return p.alertState(t, "UMeetingPollsFailing", "demo") == "firing"
-		})
-	})
+// mixinRuleFiles lists the shipped rule files.
+func mixinRuleFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := mixin.RuleFiles(filepath.Join("..", "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // ---------------------------------------------------------------- dashboards
@@ -420,17 +440,42 @@ func checkMixinMetricNames(t *testing.T, exposition string, dashboards []dashboa
 
 // ---------------------------------------------------------------- Prometheus
 
-type promServer struct {
-	addr string // host:port of its web server
+// prometheusReleases returns the Prometheus releases every Prometheus-backed
+// test runs on (Debian's 2.42 and the pinned 3.x that scripts/test-deps.sh
+// builds); a missing one fails the test. Run a check on each:
+//
+//	for _, rel := range prometheusReleases(t) {
+//		p := startPrometheus(t, rel, promConfig{targets: ..., ruleFiles: ...})
+//		...
+//	}
+func prometheusReleases(t *testing.T) []mixin.PrometheusRelease {
+	t.Helper()
+	releases, err := mixin.PrometheusReleases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return releases
 }
 
-// startPrometheus runs prometheus scraping the exporter every second with
-// the rule files (for: cut to 0s) loaded, and waits until it is ready.
-func startPrometheus(t *testing.T, bin, target string, ruleFiles []string) *promServer {
+// promConfig is what a test Prometheus scrapes and loads.
+type promConfig struct {
+	targets   []string // host:port of exporters, scraped every second as job "umeeting"
+	ruleFiles []string // rule files, loaded with every `for:` cut to 0s; evaluated every second
+	flags     []string // more command-line flags, e.g. --enable-feature=...
+}
+
+type promServer struct {
+	release mixin.PrometheusRelease
+	addr    string // host:port of its web server
+}
+
+// startPrometheus runs a Prometheus of the given release with cfg, and
+// waits until it is ready. It is stopped when the test ends.
+func startPrometheus(t *testing.T, rel mixin.PrometheusRelease, cfg promConfig) *promServer {
 	t.Helper()
 	dir := t.TempDir()
 	forLine := regexp.MustCompile(`(?m)^(\s+for:\s*)\S+\s*$`)
-	for _, f := range ruleFiles {
+	for _, f := range cfg.ruleFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -440,24 +485,27 @@ func startPrometheus(t *testing.T, bin, target string, ruleFiles []string) *prom
 			t.Fatal(err)
 		}
 	}
-	cfg := fmt.Sprintf(`global:
+	targets, _ := json.Marshal(cfg.targets)
+	text := fmt.Sprintf(`global:
   scrape_interval: 1s
+  scrape_timeout: 1s
   evaluation_interval: 1s
 rule_files:
   - %q
 scrape_configs:
   - job_name: umeeting
     static_configs:
-      - targets: [%q]
-`, filepath.Join(dir, "*.rules.yml"), target)
+      - targets: %s
+`, filepath.Join(dir, "*.rules.yml"), targets)
 	cfgFile := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &promServer{addr: freeAddr(t)}
+	p := &promServer{release: rel, addr: freeAddr(t)}
 	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+t.TempDir(),
-		"--web.listen-address="+p.addr, "--log.level=warn")
+	args := append([]string{"--config.file=" + cfgFile, "--storage.tsdb.path=" + t.TempDir(),
+		"--web.listen-address=" + p.addr, "--log.level=warn"}, cfg.flags...)
+	cmd := exec.Command(rel.Prometheus, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -468,13 +516,13 @@ scrape_configs:
 		cmd.Process.Kill()
 		<-done
 		if t.Failed() {
-			t.Logf("prometheus logs:\n%s", logs.String())
+			t.Logf("prometheus %s logs:\n%s", rel.Name, logs.String())
 		}
 	})
-	waitFor(t, 30*time.Second, "prometheus ready", func() bool {
+	waitFor(t, 30*time.Second, "prometheus "+rel.Name+" ready", func() bool {
 		select {
 		case <-done:
-			t.Fatalf("prometheus exited: %v\n%s", cmd.ProcessState, logs.String())
+			t.Fatalf("prometheus %s exited: %v\n%s", rel.Name, cmd.ProcessState, logs.String())
 		default:
 		}
 		resp, err := http.Get("http://" + p.addr + "/-/ready")
@@ -524,6 +572,42 @@ func (r promAPIResponse) result() ([]json.RawMessage, error) {
 		return nil, fmt.Errorf("result is not a vector or matrix: %s", r.Data)
 	}
 	return data.Result, nil
+}
+
+// promSample is one series of an instant query's answer.
+type promSample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+// query evaluates expr at time at (now when zero); an error fails the test.
+func (p *promServer) query(t *testing.T, expr string, at time.Time) []promSample {
+	t.Helper()
+	params := url.Values{"query": {expr}}
+	if !at.IsZero() {
+		params.Set("time", promTime(at))
+	}
+	series, err := p.get("/api/v1/query", params).result()
+	if err != nil {
+		t.Fatalf("Prometheus %s: %s: %v", p.release.Name, expr, err)
+	}
+	out := make([]promSample, 0, len(series))
+	for _, raw := range series {
+		var s struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("%s: %v: %s", expr, err, raw)
+		}
+		str, _ := s.Value[1].(string)
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			t.Fatalf("%s: value %q: %v", expr, str, err)
+		}
+		out = append(out, promSample{Metric: s.Metric, Value: v})
+	}
+	return out
 }
 
 // hostsOf returns the host labels of the series an instant query returns.

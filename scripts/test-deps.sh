@@ -1,15 +1,54 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Go: Debian's prometheus package
-# (prometheus and promtool) for the rule tests and the end-to-end tests.
+# Installs what the test suite needs beyond Go:
+#   - Debian's prometheus package: prometheus and promtool 2.42, in PATH;
+#   - Prometheus 3.x (prometheus and promtool) at the pinned version below,
+#     built from the Go module proxy into a cache outside the repository,
+#     ${XDG_CACHE_HOME:-$HOME/.cache}/umeeting-prom3/VERSION, so that only the
+#     first run builds it (see README, "How they are tested").
+# The rule tests and the end-to-end tests run on both.
+#
+#   scripts/test-deps.sh          install what is missing
+#   scripts/test-deps.sh --dir    print the Prometheus 3.x folder and exit
 set -euo pipefail
-if command -v promtool >/dev/null && command -v prometheus >/dev/null; then
+
+# Prometheus 3.16.0 (its Go module is versioned v0.3XX.Y for 3.XX.Y). Keep in
+# step with mixin.Prometheus3Version (internal/mixin, checked by its test).
+PROM3_VERSION=v0.316.0
+PROM3_DIR="${UMEETING_PROM3_DIR:-${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/umeeting-prom3/$PROM3_VERSION}"
+
+if [ "${1:-}" = "--dir" ]; then
+	echo "$PROM3_DIR"
 	exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "promtool/prometheus missing: run 'sudo apt-get install prometheus' (Debian) first" >&2
-	exit 1
+
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "promtool/prometheus missing: run 'sudo apt-get install prometheus' (Debian) first" >&2
+		exit 1
+	fi
+	echo "Installing Debian's prometheus package (prometheus, promtool) for the tests..." >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-echo "Installing Debian's prometheus package (prometheus, promtool) for the tests..." >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+
+have_prom3() { [ -x "$PROM3_DIR/prometheus" ] && [ -x "$PROM3_DIR/promtool" ]; }
+have_prom3 && exit 0
+
+# One build at a time (two test runs started together), into a temporary
+# folder, moved in place when complete: an interrupted build leaves nothing
+# that looks finished.
+mkdir -p "$PROM3_DIR"
+exec 9>"$PROM3_DIR/.lock"
+flock 9
+have_prom3 && exit 0
+echo "Building Prometheus $PROM3_VERSION (prometheus, promtool) into $PROM3_DIR;" \
+	"the first build takes about 6 minutes on 2 cores, later runs reuse it..." >&2
+tmp=$(mktemp -d "$PROM3_DIR/.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+start=$(date +%s)
+GOBIN="$tmp" GOFLAGS= go install \
+	"github.com/prometheus/prometheus/cmd/prometheus@$PROM3_VERSION" \
+	"github.com/prometheus/prometheus/cmd/promtool@$PROM3_VERSION"
+mv "$tmp/promtool" "$tmp/prometheus" "$PROM3_DIR/"
+echo "Built Prometheus $PROM3_VERSION in $(($(date +%s) - start)) s." >&2
