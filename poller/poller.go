@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,6 +113,19 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		}
 		clients[a.Name] = c
 	}
+	// Open the new accounts' states before changing anything: an
+	// unreadable state file fails the whole apply.
+	opened := map[string]*store.Store{}
+	for name := range clients {
+		if m.stores[name] != nil {
+			continue
+		}
+		st, err := m.openStore(name)
+		if err != nil {
+			return err
+		}
+		opened[name] = st
+	}
 	for name, r := range m.runners {
 		if _, keep := want[name]; !keep {
 			r.stop()
@@ -129,7 +143,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		}
 		st := m.stores[name]
 		if st == nil {
-			st = m.openStore(name)
+			st = opened[name]
 			m.stores[name] = st
 		}
 		m.inst.InitAccount(name)
@@ -145,8 +159,14 @@ func (m *Manager) Apply(cfg *config.Config) error {
 	return nil
 }
 
-func (m *Manager) openStore(name string) *store.Store {
+func (m *Manager) openStore(name string) (*store.Store, error) {
 	st, info := store.Open(m.dir, name)
+	if info.ReadError != nil {
+		return nil, fmt.Errorf("account %s: %w", name, info.ReadError)
+	}
+	if len(info.RemovedTemp) > 0 {
+		level.Info(m.logger).Log("msg", "Removed temporary state files left by a crash", "account", name, "files", strings.Join(info.RemovedTemp, ","))
+	}
 	switch {
 	case info.LoadError != nil && info.SetAside != "":
 		level.Error(m.logger).Log("msg", "State file unusable, moved aside; counting starts from zero", "account", name, "err", info.LoadError, "moved_to", info.SetAside)
@@ -157,7 +177,7 @@ func (m *Manager) openStore(name string) *store.Store {
 	default:
 		level.Info(m.logger).Log("msg", "State loaded", "account", name, "path", st.Path(), "remembered_meetings", st.Remembered())
 	}
-	return st
+	return st, nil
 }
 
 func (m *Manager) newClient(s settings) (*umeeting.Client, error) {

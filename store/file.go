@@ -8,53 +8,135 @@ import (
 	"hash/crc32"
 	"hash/fnv"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
 // The state file: magic, version, the state as varints and length-prefixed
 // strings, and a CRC-32 of all that. A binary format because a state of
-// 100,000 remembered meetings must save in well under 100 ms.
+// 100,000 remembered meetings must save in well under 100 ms. Version 2
+// appends the request times of the daily budget; version 1 files still load.
 const (
 	fileMagic   = "UMST"
-	fileVersion = 1
+	fileVersion = 2
 )
 
 // OpenInfo says what Open found.
 type OpenInfo struct {
 	Fresh     bool   // no usable state: counting starts from zero
-	SetAside  string // where a corrupt or unreadable state file was moved
+	SetAside  string // where a corrupt or invalid state file was moved
 	LoadError error  // why the state file was not used
+	// ReadError is set when the state file exists but could not be read
+	// (permissions, I/O error, a folder in its place): nothing is known
+	// about its content, so it is neither used, moved nor overwritten, and
+	// the caller must not start counting for this account.
+	ReadError error
+	// RemovedTemp are temporary files of saves cut short by a crash,
+	// removed by Open.
+	RemovedTemp []string
 }
 
 // Open loads the state of account from dir. A missing file gives a fresh
-// state. A corrupt or unreadable file is moved aside (never deleted) and
-// reported in OpenInfo, and a fresh state is returned: the exporter still
-// starts. Only when the file cannot be moved aside is the returned Store
-// unable to save, so that it never overwrites the evidence.
+// state. A file that was read but is corrupt or fails validation is moved
+// aside under a unique name (never deleted, never overwritten) and reported
+// in OpenInfo, and a fresh state is returned: the exporter still starts. A
+// file that cannot be read is reported in OpenInfo.ReadError. In both
+// failure cases where the file stays in place, the returned Store refuses
+// to save, so that it never overwrites the evidence or the counts.
 func Open(dir, account string) (*Store, OpenInfo) {
 	path := filepath.Join(dir, account+".state")
 	s := &Store{path: path, st: newState()}
+	var info OpenInfo
+	info.RemovedTemp = removeStaleTemp(path)
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, OpenInfo{Fresh: true}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		info.Fresh = true
+		return s, info
+	case err != nil:
+		info.ReadError = fmt.Errorf("state file %s exists but cannot be read (fix its permissions or the disk, or move it away to start from zero): %w", path, err)
+		s.saveBlocked = info.ReadError
+		return s, info
+	}
+	st, err := decodeState(data)
+	if err == nil {
+		err = st.validate()
 	}
 	if err == nil {
-		var st *state
-		if st, err = decodeState(data); err == nil {
-			s.st = st
-			return s, OpenInfo{}
-		}
+		s.st = st
+		return s, info
 	}
-	info := OpenInfo{Fresh: true, LoadError: fmt.Errorf("state file %s: %w", path, err)}
-	aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
-	if rerr := os.Rename(path, aside); rerr != nil {
+	info.Fresh, info.LoadError = true, fmt.Errorf("state file %s: %w", path, err)
+	aside, rerr := setAside(path, time.Now())
+	if rerr != nil {
 		s.saveBlocked = fmt.Errorf("state file %s could not be moved aside (%v), so it is not overwritten", path, rerr)
 		return s, info
 	}
 	info.SetAside = aside
 	return s, info
+}
+
+// setAside moves path to a name of its own, path.corrupt-UNIXTIME (with a
+// -N suffix when that exists): a hard link, which never replaces an
+// existing file, then the removal of path.
+func setAside(path string, now time.Time) (string, error) {
+	base := fmt.Sprintf("%s.corrupt-%d", path, now.Unix())
+	for i := 1; i <= 1000; i++ {
+		aside := base
+		if i > 1 {
+			aside = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Link(path, aside)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			// No hard links here: rename, which is safe only while
+			// nothing has the name yet.
+			if _, serr := os.Lstat(aside); !errors.Is(serr, fs.ErrNotExist) {
+				continue
+			}
+			if err := os.Rename(path, aside); err != nil {
+				return "", err
+			}
+			return aside, syncDir(filepath.Dir(path))
+		}
+		if err := os.Remove(path); err != nil {
+			return "", err
+		}
+		return aside, syncDir(filepath.Dir(path))
+	}
+	return "", fmt.Errorf("no free name like %s", base)
+}
+
+// removeStaleTemp deletes the temporary files that saves of path leave when
+// the process dies between creating and renaming them. The storage folder
+// is locked by this process and this account's store is not saving yet, so
+// none of them is in use. Errors are ignored: a leftover is only litter.
+func removeStaleTemp(path string) []string {
+	matches, _ := filepath.Glob(globEscape(path) + ".tmp-*")
+	var removed []string
+	for _, m := range matches {
+		if os.Remove(m) == nil {
+			removed = append(removed, m)
+		}
+	}
+	return removed
+}
+
+// globEscape quotes the glob metacharacters of a literal path.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Path is the state file's path.
@@ -100,6 +182,11 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("replacing state file: %w", err)
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("opening state folder: %w", err)
@@ -192,6 +279,10 @@ func encodeState(buf *bytes.Buffer, st *state) {
 		e.uvarint(h)
 		e.varint(t)
 	}
+	e.uvarint(uint64(len(st.Requests)))
+	for _, t := range st.Requests {
+		e.varint(t)
+	}
 	buf.Write(binary.LittleEndian.AppendUint32(nil, crc32.ChecksumIEEE(buf.Bytes())))
 }
 
@@ -228,6 +319,23 @@ func (d *decoder) count(minBytes int) int {
 		return 0
 	}
 	return int(n)
+}
+
+// uint32 reads a value that must fit 32 bits.
+func (d *decoder) uint32() uint32 {
+	v := d.uvarint()
+	if d.err == nil && v > math.MaxUint32 {
+		d.err = fmt.Errorf("value %d out of range", v)
+	}
+	return uint32(v)
+}
+
+// distinct fails the decode when a map holds fewer items than were read:
+// a writer never writes a key twice.
+func (d *decoder) distinct(got, read int, what string) {
+	if d.err == nil && got != read {
+		d.err = fmt.Errorf("%d duplicate %s keys", read-got, what)
+	}
 }
 
 func (d *decoder) str() string {
@@ -279,19 +387,23 @@ func decodeState(data []byte) (*state, error) {
 		return nil, errors.New("checksum mismatch: the file is damaged or was cut short")
 	}
 	d := &decoder{b: body[len(fileMagic):]}
-	if v := d.uvarint(); d.err == nil && v != fileVersion {
-		return nil, fmt.Errorf("unsupported state version %d", v)
+	version := d.uvarint()
+	if d.err == nil && (version < 1 || version > fileVersion) {
+		return nil, fmt.Errorf("unsupported state version %d", version)
 	}
 	st := newState()
 	st.Backfilled = d.bool()
 	st.CountedThrough = d.varint()
 	st.NextOrder = d.uvarint()
-	for range d.count(4) {
+	n := d.count(4)
+	for range n {
 		id := d.str()
 		start := d.varint()
-		st.Meetings[id] = meeting{Start: start, End: start + d.varint(), Participants: uint32(d.uvarint())}
+		st.Meetings[id] = meeting{Start: start, End: start + d.varint(), Participants: d.uint32()}
 	}
-	for range d.count(13) {
+	d.distinct(len(st.Meetings), n, "meeting")
+	n = d.count(13)
+	for range n {
 		k := SeriesKey{Email: d.str(), Host: d.str(), UserType: d.str()}
 		c := &Counters{Meetings: d.uvarint(), Seconds: d.uvarint(), Participants: d.uvarint(), ParticipantSeconds: d.uvarint()}
 		for i := range c.Features {
@@ -299,21 +411,35 @@ func decodeState(data []byte) (*state, error) {
 		}
 		st.Series[k] = c
 	}
-	for range d.count(3) {
+	d.distinct(len(st.Series), n, "series")
+	n = d.count(3)
+	for range n {
 		ut := d.str()
 		st.Hists[ut] = &Histograms{Duration: d.hist(DurationBuckets), Participants: d.hist(ParticipantBuckets)}
 	}
-	for range d.count(5) {
+	d.distinct(len(st.Hists), n, "histogram")
+	n = d.count(5)
+	for range n {
 		email := d.str()
 		st.Hosts[email] = &Host{Host: d.str(), UserType: d.str(), LastEnd: d.varint(), Order: d.uvarint()}
 	}
-	for range d.count(2) {
+	d.distinct(len(st.Hosts), n, "host")
+	n = d.count(2)
+	for range n {
 		r := d.str()
 		st.Invalid[r] = d.uvarint()
 	}
-	for range d.count(2) {
+	d.distinct(len(st.Invalid), n, "invalid reason")
+	n = d.count(2)
+	for range n {
 		h := d.uvarint()
 		st.InvalidSeen[h] = d.varint()
+	}
+	d.distinct(len(st.InvalidSeen), n, "invalid record")
+	if version >= 2 {
+		for range d.count(1) {
+			st.Requests = append(st.Requests, d.varint())
+		}
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("decoding state: %w", d.err)

@@ -102,6 +102,10 @@ type state struct {
 	Hosts          map[string]*Host
 	Invalid        map[string]uint64
 	InvalidSeen    map[uint64]int64 // hash of the raw record → first seen, unix
+	// Requests are the times (unix nanoseconds, oldest first) of the API
+	// requests inside the daily budget's window, so a restart cannot
+	// hand out a fresh allowance.
+	Requests []int64
 }
 
 func newState() *state {

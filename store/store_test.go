@@ -301,29 +301,6 @@ func TestLeftoverTempFileIsHarmless(t *testing.T) {
 	}
 }
 
-func FuzzDecodeState(f *testing.F) {
-	s, _ := Open(f.TempDir(), "a")
-	poll(s, t0, mtg("u1", "a@x", time.Hour, time.Minute, 1, umeeting.FeatureVideo))
-	s.mu.Lock()
-	encodeState(&s.buf, s.st)
-	s.mu.Unlock()
-	f.Add(s.buf.Bytes())
-	f.Add([]byte("UMST"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := decodeState(data)
-		if err != nil {
-			return
-		}
-		// Whatever decodes must encode and decode to the same state.
-		var s Store
-		encodeState(&s.buf, st)
-		st2, err := decodeState(s.buf.Bytes())
-		if err != nil || !reflect.DeepEqual(st, st2) {
-			t.Fatalf("re-decode: %v", err)
-		}
-	})
-}
-
 func TestLockDirIsExclusive(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	unlock, err := LockDir(dir)

@@ -1,0 +1,342 @@
+package store
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/umeeting/umeeting_exporter/store/storetest"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+// savedState returns the bytes of a saved state with non-ASCII labels,
+// invalid records and budget request times.
+func savedState(t testing.TB) []byte {
+	t.Helper()
+	s, _ := Open(t.TempDir(), "a")
+	m1 := mtg("u1", "li@x.cn", time.Hour, 10*time.Minute, 3, umeeting.FeatureVideo)
+	m1.Host = "李 雷"
+	poll(s, t0, m1, mtg("u2", "b@x", 2*time.Hour, time.Minute, 1, umeeting.FeaturePSTN))
+	b := s.NewBatch(s.Window(t0, 48*time.Hour, 0))
+	b.Invalid("bad_end_time", []byte(`{"uuid":"x"}`))
+	s.Apply(b)
+	s.SetRequestTimes([]time.Time{t0.Add(-time.Hour), t0})
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// openBytes writes data as account a's state in a new folder and opens it.
+func openBytes(t testing.TB, data []byte) (*Store, OpenInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.state"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Open(dir, "a")
+}
+
+func TestVersion1StateStillLoads(t *testing.T) {
+	// testdata/v1.state was written by the release before request times
+	// were saved (version 1).
+	data, err := os.ReadFile("testdata/v1.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, info := openBytes(t, data)
+	if info.LoadError != nil || info.Fresh {
+		t.Fatalf("version 1 state not loaded: %+v", info)
+	}
+	if s.Remembered() != 3 || !s.Backfilled() || len(s.RequestTimes()) != 0 {
+		t.Errorf("remembered %d, backfilled %v, requests %v", s.Remembered(), s.Backfilled(), s.RequestTimes())
+	}
+	if got := s.Snapshot(t0).Series; len(got) != 3 || got[2].Host != "李 雷" {
+		t.Errorf("series %+v", got)
+	}
+	// Saved again, it is a version 2 state with the same content.
+	s.SetRequestTimes([]time.Time{t0})
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	s2, info := Open(filepath.Dir(s.Path()), "a")
+	if info.LoadError != nil || !reflect.DeepEqual(s.st, s2.st) || !s2.RequestTimes()[0].Equal(t0) {
+		t.Errorf("resaved state differs: %+v", info)
+	}
+}
+
+func TestRequestTimesRoundTrip(t *testing.T) {
+	s, info := openBytes(t, savedState(t))
+	if info.LoadError != nil {
+		t.Fatal(info.LoadError)
+	}
+	got := s.RequestTimes()
+	if len(got) != 2 || !got[0].Equal(t0.Add(-time.Hour)) || !got[1].Equal(t0) {
+		t.Errorf("request times %v", got)
+	}
+}
+
+// tamper decodes data, changes the state with f and encodes it again with a
+// valid checksum, as an attacker with the storage folder can.
+func tamper(t *testing.T, data []byte, f func(*state)) []byte {
+	t.Helper()
+	st, err := decodeState(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(st)
+	var s Store
+	encodeState(&s.buf, st)
+	return s.buf.Bytes()
+}
+
+func TestInvalidStateIsSetAside(t *testing.T) {
+	good := savedState(t)
+	anySeries := func(st *state) (SeriesKey, *Counters) {
+		for k, c := range st.Series {
+			return k, c
+		}
+		panic("no series")
+	}
+	for name, f := range map[string]func(*state){
+		"invalid UTF-8 host": func(st *state) {
+			k, c := anySeries(st)
+			delete(st.Series, k)
+			k.Host = "\xff\xfe"
+			st.Series[k] = c
+		},
+		"invalid UTF-8 user type": func(st *state) { st.Hosts["b@x"].UserType = "Co\xc3rp" },
+		"invalid UTF-8 reason":    func(st *state) { st.Invalid["bad\x80"] = 1 },
+		"reason not a name":       func(st *state) { st.Invalid[`x",evil="1`] = 1 },
+		"end before start": func(st *state) {
+			m := st.Meetings["u1"]
+			m.End = m.Start - 1
+			st.Meetings["u1"] = m
+		},
+		"year 10000": func(st *state) { st.Hosts["b@x"].LastEnd = 253402300800 },
+		"feature above meetings": func(st *state) {
+			_, c := anySeries(st)
+			c.Features[0] = c.Meetings + 1
+		},
+		"histogram count": func(st *state) {
+			for _, h := range st.Hists {
+				h.Duration.Count++
+			}
+		},
+		"requests out of order": func(st *state) { st.Requests = []int64{2, 1} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := tamper(t, good, f)
+			s, info := openBytes(t, bad)
+			if info.LoadError == nil || info.SetAside == "" || !info.Fresh || s.Remembered() != 0 {
+				t.Fatalf("tampered state used: %+v", info)
+			}
+			if kept, _ := os.ReadFile(info.SetAside); string(kept) != string(bad) {
+				t.Error("tampered state not kept aside intact")
+			}
+		})
+	}
+	t.Run("duplicate key", func(t *testing.T) {
+		// Two hosts written under the same e-mail: a map cannot hold
+		// that, so the file is edited by hand: rename c@x to b@x.
+		bad := tamper(t, good, func(st *state) { st.Hosts["c@x"] = &Host{Host: "C", UserType: "Corp", LastEnd: 1} })
+		body := []byte(strings.Replace(string(bad[:len(bad)-4]), "c@x", "b@x", 1))
+		_, info := openBytes(t, storetest.WithCRC(body))
+		if info.LoadError == nil || !strings.Contains(info.LoadError.Error(), "duplicate host") {
+			t.Fatalf("duplicate key accepted: %+v", info)
+		}
+	})
+	t.Run("future version", func(t *testing.T) {
+		body := append([]byte(nil), good[:len(good)-4]...)
+		body[4] = fileVersion + 1
+		_, info := openBytes(t, storetest.WithCRC(body))
+		if info.LoadError == nil || !strings.Contains(info.LoadError.Error(), "unsupported state version") {
+			t.Fatalf("future version accepted: %+v", info)
+		}
+	})
+}
+
+// TestSetAsideNamesAreUnique sets three files aside in the same second:
+// each keeps its own name and content.
+func TestSetAsideNamesAreUnique(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.state")
+	now := time.Unix(1_800_000_000, 0)
+	var names []string
+	for i := range 3 {
+		os.WriteFile(path, []byte{byte('0' + i)}, 0o600)
+		aside, err := setAside(path, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, aside)
+	}
+	for i, name := range names {
+		if b, err := os.ReadFile(name); err != nil || string(b) != string(rune('0'+i)) {
+			t.Errorf("%s: %q, %v", name, b, err)
+		}
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state file still there: %v", err)
+	}
+	// Through Open, twice within a second.
+	for range 2 {
+		os.WriteFile(path, []byte("garbage"), 0o600)
+		if _, info := Open(dir, "a"); info.SetAside == "" {
+			t.Fatalf("not set aside: %+v", info)
+		}
+	}
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 5 {
+		t.Errorf("set-aside files %v, want 5", aside)
+	}
+}
+
+func TestStaleTempFilesAreRemovedAtOpen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data [1]*") // glob characters in the folder name
+	s, _ := Open(dir, "a")
+	poll(s, t0, mtg("u1", "a@x", time.Hour, time.Minute, 1, 0))
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	// Crashes between creating the temporary file and the rename leave them.
+	for _, name := range []string{"a.state.tmp-123", "a.state.tmp-456", "b.state.tmp-1", "ab.state.tmp-1"} {
+		os.WriteFile(filepath.Join(dir, name), []byte("uuids and e-mails"), 0o600)
+	}
+	s2, info := Open(dir, "a")
+	if info.LoadError != nil || s2.Remembered() != 1 || len(info.RemovedTemp) != 2 {
+		t.Fatalf("info %+v remembered %d", info, s2.Remembered())
+	}
+	left, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	// Other accounts' files are theirs to clean.
+	if strings.Join(names, " ") != "a.state ab.state.tmp-1 b.state.tmp-1" {
+		t.Errorf("left in the folder: %v", names)
+	}
+}
+
+// TestUnreadableStateIsNotSetAside: a state that cannot be read says
+// nothing about its content, so it is neither used, moved, nor overwritten.
+// Tests run as root, which reads a 0000-mode file anyway: a folder in the
+// file's place gives a real read error (EISDIR) for root too.
+func TestUnreadableStateIsNotSetAside(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.state")
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, info := Open(dir, "a")
+	if info.ReadError == nil || info.SetAside != "" || info.LoadError != nil {
+		t.Fatalf("info %+v", info)
+	}
+	if msg := info.ReadError.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "cannot be read") {
+		t.Errorf("unclear error: %v", msg)
+	}
+	if err := s.Save(); err == nil {
+		t.Error("a store over an unreadable file saved")
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		t.Errorf("unreadable file touched: %v", err)
+	}
+	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 0 {
+		t.Errorf("set aside: %v", aside)
+	}
+}
+
+// checkLoaded fails when an accepted state could not be exported or saved.
+func checkLoaded(t *testing.T, s *Store) {
+	snap := s.Snapshot(t0)
+	labels := []string{}
+	for _, x := range snap.Series {
+		labels = append(labels, x.Email, x.Host, x.UserType)
+	}
+	for _, h := range snap.Hosts {
+		labels = append(labels, h.Email, h.Host.Host, h.UserType)
+	}
+	for ut := range snap.Histograms {
+		labels = append(labels, ut)
+	}
+	for r := range snap.Invalid {
+		labels = append(labels, r)
+	}
+	for _, l := range labels {
+		if !utf8.ValidString(l) {
+			t.Fatalf("accepted state has label %q", l)
+		}
+	}
+	var s2 Store
+	encodeState(&s2.buf, s.st)
+	if st2, err := decodeState(s2.buf.Bytes()); err != nil || !reflect.DeepEqual(s.st, st2) {
+		t.Fatalf("re-decode: %v", err)
+	}
+}
+
+// FuzzLoadState feeds state bodies, completed with a valid checksum so the
+// fuzzer reaches the decoder and validation, to Open: it must never panic,
+// and what it accepts must have valid labels and survive a save.
+func FuzzLoadState(f *testing.F) {
+	v1, err := os.ReadFile("testdata/v1.state")
+	if err != nil {
+		f.Fatal(err)
+	}
+	v2 := savedState(f)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, seed := range [][]byte{v1, v2} {
+		f.Add(seed[:len(seed)-4])
+		for range 20 {
+			m := storetest.Mutate(seed, rng)
+			f.Add(m[:len(m)-4])
+		}
+	}
+	f.Add([]byte("UMST"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s, info := openBytes(t, storetest.WithCRC(body))
+		if info.ReadError != nil {
+			t.Fatal(info.ReadError)
+		}
+		if info.LoadError == nil {
+			checkLoaded(t, s)
+		}
+	})
+}
+
+// TestCRCValidMutationsAreSetAside is the attack of issue #7: thousands of
+// tampered states with valid checksums. Each is either accepted with
+// exportable labels or set aside; none panics.
+func TestCRCValidMutationsAreSetAside(t *testing.T) {
+	good := savedState(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.state")
+	var accepted, setAside int
+	for range 3000 {
+		os.WriteFile(path, storetest.Mutate(good, rng), 0o600)
+		s, info := Open(dir, "a")
+		switch {
+		case info.ReadError != nil:
+			t.Fatal(info.ReadError)
+		case info.LoadError == nil:
+			checkLoaded(t, s)
+			accepted++
+		case info.SetAside == "":
+			t.Fatalf("not set aside: %+v", info)
+		default:
+			os.Remove(info.SetAside)
+			setAside++
+		}
+	}
+	t.Logf("%d mutations accepted, %d set aside", accepted, setAside)
+}
