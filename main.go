@@ -74,6 +74,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		for _, w := range cfg.Warnings() {
+			fmt.Printf("%s: warning: %s\n", *configFile, w)
+		}
 		fmt.Printf("%s: OK, %d account(s)\n", *configFile, len(cfg.Accounts))
 		return
 	}
@@ -127,6 +130,9 @@ func main() {
 		inst.ReloadSuccess.Set(1)
 		inst.ReloadTimestamp.SetToCurrentTime()
 		level.Info(logger).Log("msg", "Configuration loaded", "accounts", len(cfg.Accounts))
+		for _, w := range cfg.Warnings() {
+			level.Warn(logger).Log("msg", "Configuration will not work as meant", "warning", w)
+		}
 		return nil
 	}
 	if err := reload(); err != nil {
@@ -238,9 +244,10 @@ func stopWithin(m *poller.Manager, d time.Duration, logger log.Logger) {
 // demoConfig is the config file (when there is one) with its accounts
 // replaced by the demo account, polling the simulator at apiURL often.
 func demoConfig(path, apiURL string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	// The file's accounts are replaced: read it without validating them.
+	cfg, err := config.Read(path)
 	if errors.Is(err, os.ErrNotExist) {
-		cfg, err = config.Parse(nil, ".")
+		cfg, err = config.Decode(nil, ".")
 	}
 	if err != nil {
 		return nil, err

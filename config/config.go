@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -20,16 +21,23 @@ import (
 // DefaultAPIURL is the vendor's hisMeeting endpoint.
 const DefaultAPIURL = "https://api.systeccloud.com/umeeting/share/hisMeeting"
 
+// The example config's placeholder credentials, refused so that they are
+// never sent to the real API.
+const (
+	PlaceholderAPIKey    = "YOUR_API_KEY"
+	PlaceholderAPISecret = "YOUR_API_SECRET"
+)
+
 // Defaults applied to fields the file leaves out.
 var (
-	DefaultPollInterval = NewDuration(5 * time.Minute)
-	DefaultLookback     = NewDuration(48 * time.Hour)
-	DefaultBackfill     = NewDuration(30 * 24 * time.Hour)
+	DefaultPollInterval = mustDuration("5m")
+	DefaultLookback     = mustDuration("48h")
+	DefaultBackfill     = mustDuration("30d")
 	DefaultAccount      = Account{
 		APIURL:             DefaultAPIURL,
 		Method:             "POST",
 		Timezone:           "Asia/Shanghai",
-		Timeout:            NewDuration(30 * time.Second),
+		Timeout:            mustDuration("30s"),
 		PageSize:           100,
 		MaxRetries:         3,
 		DailyRequestBudget: 2000,
@@ -101,11 +109,24 @@ type Metrics struct {
 // is kept as an error that Validate reports with the field's name.
 type Duration struct {
 	model.Duration
-	err error
+	text string // as written in the file
+	err  error
 }
 
 // NewDuration returns d as a Duration.
 func NewDuration(d time.Duration) Duration { return Duration{Duration: model.Duration(d)} }
+
+// mustDuration is a default written as the README writes it.
+func mustDuration(s string) Duration {
+	return Duration{Duration: must(model.ParseDuration(s)), text: s}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d.Duration) }
@@ -120,11 +141,21 @@ func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
 	if d.Duration, err = model.ParseDuration(s); err != nil {
 		d.err = fmt.Errorf("%q is not a duration (use e.g. 30s, 5m, 2h, 30d)", s)
 	}
+	d.text = s
 	return nil
 }
 
+// String returns the duration as written in the file (60d, not 1440h0m0s
+// nor 8w4d), or in Prometheus units when it was not read from a file.
+func (d Duration) String() string {
+	if d.text != "" && d.err == nil {
+		return d.text
+	}
+	return d.Duration.String()
+}
+
 // MarshalYAML writes the duration as text.
-func (d Duration) MarshalYAML() (any, error) { return d.Duration.String(), nil }
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
 // check reports a bad value or one below minimum.
 func (d Duration) check(field string, minimum time.Duration, why string) error {
@@ -137,10 +168,13 @@ func (d Duration) check(field string, minimum time.Duration, why string) error {
 	return nil
 }
 
-// Regexp is an anchored regular expression that keeps its source text.
+// Regexp is an anchored regular expression that keeps its source text. A
+// bad expression is kept as an error that Validate reports with the
+// field's name.
 type Regexp struct {
 	*regexp.Regexp
 	original string
+	err      error
 }
 
 // UnmarshalYAML compiles the expression, anchored at both ends.
@@ -151,9 +185,17 @@ func (r *Regexp) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	re, err := regexp.Compile("^(?:" + s + ")$")
 	if err != nil {
-		return fmt.Errorf("invalid regular expression %q: %w", s, err)
+		err = fmt.Errorf("invalid regular expression %q: %w", s, err)
 	}
-	*r = Regexp{Regexp: re, original: s}
+	*r = Regexp{Regexp: re, original: s, err: err}
+	return nil
+}
+
+// check reports a bad expression.
+func (r *Regexp) check(field string) error {
+	if r != nil && r.err != nil {
+		return fmt.Errorf("%s: %w", field, r.err)
+	}
 	return nil
 }
 
@@ -207,12 +249,40 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates config text; dir resolves relative paths.
 func Parse(content []byte, dir string) (*Config, error) {
-	cfg := &Config{}
-	if err := yaml.UnmarshalStrict(content, cfg); err != nil {
+	cfg, err := Decode(content, dir)
+	if err != nil {
 		return nil, err
 	}
-	if len(strings.TrimSpace(string(content))) == 0 {
-		// An empty document never calls UnmarshalYAML: apply the defaults.
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Read reads and decodes a config file without validating it (for --demo,
+// which replaces its accounts before validating).
+func Read(path string) (*Config, error) {
+	content, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	cfg, err := Decode(content, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Decode decodes config text strictly, without validating it; dir
+// resolves relative paths. Its errors name the field path and line.
+func Decode(content []byte, dir string) (*Config, error) {
+	cfg := &Config{}
+	if err := yaml.UnmarshalStrict(content, cfg); err != nil {
+		return nil, explain(content, err)
+	}
+	if reflect.ValueOf(*cfg).IsZero() {
+		// An empty document (or comments only) never calls UnmarshalYAML:
+		// apply the defaults.
 		if err := yaml.UnmarshalStrict([]byte("{}"), cfg); err != nil {
 			return nil, err
 		}
@@ -222,9 +292,6 @@ func Parse(content []byte, dir string) (*Config, error) {
 		if cfg.Accounts[i].APISecretFile != "" {
 			cfg.Accounts[i].APISecretFile = promconfig.JoinDir(dir, cfg.Accounts[i].APISecretFile)
 		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
 	}
 	return cfg, nil
 }
@@ -238,6 +305,7 @@ func (c *Config) Validate() error {
 		c.Lookback.check("lookback", time.Hour, "must be at least 1h, since meetings are listed minutes after they end"),
 		c.Backfill.check("backfill", 0, "must not be negative"),
 	}
+	errs = append(errs, c.Metrics.HostInclude.check("metrics.host_include"), c.Metrics.HostExclude.check("metrics.host_exclude"))
 	if c.Metrics.MaxHosts < 0 {
 		errs = append(errs, errors.New("metrics.max_hosts: must not be negative"))
 	}
@@ -273,8 +341,11 @@ func (a *Account) validate() []error {
 	if u, err := url.Parse(a.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("api_url: %q is not an absolute http(s) URL", a.APIURL)
 	}
-	if strings.TrimSpace(a.APIKey) == "" {
+	switch key := strings.TrimSpace(a.APIKey); {
+	case key == "":
 		add("api_key: is required")
+	case key == PlaceholderAPIKey:
+		add("api_key: %s is the example's placeholder; put the account's API key here", PlaceholderAPIKey)
 	}
 	switch {
 	case a.APISecret != "" && a.APISecretFile != "":
@@ -290,6 +361,9 @@ func (a *Account) validate() []error {
 		add("api_secret or api_secret_file: is required")
 	default:
 		a.Secret = strings.TrimSpace(string(a.APISecret))
+	}
+	if a.Secret == PlaceholderAPISecret {
+		add("api_secret: %s is the example's placeholder; put the account's API secret here (or in api_secret_file)", PlaceholderAPISecret)
 	}
 	a.Method = strings.ToUpper(a.Method)
 	if a.Method != "POST" && a.Method != "GET" {

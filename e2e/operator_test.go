@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,4 +205,66 @@ func TestDockerignore(t *testing.T) {
 			t.Errorf("%s is left out of the build context, which the Dockerfile needs", p)
 		}
 	}
+}
+
+// TestConfigCheckMessages runs --config.check on files with the mistakes
+// people make and pins what it prints and its exit code.
+func TestConfigCheckMessages(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, yaml string
+		code       int
+		want       string
+	}{
+		{"the example as shipped", "", 1, "config file ../config.yml: accounts[0] (acme): api_key: YOUR_API_KEY is the example's placeholder; put the account's API key here\n" +
+			"accounts[0] (acme): api_secret: YOUR_API_SECRET is the example's placeholder; put the account's API secret here (or in api_secret_file)\n"},
+		{"misspelt key", "accounts:\n  - name: acme\n    api_key: k\n    api_secert: s\n", 1,
+			"config file FILE: accounts[0].api_secert (line 4): unknown key; did you mean api_secret?\n"},
+		{"wrong indentation", "accounts:\n  - name: acme\n    api_key: k\n   api_secret: s\n", 1,
+			"config file FILE: line 4 (after accounts[0].api_key): did not find expected '-' indicator; check the indentation of line 4 against the lines above it (spaces only, no tabs)\n"},
+		{"polls over the budget", "poll_interval: 5s\naccounts:\n  - {name: acme, api_key: k, api_secret: s}\n", 0,
+			"FILE: warning: accounts[0] (acme): 5s polls with a 48h lookback need about 17280 requests a day (1 a poll for its 5 padded days, more with paging); the budget is 2000: polls will fail once it is spent (raise poll_interval or daily_request_budget)\n" +
+				"FILE: OK, 1 account(s)\n"},
+		{"min_request_interval over poll_interval", "poll_interval: 30s\naccounts:\n  - {name: acme, api_key: k, api_secret: s, min_request_interval: 1m, daily_request_budget: 0}\n", 0,
+			"FILE: warning: accounts[0] (acme): min_request_interval 1m is longer than poll_interval 30s: each poll waits for the previous poll's last request, polls run late, and one fails when that wait would pass poll_timeout 1m\n" +
+				"FILE: OK, 1 account(s)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := "../config.yml"
+			if tc.yaml != "" {
+				file = filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command(exporterBinary, "--config.check", "--config.file="+file)
+			out, _ := cmd.CombinedOutput()
+			code := cmd.ProcessState.ExitCode()
+			if want := strings.ReplaceAll(tc.want, "FILE", file); string(out) != want || code != tc.code {
+				t.Errorf("exit %d, output:\n%s\nwant exit %d, output:\n%s", code, out, tc.code, want)
+			}
+		})
+	}
+}
+
+// TestWarningsLoggedAtStartAndReload: the exporter logs the check's
+// warnings when it starts and when a reload brings new ones.
+func TestWarningsLoggedAtStartAndReload(t *testing.T) {
+	_, apiURL := newSim(t, simulator.Options{Hosts: 10})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, apiURL, retries+"\n    min_request_interval: 3s", "")
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	const startWarning = "min_request_interval 3s is longer than poll_interval 2s"
+	waitFor(t, 10*time.Second, "the warning at start", func() bool { return strings.Contains(e.Logs.String(), startWarning) })
+	if !strings.Contains(e.Logs.String(), `level=warn`) {
+		t.Errorf("warning not at warn level:\n%s", e.Logs.String())
+	}
+	text := strings.Replace(mustRead(t, writeConfig(t, dir, apiURL, retries, "")), "daily_request_budget: 0", "daily_request_budget: 100", 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the warning at reload", func() bool {
+		return strings.Contains(e.Logs.String(), "2s polls with a 48h lookback need about 43200 requests a day")
+	})
 }
