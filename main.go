@@ -123,6 +123,7 @@ func main() {
 			err = manager.Apply(cfg)
 		}
 		if err != nil {
+			err = config.RedactError(err) // for the log and the /-/reload answer
 			inst.ReloadSuccess.Set(0)
 			level.Error(logger).Log("msg", "Loading configuration failed; keeping the previous one", "err", err)
 			return err

@@ -242,7 +242,8 @@ func Load(path string) (*Config, error) {
 	}
 	cfg, err := Parse(content, filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		// Errors quote URLs, which may carry a password or a secret.
+		return nil, RedactError(fmt.Errorf("config file %s: %w", path, err))
 	}
 	return cfg, nil
 }
