@@ -60,6 +60,10 @@ type Config struct {
 	Backfill Duration  `yaml:"backfill"`
 	Accounts []Account `yaml:"accounts"`
 	Metrics  Metrics   `yaml:"metrics"`
+	// Directory joins hosts with the company directory (optional).
+	Directory *Directory `yaml:"directory,omitempty"`
+	// Tariffs price licences and usage for chargeback (optional).
+	Tariffs *Tariffs `yaml:"tariffs,omitempty"`
 }
 
 // Account is one UMeeting account to poll.
@@ -294,6 +298,9 @@ func Decode(content []byte, dir string) (*Config, error) {
 			cfg.Accounts[i].APISecretFile = promconfig.JoinDir(dir, cfg.Accounts[i].APISecretFile)
 		}
 	}
+	if cfg.Directory != nil {
+		cfg.Directory.setDirectory(dir)
+	}
 	return cfg, nil
 }
 
@@ -309,6 +316,15 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Metrics.HostInclude.check("metrics.host_include"), c.Metrics.HostExclude.check("metrics.host_exclude"))
 	if c.Metrics.MaxHosts < 0 {
 		errs = append(errs, errors.New("metrics.max_hosts: must not be negative"))
+	}
+	if c.Directory != nil {
+		errs = append(errs, c.Directory.validate()...)
+	}
+	if c.Tariffs != nil {
+		errs = append(errs, c.Tariffs.validate()...)
+		if c.Directory == nil {
+			errs = append(errs, errNoDirectory)
+		}
 	}
 	seen := map[string]int{}
 	for i := range c.Accounts {

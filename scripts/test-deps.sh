@@ -5,7 +5,10 @@
 #     built from the Go module proxy into a cache outside the repository,
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/umeeting-prom3/VERSION, so that only the
 #     first run builds it (see README, "How they are tested").
-# The rule tests and the end-to-end tests run on both.
+#   - Debian's slapd package (OpenLDAP) for the directory tests, which start
+#     their own slapd on 127.0.0.1 with a generated config (never the
+#     system's service).
+# The rule tests and the end-to-end tests run on both Prometheus versions.
 #
 #   scripts/test-deps.sh          install what is missing
 #   scripts/test-deps.sh --dir    print the Prometheus 3.x folder and exit
@@ -30,6 +33,17 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "slapd missing: run 'sudo apt-get install slapd' (Debian) first" >&2
+		exit 1
+	fi
+	echo "Installing Debian's slapd package (OpenLDAP) for the directory tests..." >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends slapd >/dev/null
 fi
 
 have_prom3() { [ -x "$PROM3_DIR/prometheus" ] && [ -x "$PROM3_DIR/promtool" ]; }

@@ -18,10 +18,11 @@ import (
 // The state file: magic, version, the state as varints and length-prefixed
 // strings, and a CRC-32 of all that. A binary format because a state of
 // 100,000 remembered meetings must save in well under 100 ms. Version 2
-// appends the request times of the daily budget; version 1 files still load.
+// appends the request times of the daily budget, version 3 the counters by
+// department and cost centre; older files still load.
 const (
 	fileMagic   = "UMST"
-	fileVersion = 2
+	fileVersion = 3 // 3: counters by department and cost centre
 )
 
 // OpenInfo says what Open found.
@@ -283,6 +284,7 @@ func encodeState(buf *bytes.Buffer, st *state) {
 	for _, t := range st.Requests {
 		e.varint(t)
 	}
+	encodeGroups(e, st.Groups)
 	buf.Write(binary.LittleEndian.AppendUint32(nil, crc32.ChecksumIEEE(buf.Bytes())))
 }
 
@@ -440,6 +442,9 @@ func decodeState(data []byte) (*state, error) {
 		for range d.count(1) {
 			st.Requests = append(st.Requests, d.varint())
 		}
+	}
+	if version >= 3 {
+		st.Groups = decodeGroups(d)
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("decoding state: %w", d.err)

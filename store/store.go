@@ -106,6 +106,7 @@ type state struct {
 	// requests inside the daily budget's window, so a restart cannot
 	// hand out a fresh allowance.
 	Requests []int64
+	Groups   groups // counters by department and cost centre (groups.go)
 }
 
 func newState() *state {
@@ -116,6 +117,7 @@ func newState() *state {
 		Hosts:       map[string]*Host{},
 		Invalid:     map[string]uint64{},
 		InvalidSeen: map[uint64]int64{},
+		Groups:      newGroups(),
 	}
 }
 
@@ -131,6 +133,10 @@ type Store struct {
 
 	// saveBlocked, when set, is why Save must not write the state file.
 	saveBlocked error
+
+	// attributor joins counted meetings with the directory (groups.go).
+	attributor Attributor
+	maxGroups  int
 }
 
 // Window says which meetings a poll counts.
@@ -308,6 +314,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res ApplyResult
+	s.releaseGroups()
 	if len(s.st.Meetings) == 0 {
 		// The first poll or backfill: size the map once instead of growing it.
 		s.st.Meetings = make(map[string]meeting, len(b.newMeetings))
@@ -368,6 +375,7 @@ func (s *Store) count(m *umeeting.Meeting, secs uint64) {
 	}
 	h.Duration.observe(DurationBuckets, secs)
 	h.Participants.observe(ParticipantBuckets, p)
+	s.countGroups(m, secs)
 }
 
 func (s *Store) updateHost(m *umeeting.Meeting) {
@@ -416,6 +424,9 @@ type Snapshot struct {
 	PeakParticipants int
 	Invalid          map[string]uint64
 	Remembered       int
+	// Departments and CostCenters are the counters by directory group,
+	// sorted by name; empty without a directory.
+	Departments, CostCenters []GroupSeries
 }
 
 // Series is one counter series and its host's first-seen order.
@@ -492,6 +503,7 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 	for r, n := range s.st.Invalid {
 		snap.Invalid[r] = n
 	}
+	s.snapshotGroups(snap)
 	return snap
 }
 

@@ -1,0 +1,115 @@
+package directory
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// RequiredColumns must be in the header of a directory CSV file.
+var RequiredColumns = []string{"email", "department", "cost_center", "site", "licence"}
+
+// accountColumn is optional: the UMeeting account a licence belongs to.
+const accountColumn = "account"
+
+// maxCSVBytes bounds a directory file, so a wrong path (a log, a disk
+// image) fails clearly instead of eating the memory.
+const maxCSVBytes = 1 << 30
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// ReadFile reads a directory CSV file; see ParseCSV.
+func ReadFile(path string, extra []string) (*Directory, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	d, err := ParseCSV(f, extra)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+// ParseCSV reads a directory from CSV text in UTF-8, with or without a
+// byte-order mark, separated by commas or semicolons (as spreadsheets
+// write it in many locales). The header names the columns, in any order
+// and case: RequiredColumns, the optional `account`, the extra columns,
+// and any others (ignored). A row with an e-mail already listed is
+// dropped and counted in Duplicates: the first one wins.
+func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, maxCSVBytes), 64<<10)
+	if bom, _ := br.Peek(len(utf8BOM)); bytes.Equal(bom, utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	head, _ := br.Peek(br.Size())
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	cr := csv.NewReader(br)
+	if bytes.Count(head, []byte{';'}) > bytes.Count(head, []byte{','}) {
+		cr.Comma = ';'
+	}
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("empty file: want a header line " + strings.Join(RequiredColumns, ","))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(h))
+		if _, dup := col[name]; dup && name != "" {
+			return nil, fmt.Errorf("header: column %q appears twice", name)
+		}
+		col[name] = i
+	}
+	var missing []string
+	for _, c := range append(slices.Clone(RequiredColumns), extra...) {
+		if _, ok := col[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("header: missing column(s) %q (the header has %q; separator %q)", missing, header, cr.Comma)
+	}
+	at := func(name string) int { return col[name] }
+	iEmail, iDept, iCC, iSite, iLic := at("email"), at("department"), at("cost_center"), at("site"), at("licence")
+	iAccount, hasAccount := col[accountColumn]
+	iExtra := make([]int, len(extra))
+	for i, c := range extra {
+		iExtra[i] = col[c]
+	}
+	b := newBuilder(extra, 1024)
+	vals := make([]string, len(extra))
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err // csv.ParseError names the line
+		}
+		e := Entry{Email: rec[iEmail], Department: rec[iDept], CostCenter: rec[iCC], Site: rec[iSite], Licence: rec[iLic]}
+		if hasAccount {
+			e.Account = rec[iAccount]
+		}
+		if len(extra) > 0 {
+			for i, j := range iExtra {
+				vals[i] = rec[j]
+			}
+			e.Extra = vals
+		}
+		b.add(e)
+	}
+	return b.done(), nil
+}

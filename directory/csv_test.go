@@ -1,0 +1,135 @@
+package directory
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseCSV(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+	}{
+		{"comma", "email,department,cost_center,site,licence\n Wang.Wei@Example.com ,Sales,CC-1,Beijing,Pro\nli.na@example.com,Finance,CC-2,Shanghai,\n"},
+		{"semicolon", "email;department;cost_center;site;licence\nwang.wei@example.com;Sales;CC-1;Beijing;Pro\nli.na@example.com;Finance;CC-2;Shanghai;\n"},
+		{"bom", "\xEF\xBB\xBFemail,department,cost_center,site,licence\r\nwang.wei@example.com,Sales,CC-1,Beijing,Pro\r\nli.na@example.com,Finance,CC-2,Shanghai,\r\n"},
+		{"bom semicolon quoted", "\xEF\xBB\xBF\"Email\";\"Department\";\"Cost_Center\";\"Site\";\"Licence\"\n\"wang.wei@example.com\";\"Sales\";\"CC-1\";\"Beijing\";\"Pro\"\n\"li.na@example.com\";\"Finance\";\"CC-2\";\"Shanghai\";\"\"\n"},
+		{"other order and columns", "name,licence,site,email,cost_center,department\nWang Wei,Pro,Beijing,wang.wei@example.com,CC-1,Sales\nLi Na,,Shanghai,li.na@example.com,CC-2,Finance\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := ParseCSV(strings.NewReader(tc.text), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Len() != 2 {
+				t.Fatalf("%d entries", d.Len())
+			}
+			e, ok := d.Lookup("wang.wei@example.com")
+			if !ok || e.Department != "Sales" || e.CostCenter != "CC-1" || e.Site != "Beijing" || e.Licence != "Pro" {
+				t.Errorf("wang.wei = %+v %v", e, ok)
+			}
+			if e, _ := d.Lookup("li.na@example.com"); e == nil || e.Licence != "" || e.Department != "Finance" {
+				t.Errorf("li.na = %+v", e)
+			}
+		})
+	}
+}
+
+func TestParseCSVMissingColumn(t *testing.T) {
+	_, err := ParseCSV(strings.NewReader("email,department,site,licence\na@example.com,Sales,Beijing,Pro\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `missing column(s) ["cost_center"]`) {
+		t.Fatalf("want the missing column named, got %v", err)
+	}
+	_, err = ParseCSV(strings.NewReader("email,department,cost_center,site,licence\na@example.com,Sales,CC,Beijing,Pro\n"), []string{"manager"})
+	if err == nil || !strings.Contains(err.Error(), `"manager"`) {
+		t.Fatalf("want the missing extra column named, got %v", err)
+	}
+	_, err = ParseCSV(strings.NewReader(""), nil)
+	if err == nil || !strings.Contains(err.Error(), "empty file") {
+		t.Fatalf("empty file: %v", err)
+	}
+	_, err = ParseCSV(strings.NewReader("email,department,cost_center,site,licence\na@example.com,Sales,CC,Beijing\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("short row: want its line named, got %v", err)
+	}
+}
+
+func TestParseCSVDuplicatesFirstWins(t *testing.T) {
+	text := "email,department,cost_center,site,licence,account,manager\n" +
+		"a@example.com,Sales,CC-1,Beijing,Pro,acme,Boss A\n" +
+		"A@EXAMPLE.COM ,Finance,CC-2,Shanghai,Corp,acme,Boss B\n" +
+		",Nowhere,,,,,\n" +
+		"b@example.com,Finance,CC-2,Shanghai,Corp,,Boss B\n" +
+		"a@example.com,Legal,CC-3,Shenzhen,Basic,,Boss C\n"
+	d, err := ParseCSV(strings.NewReader(text), []string{"manager"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Len() != 2 || d.Duplicates != 2 || d.NoEmail != 1 {
+		t.Fatalf("len %d duplicates %d no e-mail %d, want 2 2 1", d.Len(), d.Duplicates, d.NoEmail)
+	}
+	e, _ := d.Lookup("a@example.com")
+	if e.Department != "Sales" || e.Account != "acme" || len(e.Extra) != 1 || e.Extra[0] != "Boss A" {
+		t.Errorf("first entry did not win: %+v", e)
+	}
+	if e, _ := d.Lookup("b@example.com"); e.Extra[0] != "Boss B" || e.Account != "" {
+		t.Errorf("b = %+v", e)
+	}
+}
+
+// writeCSV writes a directory of n people and returns its path.
+func writeCSV(t testing.TB, n int) string {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("email,department,cost_center,site,licence\n")
+	for i := range n {
+		fmt.Fprintf(&b, "person%06d@example.com,Department %d,CC-%d,Site %d,%s\n", i, i%120, i%40, i%9, []string{"Pro", "Corp", "Basic", ""}[i%4])
+	}
+	path := filepath.Join(t.TempDir(), "directory.csv")
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestReadFile100000Rows(t *testing.T) {
+	path := writeCSV(t, 100_000)
+	d, err := ReadFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Len() != 100_000 || d.Duplicates != 0 {
+		t.Fatalf("%d entries, %d duplicates", d.Len(), d.Duplicates)
+	}
+	e, ok := d.Lookup("person099999@example.com")
+	if !ok || e.Department != "Department 39" || e.Licence != "" {
+		t.Errorf("last row = %+v %v", e, ok)
+	}
+	// Repeated values share memory.
+	a, _ := d.Lookup("person000000@example.com")
+	b, _ := d.Lookup("person000120@example.com")
+	if a.Department != b.Department || a.Department == "" {
+		t.Fatalf("departments %q %q", a.Department, b.Department)
+	}
+	if _, err := ReadFile(filepath.Join(t.TempDir(), "missing.csv"), nil); err == nil {
+		t.Error("a missing file was read")
+	}
+}
+
+func TestMerge(t *testing.T) {
+	file, _ := ParseCSV(strings.NewReader("email,department,cost_center,site,licence\na@example.com,Fixed,CC,S,Pro\n"), nil)
+	ldap, _ := ParseCSV(strings.NewReader("email,department,cost_center,site,licence\na@example.com,Wrong,CC,S,Pro\nb@example.com,Sales,CC,S,\n"), nil)
+	d := Merge(file, nil, ldap)
+	if d.Len() != 2 {
+		t.Fatalf("%d entries", d.Len())
+	}
+	if e, _ := d.Lookup("a@example.com"); e.Department != "Fixed" {
+		t.Errorf("the file did not win: %+v", e)
+	}
+	if Merge(nil, nil).Len() != 0 || Merge(file) != file {
+		t.Error("merging nothing or one")
+	}
+}

@@ -1,0 +1,333 @@
+package directory
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+// Source names: the values of the `source` label.
+const (
+	SourceFile = "file"
+	SourceLDAP = "ldap"
+)
+
+// Snapshot is what the rest of the exporter sees: the merged directory
+// and the settings that go with it. It is immutable.
+type Snapshot struct {
+	Enabled        bool            // a directory section is configured
+	Dir            *Directory      // nil before the first successful read
+	Tariffs        *config.Tariffs // nil: no chargeback
+	MaxDepartments int
+}
+
+// source is one configured source and what is known of its reads.
+type source struct {
+	name string
+	read func(ctx context.Context) (*Directory, error)
+	// secret is redacted from errors before they are logged.
+	secret string
+
+	last        *Directory // last good copy
+	up          bool
+	failing     bool // in a failure episode: its reason was logged
+	lastSuccess time.Time
+	failures    float64
+}
+
+// Manager keeps the directory up to date: it reads every source on
+// start, on each reload and every refresh_interval, in the background,
+// and keeps the last good copy of a source that fails. It implements
+// store.Attributor (the join at the time a meeting is counted) and
+// prometheus.Collector (the health of the sources).
+type Manager struct {
+	logger log.Logger
+	now    func() time.Time
+	// OnChange, if set, is called with each new snapshot.
+	onChange func(*Snapshot)
+
+	cur    atomic.Pointer[Snapshot]
+	status atomic.Pointer[[]sourceStatus] // for scrapes, which never wait for a read
+
+	mu      sync.Mutex // guards the fields below and serialises refreshes
+	cfg     *config.Directory
+	tariffs *config.Tariffs
+	sources []*source
+	trigger chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// NewManager returns a Manager without sources; onChange (may be nil) is
+// called after every change of the snapshot.
+func NewManager(logger log.Logger, onChange func(*Snapshot)) *Manager {
+	m := &Manager{logger: logger, now: time.Now, onChange: onChange}
+	m.cur.Store(&Snapshot{})
+	return m
+}
+
+// Current is the directory in use; never nil.
+func (m *Manager) Current() *Snapshot { return m.cur.Load() }
+
+// Apply takes the directory and tariffs sections of a (re)loaded config.
+// The first time a source is configured it is read at once (bounded by
+// its timeout) so that the first poll already joins; afterwards every
+// Apply re-reads the sources in the background. Without a directory
+// section the join stops.
+func (m *Manager) Apply(cfg *config.Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tariffs = cfg.Tariffs
+	if cfg.Directory == nil {
+		m.stopLocked()
+		m.cfg, m.sources = nil, nil
+		m.publishLocked()
+		return
+	}
+	if !reflect.DeepEqual(m.cfg, cfg.Directory) {
+		m.stopLocked()
+		old := map[string]*source{}
+		for _, s := range m.sources {
+			old[s.name] = s
+		}
+		m.cfg = cfg.Directory
+		m.sources = m.newSources(cfg.Directory)
+		fresh := false
+		for _, s := range m.sources {
+			// A source keeps its last good copy across a change of its
+			// settings until the new settings read well.
+			if o := old[s.name]; o != nil {
+				s.last, s.up, s.failing, s.lastSuccess, s.failures = o.last, o.up, o.failing, o.lastSuccess, o.failures
+			} else {
+				fresh = true
+			}
+		}
+		if fresh {
+			m.refreshLocked(context.Background())
+			m.startLocked(cfg.Directory.RefreshInterval.D())
+			return
+		}
+		m.startLocked(cfg.Directory.RefreshInterval.D())
+	}
+	m.publishLocked() // tariffs may have changed
+	select {
+	case m.trigger <- struct{}{}:
+	default: // a refresh is already due
+	}
+}
+
+func (m *Manager) newSources(c *config.Directory) []*source {
+	var out []*source
+	// The file comes first: it corrects and completes LDAP.
+	if c.File != "" || c.Embedded != nil {
+		path, embedded, extra := c.File, c.Embedded, c.ExtraColumns
+		out = append(out, &source{name: SourceFile, read: func(context.Context) (*Directory, error) {
+			if embedded != nil {
+				return ParseCSV(bytes.NewReader(embedded), extra)
+			}
+			return ReadFile(path, extra)
+		}})
+	}
+	if l := c.LDAP; l != nil {
+		extra := c.ExtraColumns
+		out = append(out, &source{name: SourceLDAP, secret: l.Password, read: func(ctx context.Context) (*Directory, error) {
+			d, _, err := FetchLDAP(ctx, l, extra)
+			return d, err
+		}})
+	}
+	return out
+}
+
+func (m *Manager) startLocked(every time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel, m.done, m.trigger = cancel, make(chan struct{}), make(chan struct{}, 1)
+	trigger, done := m.trigger, m.done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-trigger:
+			}
+			m.mu.Lock()
+			if ctx.Err() == nil {
+				m.refreshLocked(ctx)
+			}
+			m.mu.Unlock()
+		}
+	}()
+}
+
+func (m *Manager) stopLocked() {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	// The loop may wait for mu to refresh: let it see the cancellation.
+	m.mu.Unlock()
+	<-m.done
+	m.mu.Lock()
+	m.cancel, m.done = nil, nil
+}
+
+// Stop ends the background refreshes.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopLocked()
+}
+
+// refreshLocked reads every source once. A source that fails keeps its
+// last good copy; its reason is logged once per failure episode.
+func (m *Manager) refreshLocked(ctx context.Context) {
+	for _, s := range m.sources {
+		start := m.now()
+		d, err := s.read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // stopping
+			}
+			s.up = false
+			s.failures++
+			if !s.failing {
+				s.failing = true
+				reason := err.Error()
+				if s.secret != "" {
+					reason = strings.ReplaceAll(reason, s.secret, "<secret>")
+				}
+				level.Error(m.logger).Log("msg", "Reading the directory failed; keeping its last good copy", "source", s.name,
+					"err", reason, "entries_kept", s.last.Len())
+			}
+			continue
+		}
+		if s.failing {
+			level.Info(m.logger).Log("msg", "Directory source readable again", "source", s.name)
+		}
+		if s.last == nil || s.failing {
+			level.Info(m.logger).Log("msg", "Directory read", "source", s.name, "entries", d.Len(),
+				"duplicate_emails", d.Duplicates, "without_email", d.NoEmail, "duration", m.now().Sub(start))
+		}
+		s.last, s.up, s.failing, s.lastSuccess = d, true, false, m.now()
+	}
+	m.publishLocked()
+}
+
+func (m *Manager) publishLocked() {
+	snap := &Snapshot{Tariffs: m.tariffs}
+	status := make([]sourceStatus, 0, len(m.sources))
+	for _, s := range m.sources {
+		status = append(status, sourceStatus{name: s.name, up: s.up, lastSuccess: s.lastSuccess, failures: s.failures,
+			entries: s.last.Len(), duplicates: s.last.duplicates()})
+	}
+	m.status.Store(&status)
+	if m.cfg != nil {
+		snap.Enabled = true
+		snap.MaxDepartments = m.cfg.MaxDepartments
+		dirs := make([]*Directory, 0, len(m.sources))
+		for _, s := range m.sources {
+			dirs = append(dirs, s.last)
+		}
+		snap.Dir = Merge(dirs...)
+	}
+	m.cur.Store(snap)
+	if m.onChange != nil {
+		m.onChange(snap)
+	}
+}
+
+// Attribute implements store.Attributor: the department and cost centre
+// a host has now, and the usage price of the meeting at today's tariffs.
+// It is called when a meeting is counted, so later moves change no past
+// number.
+func (m *Manager) Attribute(mt *umeeting.Meeting, secs uint64) (store.Attribution, bool) {
+	snap := m.cur.Load()
+	if !snap.Enabled {
+		return store.Attribution{}, false
+	}
+	a := store.Attribution{Department: Unknown, CostCenter: Unknown}
+	if e, ok := snap.Dir.Lookup(mt.Email); ok {
+		if e.Department != "" {
+			a.Department = e.Department
+		}
+		if e.CostCenter != "" {
+			a.CostCenter = e.CostCenter
+		}
+	}
+	if t := snap.Tariffs; t != nil {
+		cost := float64(secs) / 3600 * t.PerMeetingHour
+		if mt.Features&umeeting.FeaturePSTN != 0 {
+			cost += t.PerPSTNMeeting
+		}
+		a.CostMicros = uint64(math.Round(cost * 1e6))
+	}
+	return a, true
+}
+
+// sourceStatus is the health of one source, as scrapes see it.
+type sourceStatus struct {
+	name        string
+	up          bool
+	lastSuccess time.Time
+	failures    float64
+	entries     int
+	duplicates  int
+}
+
+var (
+	upDesc = prometheus.NewDesc("umeeting_directory_up",
+		"1 when the last read of the directory source succeeded, 0 when it failed (its last good copy stays in use).", []string{"source"}, nil)
+	entriesDesc = prometheus.NewDesc("umeeting_directory_entries",
+		"People in the copy of the directory source in use (after dropping duplicate e-mails).", []string{"source"}, nil)
+	duplicatesDesc = prometheus.NewDesc("umeeting_directory_duplicate_emails",
+		"Entries of the directory source dropped because their e-mail was listed before (the first one wins), in the copy in use.", []string{"source"}, nil)
+	lastSuccessDesc = prometheus.NewDesc("umeeting_directory_last_success_timestamp_seconds",
+		"Unix time of the last successful read of the directory source; 0 before the first.", []string{"source"}, nil)
+	failuresDesc = prometheus.NewDesc("umeeting_directory_read_failures_total",
+		"Failed reads of the directory source.", []string{"source"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (m *Manager) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{upDesc, entriesDesc, duplicatesDesc, lastSuccessDesc, failuresDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Manager) Collect(ch chan<- prometheus.Metric) {
+	status := m.status.Load()
+	if status == nil {
+		return
+	}
+	for _, s := range *status {
+		up, last := 0.0, 0.0
+		if s.up {
+			up = 1
+		}
+		if !s.lastSuccess.IsZero() {
+			last = float64(s.lastSuccess.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, s.name)
+		ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(s.entries), s.name)
+		ch <- prometheus.MustNewConstMetric(duplicatesDesc, prometheus.GaugeValue, float64(s.duplicates), s.name)
+		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, s.name)
+		ch <- prometheus.MustNewConstMetric(failuresDesc, prometheus.CounterValue, s.failures, s.name)
+	}
+}
