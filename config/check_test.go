@@ -46,9 +46,9 @@ func TestErrorMessages(t *testing.T) {
 			`metrics.per_host (line 2): expected true or false, found text "perhaps"`},
 		{"a list for a mapping", "metrics: [a, b]\n",
 			"metrics (line 1): expected a mapping of keys to values, found a list"},
-		{"bad host_include", "metrics:\n  host_include: '(a'\n",
+		{"bad host_include", account + "metrics:\n  host_include: '(a'\n",
 			"metrics.host_include: invalid regular expression \"(a\": error parsing regexp: missing closing ): `^(?:(a)$`"},
-		{"bad host_exclude", "metrics:\n  host_exclude: '*'\n",
+		{"bad host_exclude", account + "metrics:\n  host_exclude: '*'\n",
 			"metrics.host_exclude: invalid regular expression \"*\": error parsing regexp: missing argument to repetition operator: `*`"},
 		{"http_client_config checks itself", account + "    http_client_config:\n      bearer_token: a\n      bearer_token_file: b\n",
 			"accounts[0].http_client_config (line 5): at most one of bearer_token & bearer_token_file must be configured"},
@@ -115,7 +115,7 @@ func TestWarnings(t *testing.T) {
 func TestPaddedDays(t *testing.T) {
 	// The client asks for the dates from..to, padded by a day on each side.
 	for lookback, want := range map[string]int{"1h": 4, "24h": 4, "36h": 5, "48h": 5, "30d": 33} {
-		cfg, err := Parse([]byte("lookback: "+lookback+"\n"), ".")
+		cfg, err := Decode([]byte("lookback: "+lookback+"\n"), ".")
 		if err != nil {
 			t.Fatal(err)
 		}

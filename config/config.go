@@ -326,6 +326,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, errNoDirectory)
 		}
 	}
+	if len(c.Accounts) == 0 {
+		// Without this, an empty file passes and a reload with it removes
+		// every account's series, umeeting_up included: no alert can fire.
+		errs = append(errs, errors.New("accounts: at least one account is required (or run with --demo)"))
+	}
 	seen := map[string]int{}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]

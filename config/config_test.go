@@ -52,7 +52,7 @@ func TestDefaults(t *testing.T) {
 	if got := cfg.EffectivePollTimeout(); got != 10*time.Minute {
 		t.Errorf("poll timeout = %v, want 10m", got)
 	}
-	empty, err := Parse(nil, ".")
+	empty, err := Decode(nil, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestInvalidConfigs(t *testing.T) {
 }
 
 func TestRegexpAnchored(t *testing.T) {
-	cfg, err := Parse([]byte("metrics: {host_exclude: 'test'}\n"), ".")
+	cfg, err := Decode([]byte("metrics: {host_exclude: 'test'}\n"), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,4 +144,24 @@ func mustYAML(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestAccountsRequired: an empty file, one of comments only, or an empty
+// account list fails, so a reload with it cannot remove every account.
+func TestAccountsRequired(t *testing.T) {
+	for name, text := range map[string]string{
+		"empty":         "",
+		"comments only": "# nothing yet\n",
+		"accounts: []":  "poll_interval: 5m\naccounts: []\n",
+		"accounts:":     "accounts:\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.yml")
+			os.WriteFile(path, []byte(text), 0o600)
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), "accounts: at least one account is required (or run with --demo)") {
+				t.Errorf("error %v", err)
+			}
+		})
+	}
 }

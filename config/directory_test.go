@@ -14,6 +14,7 @@ func TestDirectorySection(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := Parse([]byte(`
+accounts: [{name: a, api_key: k, api_secret: s}]
 directory:
   file: people.csv
   extra_columns: [Manager, title]
@@ -80,7 +81,7 @@ func TestDirectoryErrors(t *testing.T) {
 }
 
 func TestLDAPPasswordNeverPrinted(t *testing.T) {
-	cfg, err := Parse([]byte("directory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password: Sup3r-s3cret}}"), ".")
+	cfg, err := Parse([]byte("accounts: [{name: a, api_key: k, api_secret: s}]\ndirectory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password: Sup3r-s3cret}}"), ".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		`api_url: "ftp://h/x?api_secret=S3CR3T" is not`:     `api_url: "ftp://h/x?xxxxx" is not`,
+		`api_url: "ftp://h/x?api_secret=S3CR3T" is not`:      `api_url: "ftp://h/x?xxxxx" is not`,
 		`parse "http://u:S3CR3T@proxy:bad": invalid port`:    `parse "http://xxxxx@proxy:bad": invalid port`,
 		`https://u:p@ss:S3CR3T@h:1/p?q#f and http://ok/path`: `https://xxxxx@h:1/p?xxxxx and http://ok/path`,
 		"`HTTPS://tok:S3CR3T@h` then text":                   "`HTTPS://xxxxx@h` then text",
