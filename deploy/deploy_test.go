@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -286,6 +287,85 @@ func TestAlertmanagerConfig(t *testing.T) {
 		}
 	} else {
 		t.Log("amtool not installed: alertmanager.yml checked for structure only")
+	}
+}
+
+// TestInhibitRulesTieSourceToTarget checks every inhibition of the demo's
+// alertmanager.yml: it has `equal` labels, and each of them is carried by
+// every alert it matches, as the promtool tests of alerts/ show them firing
+// (an equal label one side lacks would make the inhibition never hold).
+func TestInhibitRulesTieSourceToTarget(t *testing.T) {
+	var am struct {
+		InhibitRules []struct {
+			SourceMatchers []string `yaml:"source_matchers"`
+			TargetMatchers []string `yaml:"target_matchers"`
+			Equal          []string `yaml:"equal"`
+		} `yaml:"inhibit_rules"`
+	}
+	readYAML(t, filepath.Join("alertmanager", "alertmanager.yml"), &am, false)
+	if len(am.InhibitRules) == 0 {
+		t.Fatal("no inhibit_rules")
+	}
+
+	// Label names of each alert in every firing case of the rule tests.
+	var tests struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				ExpAlerts []struct {
+					ExpLabels map[string]string `yaml:"exp_labels"`
+				} `yaml:"exp_alerts"`
+				Alertname string `yaml:"alertname"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	readYAML(t, filepath.Join("..", "alerts", "umeeting.rules_test.yml"), &tests, false)
+	labels := map[string][]map[string]string{}
+	for _, tc := range tests.Tests {
+		for _, at := range tc.AlertRuleTest {
+			for _, a := range at.ExpAlerts {
+				labels[at.Alertname] = append(labels[at.Alertname], a.ExpLabels)
+			}
+		}
+	}
+
+	matcher := regexp.MustCompile(`^alertname\s*(=~|=)\s*"([^"]*)"$`)
+	alerts := func(ms []string) []string {
+		var out []string
+		for _, m := range ms {
+			sub := matcher.FindStringSubmatch(m)
+			if sub == nil {
+				t.Fatalf("matcher %q: want alertname = or =~", m)
+			}
+			re := regexp.MustCompile("^(?:" + sub[2] + ")$")
+			if sub[1] == "=" {
+				re = regexp.MustCompile("^" + regexp.QuoteMeta(sub[2]) + "$")
+			}
+			n := 0
+			for name := range labels {
+				if re.MatchString(name) {
+					out = append(out, name)
+					n++
+				}
+			}
+			if n == 0 {
+				t.Errorf("matcher %q matches no alert tested in alerts/umeeting.rules_test.yml", m)
+			}
+		}
+		return out
+	}
+	for i, r := range am.InhibitRules {
+		if len(r.Equal) == 0 {
+			t.Errorf("inhibit rule %d (%v): no equal labels", i, r.SourceMatchers)
+		}
+		for _, name := range append(alerts(r.SourceMatchers), alerts(r.TargetMatchers)...) {
+			for _, ls := range labels[name] {
+				for _, l := range r.Equal {
+					if _, ok := ls[l]; !ok {
+						t.Errorf("inhibit rule %d: equal label %q missing from %s %v", i, l, name, ls)
+					}
+				}
+			}
+		}
 	}
 }
 
