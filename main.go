@@ -28,6 +28,7 @@ import (
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/listen"
 	"github.com/umeeting/umeeting_exporter/internal/logging"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
@@ -136,6 +137,12 @@ func main() {
 		}
 		return nil
 	}
+	// Bind before the first poll: a start that cannot serve sends no request.
+	listeners, err := listen.Listen(toolkitFlags)
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot serve HTTP", "err", err)
+		os.Exit(1)
+	}
 	if err := reload(); err != nil {
 		os.Exit(1)
 	}
@@ -209,7 +216,7 @@ func main() {
 			return
 		}
 	}()
-	if err := web.ListenAndServe(server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := web.ServeMultiple(listeners, server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		level.Error(logger).Log("msg", "HTTP server failed", "err", err)
 		os.Exit(1)
 	}

@@ -145,6 +145,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		if st == nil {
 			st = opened[name]
 			m.stores[name] = st
+			m.persistBudget(name, m.budgets[name], st)
 		}
 		m.inst.InitAccount(name)
 		r := &runner{
@@ -157,6 +158,21 @@ func (m *Manager) Apply(cfg *config.Config) error {
 	}
 	m.ready = true
 	return nil
+}
+
+// persistBudget hands the requests saved with the state to the account's
+// budget, and saves the state before each new request is sent, so that no
+// restart or crash lets the exporter exceed daily_request_budget.
+func (m *Manager) persistBudget(name string, b *umeeting.Budget, st *store.Store) {
+	b.Restore(st.RequestTimes())
+	logger := log.With(m.logger, "account", name)
+	b.OnTake(func(times []time.Time) {
+		st.SetRequestTimes(times)
+		if err := st.Save(); err != nil {
+			m.inst.StateSaveFailures.WithLabelValues(name).Inc()
+			level.Error(logger).Log("msg", "Saving the request budget failed; a restart may exceed daily_request_budget", "err", err)
+		}
+	})
 }
 
 func (m *Manager) openStore(name string) (*store.Store, error) {

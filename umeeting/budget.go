@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -26,9 +27,10 @@ type Budget struct {
 	now         func() time.Time
 	after       func(time.Duration) <-chan time.Time
 
-	mu    sync.Mutex
-	times []time.Time // requests in the window, oldest first (only with a cap)
-	last  time.Time   // the latest request
+	mu     sync.Mutex
+	times  []time.Time // requests in the window, oldest first (only with a cap)
+	last   time.Time   // the latest request
+	onTake func([]time.Time)
 }
 
 // NewBudget returns a budget of perDay requests in any 24 h (perDay <= 0:
@@ -64,6 +66,9 @@ func (b *Budget) Take(ctx context.Context) error {
 			b.last = now
 			if b.perDay > 0 {
 				b.times = append(b.times, now)
+				if b.onTake != nil {
+					b.onTake(slices.Clone(b.times))
+				}
 			}
 			b.mu.Unlock()
 			return nil
@@ -79,6 +84,35 @@ func (b *Budget) Take(ctx context.Context) error {
 		case <-b.after(wait):
 		}
 	}
+}
+
+// Restore adds requests made before this Budget existed (by an earlier run
+// of the exporter, from its saved state) so that a restart cannot hand out
+// a fresh allowance. Times outside the window are dropped.
+func (b *Budget) Restore(times []time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range times {
+		if t.After(b.last) {
+			b.last = t
+		}
+	}
+	if b.perDay <= 0 {
+		return
+	}
+	b.times = append(b.times, times...)
+	slices.SortFunc(b.times, func(x, y time.Time) int { return x.Compare(y) })
+	b.prune(b.now())
+}
+
+// OnTake sets f, called with the requests of the window (oldest first)
+// each time Take spends one and before Take returns, that is before the
+// request is sent: f persists them, so that a crash right after cannot
+// forget the request. Only a budget with a daily cap calls it.
+func (b *Budget) OnTake(f func(times []time.Time)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onTake = f
 }
 
 // Remaining returns how many requests the trailing 24 h still allow, or -1

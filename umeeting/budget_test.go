@@ -161,3 +161,40 @@ func TestBudgetConcurrent(t *testing.T) {
 		t.Errorf("%d granted, %d refused; want 5 and 15", ok, fail)
 	}
 }
+
+// TestBudgetRestoreAcrossRestarts: the requests of an earlier run, handed
+// back from the saved state, count against the cap and the interval.
+func TestBudgetRestoreAcrossRestarts(t *testing.T) {
+	clock := newFakeClock()
+	ctx := context.Background()
+	first := clock.budget(5, time.Minute)
+	var saved []time.Time
+	first.OnTake(func(ts []time.Time) { saved = ts })
+	for range 3 {
+		if err := first.Take(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(saved) != 3 {
+		t.Fatalf("OnTake saw %d requests, want 3", len(saved))
+	}
+	// A restart 30 s later: a new Budget restored from what was saved.
+	clock.Advance(30 * time.Second)
+	second := clock.budget(5, time.Minute)
+	second.Restore(append(saved, clock.Now().Add(-25*time.Hour))) // one older than the window
+	if got := second.Remaining(); got != 2 {
+		t.Errorf("after restore: remaining %d, want 2", got)
+	}
+	waitsBefore := len(clock.waits)
+	for range 2 {
+		if err := second.Take(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(clock.waits) == waitsBefore {
+		t.Error("the minimum interval since the last request of the earlier run was not kept")
+	}
+	if err := second.Take(ctx); !errors.Is(err, ErrBudgetExhausted) {
+		t.Errorf("6th request in a day across a restart: %v", err)
+	}
+}

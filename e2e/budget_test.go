@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/umeeting/umeeting_exporter/simulator"
+)
+
+// TestBudgetSurvivesRestarts: the daily request budget was kept in memory
+// only, so 10 start/stop cycles with daily_request_budget: 5 sent 20
+// requests. The request times are now saved with the state before each
+// request is sent: across graceful stops and kill -9 alike, the simulator
+// sees at most 5 requests.
+func TestBudgetSurvivesRestarts(t *testing.T) {
+	sim, apiURL := newSim(t, simulator.Options{Hosts: 5})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, apiURL, retries, "")
+	text := strings.Replace(mustRead(t, cfg), "daily_request_budget: 0", "daily_request_budget: 5", 1)
+	text = strings.Replace(text, "page_size: 25", "page_size: 100", 1)
+	os.WriteFile(cfg, []byte(text), 0o600)
+	args := []string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data")}
+	for cycle := range 10 {
+		e := startExporter(t, args...)
+		waitFor(t, 30*time.Second, "a finished poll", func() bool {
+			n, _ := sumMetric(e.Metrics(), "umeeting_polls_total", `account="e2e"`)
+			return n >= 1
+		})
+		if cycle%2 == 0 {
+			e.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-e.done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("no exit 20s after SIGTERM")
+			}
+		} else {
+			e.Kill()
+		}
+	}
+	if n := sim.Requests(); n > 5 || n == 0 {
+		t.Errorf("10 start/stop cycles sent %d requests with daily_request_budget: 5", n)
+	}
+	t.Logf("%d requests in 10 cycles", sim.Requests())
+}
+
+// TestFailedStartSendsNoRequest: the listener is bound (and the web config
+// checked) before the first poll, so a start that cannot serve sends
+// nothing.
+func TestFailedStartSendsNoRequest(t *testing.T) {
+	sim, apiURL := newSim(t, simulator.Options{})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, apiURL, retries, "")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	badWeb := filepath.Join(dir, "web.yml")
+	os.WriteFile(badWeb, []byte("basic_auth_users: [not, a, map]\n"), 0o600)
+	for name, extra := range map[string][]string{
+		"port taken":     {"--web.listen-address=" + taken.Addr().String()},
+		"bad web config": {"--web.listen-address=" + freeAddr(t), "--web.config.file=" + badWeb},
+	} {
+		args := append([]string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data")}, extra...)
+		out, err := runBounded(t, exec.Command(exporterBinary, args...))
+		if err == nil || !strings.Contains(out, "Cannot serve HTTP") {
+			t.Errorf("%s: err=%v\n%s", name, err, out)
+		}
+		time.Sleep(500 * time.Millisecond) // a poll started by mistake would have reached the simulator
+		if n := sim.Requests(); n != 0 {
+			t.Fatalf("%s: a failed start sent %d requests", name, n)
+		}
+	}
+}
