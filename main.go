@@ -28,6 +28,7 @@ import (
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/directory"
 	"github.com/umeeting/umeeting_exporter/internal/listen"
 	"github.com/umeeting/umeeting_exporter/internal/logging"
 	"github.com/umeeting/umeeting_exporter/poller"
@@ -118,11 +119,24 @@ func main() {
 	}
 	defer unlock()
 	manager := poller.NewManager(*storagePath, coll, inst, logger)
+	dirs := directory.NewManager(logger, coll.SetDirectory)
+	reg.MustRegister(dirs)
+	manager.SetAttributor(dirs)
+	defer dirs.Stop()
+	started := false
 	reload := func() error {
 		cfg, err := loadConfig()
+		if err == nil && !started {
+			// Read the directory before the first poll joins with it.
+			dirs.Apply(cfg)
+		}
 		if err == nil {
 			err = manager.Apply(cfg)
 		}
+		if err == nil && started {
+			dirs.Apply(cfg) // re-read in the background
+		}
+		started = started || err == nil
 		if err != nil {
 			err = config.RedactError(err) // for the log and the /-/reload answer
 			inst.ReloadSuccess.Set(0)
@@ -249,6 +263,14 @@ func stopWithin(m *poller.Manager, d time.Duration, logger log.Logger) {
 	}
 }
 
+// demoTariffs price the demo company's licences and usage (CNY).
+var demoTariffs = config.Tariffs{
+	Currency:       "CNY",
+	Monthly:        map[string]float64{"Corp": 120, "Pro": 90, "Basic": 30, "Edu": 20},
+	PerMeetingHour: 1.5,
+	PerPSTNMeeting: 4,
+}
+
 // demoConfig is the config file (when there is one) with its accounts
 // replaced by the demo account, polling the simulator at apiURL often.
 func demoConfig(path, apiURL string) (*config.Config, error) {
@@ -269,6 +291,14 @@ func demoConfig(path, apiURL string) (*config.Config, error) {
 	// The simulator keeps 60 days of history: read it all on the first
 	// start, so the idle-licence table has hosts idle for 30+ days.
 	cfg.Backfill = config.NewDuration(demoBackfill)
+	if cfg.Directory == nil {
+		// The demo company's directory, with licence holders who never met.
+		cfg.Directory = &config.Directory{Embedded: directory.DemoCSV, RefreshInterval: config.DefaultDirectoryRefresh,
+			MaxDepartments: config.DefaultMaxDepartments}
+		if cfg.Tariffs == nil {
+			cfg.Tariffs = &demoTariffs
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/umeeting/umeeting_exporter/directory"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -111,14 +112,20 @@ type Status struct {
 type account struct {
 	usage  []prometheus.Metric
 	status []prometheus.Metric
+	// The directory join (directory.go): rebuilt after each poll from
+	// the last snapshot, and when the directory changes.
+	dir  []prometheus.Metric
+	snap *store.Snapshot
+	opts Options
 }
 
 // Collector exposes the prebuilt metrics of every account. It is an
 // unchecked collector: hosts left out of per-host series are counted in a
 // series of the same family without host/email labels.
 type Collector struct {
-	mu       sync.RWMutex
-	accounts map[string]*account
+	mu        sync.RWMutex
+	accounts  map[string]*account
+	directory *directory.Snapshot // nil: no directory
 }
 
 // New returns an empty Collector.
@@ -149,6 +156,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, m := range a.status {
 			ch <- m
 		}
+		for _, m := range a.dir {
+			ch <- m
+		}
 	}
 }
 
@@ -163,8 +173,9 @@ func (c *Collector) Delete(name string) {
 func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
 	ms := BuildUsage(name, snap, opts)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.get(name).usage = ms
+	c.mu.Unlock()
+	c.setDirectoryUsage(name, snap, opts)
 }
 
 // SetStatus replaces the health metrics of an account.

@@ -74,6 +74,18 @@ type Manager struct {
 	stores  map[string]*store.Store
 	budgets map[string]*umeeting.Budget
 	ready   bool
+
+	// attributor joins counted meetings with the directory (nil: none).
+	attributor store.Attributor
+}
+
+// SetAttributor makes every account count its meetings also by the
+// department and cost centre a gives (the directory join); call it
+// before the first Apply.
+func (m *Manager) SetAttributor(a store.Attributor) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.attributor = a
 }
 
 // NewManager returns a Manager keeping state under dir.
@@ -155,6 +167,15 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		}
 		m.runners[name] = r
 		r.start()
+	}
+	if m.attributor != nil {
+		maxGroups := 0
+		if cfg.Directory != nil {
+			maxGroups = cfg.Directory.MaxDepartments
+		}
+		for _, st := range m.stores {
+			st.SetAttributor(m.attributor, maxGroups)
+		}
 	}
 	m.ready = true
 	return nil

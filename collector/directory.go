@@ -1,0 +1,265 @@
+package collector
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/umeeting/umeeting_exporter/directory"
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+// Idle buckets of umeeting_directory_idle_licences: the value of the
+// `idle` label and the least time since the holder's latest meeting.
+// "never" holders have no meeting in the exporter's history; the day
+// buckets are cumulative (90d is part of 30d) and exclude "never".
+var idleBuckets = []struct {
+	Name string
+	Min  time.Duration
+}{{"30d", 30 * 24 * time.Hour}, {"90d", 90 * 24 * time.Hour}}
+
+// IdleNever is the `idle` value of licence holders with no meeting at all.
+const IdleNever = "never"
+
+const byGroup = " Each meeting is attributed to the department (or cost centre) its host had in the directory when the meeting was counted; later moves change no past number. Hosts not in the directory count as \"(unknown)\"."
+
+// groupFamily is one usage counter family by department and by cost centre.
+type groupFamily struct {
+	dept, cc *prometheus.Desc
+}
+
+func newGroupFamily(name, help string, extra ...string) groupFamily {
+	help += byGroup + fromLastPoll
+	return groupFamily{
+		dept: newDesc("department_"+name, help, append([]string{"account", "department"}, extra...)...),
+		cc:   newDesc("cost_center_"+name, help, append([]string{"account", "cost_center"}, extra...)...),
+	}
+}
+
+var (
+	groupMeetings = newGroupFamily("meetings_total",
+		"Finished meetings by the host's department (cost centre), each counted once.")
+	groupSeconds = newGroupFamily("meeting_seconds_total",
+		"Sum of the lengths of finished meetings by the host's department (cost centre), in seconds.")
+	groupParticipants = newGroupFamily("participants_total",
+		"Sum of participants over finished meetings by the host's department (cost centre).")
+	groupParticipantSeconds = newGroupFamily("participant_seconds_total",
+		"Sum of meeting length times participants (participant-seconds) by the host's department (cost centre).")
+	groupFeatures = newGroupFamily("meetings_by_feature_total",
+		"Finished meetings that used a feature, by the host's department (cost centre).", "feature")
+	groupCost = newGroupFamily("usage_cost_total",
+		"Estimated usage cost (tariffs per_meeting_hour and per_pstn_meeting, at the tariffs in force when each meeting was counted) by the host's department (cost centre), in the currency of the label. An estimate, not an invoice.", "currency")
+
+	licencesDesc = newDesc("directory_licences",
+		"Licences held by people of the directory, by department and licence type (the directory's licence column).",
+		"account", "department", "licence")
+	idleLicencesDesc = newDesc("directory_idle_licences",
+		"Licences whose holder's latest meeting ended at least `idle` ago (30d, 90d; 90d is included in 30d), or who never held a meeting in the exporter's history (never), by department and licence type."+fromLastPoll,
+		"account", "department", "licence", "idle")
+	idleHolderDesc = newDesc("directory_idle_licence_last_meeting_timestamp_seconds",
+		"Unix time at which an idle licence holder's latest meeting ended (0: never held one), for holders idle 30 days or more; one series per holder e-mail."+fromLastPoll,
+		"account", "email", "department", "licence")
+	mismatchDesc = newDesc("directory_licence_mismatches",
+		"Licence holders whose latest meeting in the API carried another user_type than the directory's licence, by department, directory licence and API user_type."+fromLastPoll,
+		"account", "department", "licence", "user_type")
+	licenceCostDesc = newDesc("chargeback_licence_monthly_cost",
+		"Estimated monthly cost of the licences held, by department and cost centre (tariffs.monthly price per licence type), in the currency of the label. An estimate, not an invoice.",
+		"account", "department", "cost_center", "currency")
+)
+
+// SetDirectory sets the directory the directory metrics of every account
+// are built from, and rebuilds them.
+func (c *Collector) SetDirectory(d *directory.Snapshot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.directory = d
+	for name, a := range c.accounts {
+		if a.snap != nil {
+			a.dir = BuildDirectory(name, a.snap, d, a.opts)
+		}
+	}
+}
+
+// setDirectoryUsage rebuilds an account's directory metrics after a poll.
+func (c *Collector) setDirectoryUsage(name string, snap *store.Snapshot, opts Options) {
+	c.mu.RLock()
+	d := c.directory
+	c.mu.RUnlock()
+	ms := BuildDirectory(name, snap, d, opts)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.directory != d {
+		// SetDirectory ran meanwhile: build with the newer directory.
+		ms = BuildDirectory(name, snap, c.directory, opts)
+	}
+	a := c.get(name)
+	a.snap, a.opts, a.dir = snap, opts, ms
+}
+
+// BuildDirectory builds an account's metrics that join usage with the
+// directory: usage by department and cost centre, licences, idle
+// licences, licence mismatches and chargeback. d may be nil.
+func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
+	var ms []prometheus.Metric
+	currency := ""
+	if d != nil && d.Tariffs != nil && (d.Tariffs.PerMeetingHour > 0 || d.Tariffs.PerPSTNMeeting > 0) {
+		currency = d.Tariffs.Currency
+	}
+	for _, g := range []struct {
+		series []store.GroupSeries
+		desc   func(groupFamily) *prometheus.Desc
+	}{
+		{snap.Departments, func(f groupFamily) *prometheus.Desc { return f.dept }},
+		{snap.CostCenters, func(f groupFamily) *prometheus.Desc { return f.cc }},
+	} {
+		for _, s := range g.series {
+			counter := func(f groupFamily, v float64, extra ...string) {
+				ms = append(ms, prometheus.MustNewConstMetric(g.desc(f), prometheus.CounterValue, v, append([]string{name, s.Name}, extra...)...))
+			}
+			counter(groupMeetings, float64(s.Meetings))
+			counter(groupSeconds, float64(s.Seconds))
+			counter(groupParticipants, float64(s.Participants))
+			counter(groupParticipantSeconds, float64(s.ParticipantSeconds))
+			for i, f := range umeeting.FeatureNames {
+				counter(groupFeatures, float64(s.Features[i]), f)
+			}
+			if currency != "" {
+				counter(groupCost, float64(s.CostMicros)/1e6, currency)
+			}
+		}
+	}
+	if d == nil || d.Dir == nil {
+		return ms
+	}
+	return append(ms, buildLicences(name, snap, d, opts)...)
+}
+
+type licenceKey struct{ dept, licence string }
+
+type mismatchKey struct{ dept, licence, userType string }
+
+type costKey struct{ dept, cc string }
+
+// buildLicences joins the directory's licence holders of the account with
+// the hosts' latest meetings.
+func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
+	hosts := make(map[string]*store.Host, len(snap.Hosts))
+	for i := range snap.Hosts {
+		hosts[snap.Hosts[i].Email] = &snap.Hosts[i].Host
+	}
+	now := snap.At.Unix()
+	var holders []*directory.Entry
+	perDept := map[string]int{}
+	entries := d.Dir.Entries()
+	for i := range entries {
+		e := &entries[i]
+		if e.Licence == "" || (e.Account != "" && e.Account != name) {
+			continue
+		}
+		holders = append(holders, e)
+		perDept[orUnknown(e.Department)]++
+	}
+	dept := capDepartments(perDept, d.MaxDepartments)
+
+	licences := map[licenceKey]int{}
+	idle := map[licenceKey]*[3]int{} // never, 30d, 90d
+	mismatches := map[mismatchKey]int{}
+	costs := map[costKey]float64{}
+	var ms []prometheus.Metric
+	for _, e := range holders {
+		k := licenceKey{dept(e.Department), e.Licence}
+		licences[k]++
+		counts := idle[k]
+		if counts == nil {
+			counts = &[3]int{}
+			idle[k] = counts
+		}
+		h, seen := hosts[e.Email]
+		isIdle := !seen
+		if !seen {
+			counts[0]++
+		} else {
+			for i, b := range idleBuckets {
+				if now-h.LastEnd >= int64(b.Min/time.Second) {
+					counts[i+1]++
+					isIdle = true
+				}
+			}
+			if h.UserType != umeeting.UnknownUserType && !strings.EqualFold(h.UserType, e.Licence) {
+				mismatches[mismatchKey{k.dept, e.Licence, h.UserType}]++
+			}
+		}
+		if isIdle && opts.PerHost {
+			last := int64(0)
+			if seen {
+				last = h.LastEnd
+			}
+			ms = append(ms, prometheus.MustNewConstMetric(idleHolderDesc, prometheus.GaugeValue, float64(last), name, e.Email, k.dept, e.Licence))
+		}
+		if t := d.Tariffs; t != nil {
+			if price, ok := t.Monthly[e.Licence]; ok {
+				costs[costKey{k.dept, orUnknown(e.CostCenter)}] += price
+			}
+		}
+	}
+	for _, k := range sortedBy(licences, func(a, b licenceKey) int { return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence)) }) {
+		ms = append(ms, prometheus.MustNewConstMetric(licencesDesc, prometheus.GaugeValue, float64(licences[k]), name, k.dept, k.licence))
+		counts := idle[k]
+		ms = append(ms, prometheus.MustNewConstMetric(idleLicencesDesc, prometheus.GaugeValue, float64(counts[0]), name, k.dept, k.licence, IdleNever))
+		for i, b := range idleBuckets {
+			ms = append(ms, prometheus.MustNewConstMetric(idleLicencesDesc, prometheus.GaugeValue, float64(counts[i+1]), name, k.dept, k.licence, b.Name))
+		}
+	}
+	for _, k := range sortedBy(mismatches, func(a, b mismatchKey) int {
+		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence), cmp.Compare(a.userType, b.userType))
+	}) {
+		ms = append(ms, prometheus.MustNewConstMetric(mismatchDesc, prometheus.GaugeValue, float64(mismatches[k]), name, k.dept, k.licence, k.userType))
+	}
+	for _, k := range sortedBy(costs, func(a, b costKey) int { return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.cc, b.cc)) }) {
+		ms = append(ms, prometheus.MustNewConstMetric(licenceCostDesc, prometheus.GaugeValue, costs[k], name, k.dept, k.cc, d.Tariffs.Currency))
+	}
+	return ms
+}
+
+// capDepartments keeps the max departments with the most licences (ties
+// by name) and maps the rest to store.Other.
+func capDepartments(perDept map[string]int, maxDepts int) func(string) string {
+	if maxDepts <= 0 || len(perDept) <= maxDepts {
+		return orUnknown
+	}
+	names := make([]string, 0, len(perDept))
+	for n := range perDept {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(perDept[b], perDept[a]), cmp.Compare(a, b)) })
+	kept := make(map[string]bool, maxDepts)
+	for _, n := range names[:maxDepts] {
+		kept[n] = true
+	}
+	return func(d string) string {
+		if d = orUnknown(d); kept[d] {
+			return d
+		}
+		return store.Other
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return directory.Unknown
+	}
+	return s
+}
+
+func sortedBy[K comparable, V any](m map[K]V, cmpFn func(a, b K) int) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, cmpFn)
+	return keys
+}

@@ -1,0 +1,158 @@
+package collector
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/directory"
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+const testDirectory = `email,department,cost_center,site,licence,account
+ann@x.com,Sales,CC-1,Beijing,Pro,
+bob@x.com,Sales,CC-2,Beijing,Pro,
+dan@x.com,Finance,CC-3,Shanghai,Corp,
+old@x.com,Finance,CC-3,Shanghai,Corp,
+zed@x.com,Finance,CC-3,Shanghai,Corp,other
+sam@x.com,Finance,CC-3,Shanghai,,
+`
+
+// series gathers c into "name{label=value,...}" → value, labels sorted,
+// for the families whose name starts with one of prefixes.
+func series(t *testing.T, c prometheus.Collector, prefixes ...string) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(mf.GetName(), p) }) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			out[mf.GetName()+"{"+strings.Join(ls, ",")+"}"] = v
+		}
+	}
+	return out
+}
+
+func TestDirectoryMetrics(t *testing.T) {
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{
+		Directory: &config.Directory{Embedded: []byte(testDirectory), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10},
+		Tariffs:   &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10, "Corp": 20}, PerMeetingHour: 2, PerPSTNMeeting: 1},
+	})
+	s, _ := store.Open(t.TempDir(), "acme")
+	s.SetAttributor(dirs, 10)
+	b := s.NewBatch(s.Window(t0, 48*time.Hour, 60*24*time.Hour))
+	for _, m := range []umeeting.Meeting{
+		{UUID: "u1", Host: "Ann", Email: "ann@x.com", UserType: "Corp", Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour), Participants: 3},
+		{UUID: "u2", Host: "Ann", Email: "ann@x.com", UserType: "Corp", Start: t0.Add(-90 * time.Minute), End: t0.Add(-80 * time.Minute), Participants: 2},
+		{UUID: "u3", Host: "Bob", Email: "bob@x.com", UserType: "Pro", Start: t0.Add(-50 * time.Hour), End: t0.Add(-49 * time.Hour), Participants: 5},
+		{UUID: "u4", Host: "Cy", Email: "cy@x.com", UserType: "Pro", Start: t0.Add(-30 * time.Minute), End: t0.Add(-25 * time.Minute), Participants: 1, Features: umeeting.FeaturePSTN},
+		{UUID: "u5", Host: "Old", Email: "old@x.com", UserType: "Corp", Start: t0.Add(-40 * 24 * time.Hour), End: t0.Add(-40*24*time.Hour + time.Minute), Participants: 1},
+	} {
+		b.Meeting(&m)
+	}
+	b.CommitPage()
+	s.Apply(b)
+
+	c := New()
+	c.SetDirectory(dirs.Current())
+	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true})
+	got := series(t, c, "umeeting_department_", "umeeting_directory_", "umeeting_chargeback_", "umeeting_cost_center_meetings_total")
+	oldEnd := float64(t0.Add(-40*24*time.Hour + time.Minute).Unix())
+	want := map[string]float64{
+		"umeeting_department_meetings_total{account=acme,department=Sales}":                                                            2,
+		"umeeting_department_meetings_total{account=acme,department=(unknown)}":                                                        1,
+		"umeeting_department_meeting_seconds_total{account=acme,department=Sales}":                                                     4200,
+		"umeeting_department_participant_seconds_total{account=acme,department=Sales}":                                                 3*3600 + 2*600,
+		"umeeting_department_meetings_by_feature_total{account=acme,department=(unknown),feature=pstn}":                                1,
+		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=Sales}":                                             2.333333,
+		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=(unknown)}":                                         1.166667,
+		"umeeting_cost_center_meetings_total{account=acme,cost_center=CC-1}":                                                           2,
+		"umeeting_cost_center_meetings_total{account=acme,cost_center=(unknown)}":                                                      1,
+		"umeeting_directory_licences{account=acme,department=Sales,licence=Pro}":                                                       2,
+		"umeeting_directory_licences{account=acme,department=Finance,licence=Corp}":                                                    2,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=never,licence=Corp}":                                    1,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=30d,licence=Corp}":                                      1,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=90d,licence=Corp}":                                      0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=never,licence=Pro}":                                       0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=30d,licence=Pro}":                                         0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=90d,licence=Pro}":                                         0,
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=dan@x.com,licence=Corp}": 0,
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=old@x.com,licence=Corp}": oldEnd,
+		"umeeting_directory_licence_mismatches{account=acme,department=Sales,licence=Pro,user_type=Corp}":                              1,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-1,currency=EUR,department=Sales}":                        10,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-2,currency=EUR,department=Sales}":                        10,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-3,currency=EUR,department=Finance}":                      40,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || fmt.Sprintf("%.6f", g) != fmt.Sprintf("%.6f", v) {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	for k := range got {
+		if strings.Contains(k, "zed@") || strings.Contains(k, "sam@") || strings.Contains(k, "ann@") {
+			t.Errorf("unexpected series %s", k)
+		}
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+
+	// A new directory rebuilds the gauges without a poll; counters stay.
+	dirs.Apply(&config.Config{Directory: &config.Directory{
+		Embedded: []byte("email,department,cost_center,site,licence\nann@x.com,Legal,CC-9,Beijing,Pro\n"), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
+	for deadline := time.Now().Add(5 * time.Second); dirs.Current().Dir.Len() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new directory was not read")
+		}
+	}
+	c.SetDirectory(dirs.Current())
+	got = series(t, c, "umeeting_directory_licences", "umeeting_department_meetings_total", "umeeting_chargeback")
+	if got["umeeting_directory_licences{account=acme,department=Legal,licence=Pro}"] != 1 || len(got) != 3 || got["umeeting_directory_licences{account=acme,department=Sales,licence=Pro}"] != 0 {
+		t.Errorf("after the directory changed: %v", got)
+	}
+	if got["umeeting_department_meetings_total{account=acme,department=Sales}"] != 2 {
+		t.Errorf("a move changed a past number: %v", got)
+	}
+
+	// per_host false: no e-mail labels.
+	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: false})
+	for k := range series(t, c, "umeeting_directory_") {
+		if strings.Contains(k, "email=") {
+			t.Errorf("e-mail label with per_host false: %s", k)
+		}
+	}
+}
+
+func TestCapDepartments(t *testing.T) {
+	f := capDepartments(map[string]int{"A": 5, "B": 3, "C": 3, "(unknown)": 1}, 2)
+	for in, want := range map[string]string{"A": "A", "B": "B", "C": store.Other, "": store.Other} {
+		if got := f(in); got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
+	}
+	if f := capDepartments(map[string]int{"A": 1}, 5); f("") != directory.Unknown {
+		t.Error("empty department not unknown")
+	}
+}
