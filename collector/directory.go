@@ -206,7 +206,9 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 			}
 		}
 	}
-	for _, k := range sortedBy(licences, func(a, b licenceKey) int { return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence)) }) {
+	for _, k := range sortedBy(licences, func(a, b licenceKey) int {
+		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence))
+	}) {
 		ms = append(ms, prometheus.MustNewConstMetric(licencesDesc, prometheus.GaugeValue, float64(licences[k]), name, k.dept, k.licence))
 		counts := idle[k]
 		ms = append(ms, prometheus.MustNewConstMetric(idleLicencesDesc, prometheus.GaugeValue, float64(counts[0]), name, k.dept, k.licence, IdleNever))
