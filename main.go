@@ -29,8 +29,8 @@ import (
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/directory"
-	"github.com/umeeting/umeeting_exporter/internal/listen"
 	"github.com/umeeting/umeeting_exporter/internal/logging"
+	"github.com/umeeting/umeeting_exporter/internal/serve"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
@@ -59,6 +59,7 @@ func main() {
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 		enablePprof   = kingpin.Flag("web.enable-pprof", "Serve Go profiling under /debug/pprof/ (heap, CPU, goroutines) and link it from the landing page.").Bool()
 		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9861")
+		limits        = serve.AddFlags(kingpin.CommandLine)
 	)
 	kingpin.CommandLine.Help = "Serves UMeeting meeting usage from the hisMeeting API as Prometheus metrics.\n\n" +
 		"Polls each configured account on its own schedule and counts every finished meeting once, across restarts. " +
@@ -152,7 +153,7 @@ func main() {
 		return nil
 	}
 	// Bind before the first poll: a start that cannot serve sends no request.
-	listeners, err := listen.Listen(toolkitFlags)
+	listeners, err := serve.Listen(toolkitFlags)
 	if err != nil {
 		level.Error(logger).Log("msg", "Cannot serve HTTP", "err", err)
 		os.Exit(1)
@@ -163,10 +164,11 @@ func main() {
 	defer stopWithin(manager, 15*time.Second, logger)
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          logging.ScrapeErrorLog{Logger: logger},
-		EnableOpenMetrics: true,
-	})))
+	mux.Handle(*metricsPath, limits.Scrape(promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            logging.ScrapeErrorLog{Logger: logger},
+		EnableOpenMetrics:   true,
+		MaxRequestsInFlight: limits.MaxRequests,
+	}))))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !manager.Ready() {
@@ -215,6 +217,7 @@ func main() {
 	}
 
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logging.ServerErrorLog(logger)}
+	limits.Apply(server)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

@@ -1,8 +1,8 @@
-// Package listen binds the exporter's web listeners as the exporter-toolkit
+// Package serve binds the exporter's web listeners as the exporter-toolkit
 // would (--web.listen-address, vsock://, --web.systemd-socket), but before
 // the pollers start: a start that cannot serve (port taken, bad web config)
 // fails before it sends a single API request.
-package listen
+package serve
 
 import (
 	"errors"
