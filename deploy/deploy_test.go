@@ -410,7 +410,7 @@ func TestGrafanaProvisioning(t *testing.T) {
 	if dir == "" {
 		t.Fatalf("dashboard path %s is not mounted into grafana", dp.Providers[0].Options.Path)
 	}
-	for _, f := range []string{"umeeting-usage.json", "umeeting-hosts.json", "umeeting-exporter-health.json"} {
+	for _, f := range []string{"umeeting-usage.json", "umeeting-hosts.json", "umeeting-exporter-health.json", "umeeting-departments.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("dashboard %s not in the provisioned directory: %v", f, err)
 		}
