@@ -83,6 +83,10 @@ func (r *runner) backfillStep(ctx context.Context) {
 	if b.done {
 		return
 	}
+	if r.store.Backfilled() { // read by another path (a fresh state's first poll)
+		r.finishBackfill(r.settings())
+		return
+	}
 	s, client := r.current()
 	now := r.now()
 	if s.backfill <= s.lookback {
