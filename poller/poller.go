@@ -46,13 +46,13 @@ func newSettings(cfg *config.Config, a config.Account) settings {
 		lookback:     cfg.Lookback.D(),
 		backfill:     cfg.Backfill.D(),
 		backfillText: cfg.Backfill.String(),
-		metrics:      collector.Options{PerHost: cfg.Metrics.PerHost, MaxHosts: cfg.Metrics.MaxHosts},
+		metrics:      MetricsOptions(cfg.Metrics),
 	}
 	if re := cfg.Metrics.HostInclude; re != nil {
-		s.metrics.Include, s.include = re.Regexp, re.String()
+		s.include = re.String()
 	}
 	if re := cfg.Metrics.HostExclude; re != nil {
-		s.metrics.Exclude, s.exclude = re.Regexp, re.String()
+		s.exclude = re.String()
 	}
 	return s
 }
@@ -73,6 +73,19 @@ func (s settings) sameClient(o settings) bool {
 func (s settings) sameMetrics(o settings) bool {
 	return s.include == o.include && s.exclude == o.exclude &&
 		s.metrics.PerHost == o.metrics.PerHost && s.metrics.MaxHosts == o.metrics.MaxHosts
+}
+
+// MetricsOptions are the collector's label options of the config's metrics
+// section.
+func MetricsOptions(m config.Metrics) collector.Options {
+	o := collector.Options{PerHost: m.PerHost, MaxHosts: m.MaxHosts}
+	if m.HostInclude != nil {
+		o.Include = m.HostInclude.Regexp
+	}
+	if m.HostExclude != nil {
+		o.Exclude = m.HostExclude.Regexp
+	}
+	return o
 }
 
 // Manager runs one poller per configured account.
@@ -238,10 +251,6 @@ func (m *Manager) openStore(name string) (*store.Store, error) {
 
 func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 	a := s.account
-	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "umeeting_exporter")
-	if err != nil {
-		return nil, fmt.Errorf("http_client_config: %w", err)
-	}
 	b := m.budgets[a.Name]
 	if b == nil {
 		// The budget outlives reloads, so a reload cannot reset it.
@@ -249,8 +258,19 @@ func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 		m.budgets[a.Name] = b
 	}
 	name := a.Name
+	return NewClient(a, b, log.With(m.logger, "account", name),
+		func(result string) { m.inst.APIRequests.WithLabelValues(name, result).Inc() })
+}
+
+// NewClient builds the API client of an account as configured, spending
+// budget; onRequest (may be nil) sees the result of every request.
+func NewClient(a config.Account, budget *umeeting.Budget, logger log.Logger, onRequest func(result string)) (*umeeting.Client, error) {
+	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "umeeting_exporter")
+	if err != nil {
+		return nil, fmt.Errorf("http_client_config: %w", err)
+	}
 	return umeeting.New(umeeting.Config{
-		Account:      name,
+		Account:      a.Name,
 		URL:          a.APIURL,
 		APIKey:       a.APIKey,
 		APISecret:    a.Secret,
@@ -260,9 +280,9 @@ func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 		Timeout:      a.Timeout.D(),
 		MaxRetries:   clientRetries(a.MaxRetries),
 		HTTPClient:   httpClient,
-		Budget:       b,
-		Logger:       log.With(m.logger, "account", name),
-		OnRequest:    func(result string) { m.inst.APIRequests.WithLabelValues(name, result).Inc() },
+		Budget:       budget,
+		Logger:       logger,
+		OnRequest:    onRequest,
 		RetryBackoff: time.Second,
 	})
 }
