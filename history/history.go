@@ -138,12 +138,12 @@ func selectAccounts(cfg *config.Config, names []string) ([]config.Account, error
 
 // prepare reads the live state of an account and fetches its history.
 func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Options) (replayInput, error) {
-	st, info := store.Open(opts.StorageDir, a.Name)
-	if info.LoadError != nil {
-		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, info.LoadError)
+	st, err := store.ReadOnly(opts.StorageDir, a.Name)
+	if errors.Is(err, store.ErrNoState) {
+		return replayInput{}, fmt.Errorf("account %s: %w: start the exporter first (with this --storage.path); the history ends where its counters began", a.Name, err)
 	}
-	if info.Fresh {
-		return replayInput{}, fmt.Errorf("account %s: no state in %s: start the exporter first; the history ends where its counters began", a.Name, opts.StorageDir)
+	if err != nil {
+		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
 	}
 	seam, baseline, err := liveStart(st)
 	if err != nil {
@@ -163,7 +163,11 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	if !opts.PerHost {
 		in.hist.PerHost = false
 	}
-	budget := umeeting.NewBudget(opts.MaxRequests, a.MinRequestInterval.D())
+	requests, err := requestAllowance(a, st, opts.MaxRequests, time.Now())
+	if err != nil {
+		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
+	}
+	budget := umeeting.NewBudget(requests, a.MinRequestInterval.D())
 	client, err := poller.NewClient(a, budget, log.With(opts.Logger, "account", a.Name), nil)
 	if err != nil {
 		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
@@ -172,6 +176,27 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 		return replayInput{}, err
 	}
 	return in, nil
+}
+
+// requestAllowance is how many requests this run may make: at most
+// maxRequests, and no more than what the live exporter left of the
+// account's daily_request_budget in the last 24 hours (its requests are
+// saved with its state).
+func requestAllowance(a config.Account, st *store.Store, maxRequests int, now time.Time) (int, error) {
+	if a.DailyRequestBudget <= 0 {
+		return maxRequests, nil
+	}
+	used := 0
+	for _, t := range st.RequestTimes() {
+		if t.After(now.Add(-24 * time.Hour)) {
+			used++
+		}
+	}
+	left := a.DailyRequestBudget - used
+	if left <= 0 {
+		return 0, fmt.Errorf("the exporter used all %d requests of daily_request_budget in the last 24h; run the history later", a.DailyRequestBudget)
+	}
+	return min(maxRequests, left), nil
 }
 
 // errNoSeam is returned for a state that does not record where the live
