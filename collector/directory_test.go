@@ -156,3 +156,36 @@ func TestCapDepartments(t *testing.T) {
 		t.Error("empty department not unknown")
 	}
 }
+
+// TestIdleHoldersCapped: a directory of many never-used licences does not
+// turn into as many series: at most max_hosts, the longest idle first.
+func TestIdleHoldersCapped(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("email,department,cost_center,site,licence\n")
+	for i := range 50 {
+		fmt.Fprintf(&csv, "p%02d@x.com,D,C,S,Pro\n", i)
+	}
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{Directory: &config.Directory{Embedded: []byte(csv.String()), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
+	s, _ := store.Open(t.TempDir(), "acme")
+	b := s.NewBatch(s.Window(t0, 48*time.Hour, 60*24*time.Hour))
+	m := umeeting.Meeting{UUID: "u", Host: "P", Email: "p00@x.com", UserType: "Pro", Start: t0.Add(-40 * 24 * time.Hour), End: t0.Add(-40*24*time.Hour + time.Minute)}
+	b.Meeting(&m)
+	b.CommitPage()
+	s.Apply(b)
+	ms := BuildDirectory("acme", s.Snapshot(t0), dirs.Current(), Options{PerHost: true, MaxHosts: 10})
+	c := New()
+	c.SetDirectory(dirs.Current())
+	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true, MaxHosts: 10})
+	got := series(t, c, "umeeting_directory_idle_licence_last_meeting_timestamp_seconds")
+	if len(got) != 10 || len(ms) == 0 {
+		t.Fatalf("%d idle holder series, want 10", len(got))
+	}
+	if _, ok := got["umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=D,email=p00@x.com,licence=Pro}"]; ok {
+		t.Error("a holder idle for 40 days listed before holders who never met")
+	}
+	if n := series(t, c, "umeeting_directory_idle_licences")["umeeting_directory_idle_licences{account=acme,department=D,idle=never,licence=Pro}"]; n != 49 {
+		t.Errorf("never-used licences = %v, want 49 (the counts are not capped)", n)
+	}
+}
