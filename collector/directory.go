@@ -135,7 +135,36 @@ func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, op
 	if d == nil || d.Dir == nil {
 		return ms
 	}
+	ms = append(ms, buildHostInfo(name, snap, d, opts)...)
 	return append(ms, buildLicences(name, snap, d, opts)...)
+}
+
+// hostInfoDesc is umeeting_directory_host_info with the configured extra
+// columns as further labels.
+func hostInfoDesc(extra []string) *prometheus.Desc {
+	return newDesc("directory_host_info",
+		"The directory's entry of a host with series of its own, always 1: join it to per-host series with * on (account, email) group_left (department, ...).",
+		append([]string{"account", "email", "department", "cost_center", "site", "licence"}, extra...)...)
+}
+
+// buildHostInfo exports the directory's attributes of the hosts that have
+// series of their own (the filters and max_hosts of the usage metrics).
+func buildHostInfo(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
+	adm := admitted(snap.Hosts, opts)
+	if len(adm) == 0 {
+		return nil
+	}
+	desc := hostInfoDesc(d.Dir.ExtraColumns)
+	ms := make([]prometheus.Metric, 0, len(adm))
+	for _, h := range snap.Hosts {
+		e, ok := d.Dir.Lookup(h.Email)
+		if !adm[h.Email] || !ok {
+			continue
+		}
+		labels := append([]string{name, e.Email, orUnknown(e.Department), orUnknown(e.CostCenter), e.Site, e.Licence}, e.Extra...)
+		ms = append(ms, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, labels...))
+	}
+	return ms
 }
 
 type licenceKey struct{ dept, licence string }

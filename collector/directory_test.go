@@ -17,13 +17,13 @@ import (
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
-const testDirectory = `email,department,cost_center,site,licence,account
-ann@x.com,Sales,CC-1,Beijing,Pro,
-bob@x.com,Sales,CC-2,Beijing,Pro,
-dan@x.com,Finance,CC-3,Shanghai,Corp,
-old@x.com,Finance,CC-3,Shanghai,Corp,
-zed@x.com,Finance,CC-3,Shanghai,Corp,other
-sam@x.com,Finance,CC-3,Shanghai,,
+const testDirectory = `email,department,cost_center,site,licence,account,manager
+ann@x.com,Sales,CC-1,Beijing,Pro,,Zoe
+bob@x.com,Sales,CC-2,Beijing,Pro,,Zoe
+dan@x.com,Finance,CC-3,Shanghai,Corp,,Yan
+old@x.com,Finance,CC-3,Shanghai,Corp,,Yan
+zed@x.com,Finance,CC-3,Shanghai,Corp,other,Yan
+sam@x.com,Finance,CC-3,Shanghai,,,Yan
 `
 
 // series gathers c into "name{label=value,...}" → value, labels sorted,
@@ -57,8 +57,9 @@ func TestDirectoryMetrics(t *testing.T) {
 	dirs := directory.NewManager(log.NewNopLogger(), nil)
 	defer dirs.Stop()
 	dirs.Apply(&config.Config{
-		Directory: &config.Directory{Embedded: []byte(testDirectory), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10},
-		Tariffs:   &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10, "Corp": 20}, PerMeetingHour: 2, PerPSTNMeeting: 1},
+		Directory: &config.Directory{Embedded: []byte(testDirectory), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10,
+			ExtraColumns: []string{"manager"}},
+		Tariffs: &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10, "Corp": 20}, PerMeetingHour: 2, PerPSTNMeeting: 1},
 	})
 	s, _ := store.Open(t.TempDir(), "acme")
 	s.SetAttributor(dirs, 10)
@@ -81,29 +82,31 @@ func TestDirectoryMetrics(t *testing.T) {
 	got := series(t, c, "umeeting_department_", "umeeting_directory_", "umeeting_chargeback_", "umeeting_cost_center_meetings_total")
 	oldEnd := float64(t0.Add(-40*24*time.Hour + time.Minute).Unix())
 	want := map[string]float64{
-		"umeeting_department_meetings_total{account=acme,department=Sales}":                                                            2,
-		"umeeting_department_meetings_total{account=acme,department=(unknown)}":                                                        1,
-		"umeeting_department_meeting_seconds_total{account=acme,department=Sales}":                                                     4200,
-		"umeeting_department_participant_seconds_total{account=acme,department=Sales}":                                                 3*3600 + 2*600,
-		"umeeting_department_meetings_by_feature_total{account=acme,department=(unknown),feature=pstn}":                                1,
-		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=Sales}":                                             2.333333,
-		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=(unknown)}":                                         1.166667,
-		"umeeting_cost_center_meetings_total{account=acme,cost_center=CC-1}":                                                           2,
-		"umeeting_cost_center_meetings_total{account=acme,cost_center=(unknown)}":                                                      1,
-		"umeeting_directory_licences{account=acme,department=Sales,licence=Pro}":                                                       2,
-		"umeeting_directory_licences{account=acme,department=Finance,licence=Corp}":                                                    2,
-		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=never,licence=Corp}":                                    1,
-		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=30d,licence=Corp}":                                      1,
-		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=90d,licence=Corp}":                                      0,
-		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=never,licence=Pro}":                                       0,
-		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=30d,licence=Pro}":                                         0,
-		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=90d,licence=Pro}":                                         0,
-		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=dan@x.com,licence=Corp}": 0,
-		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=old@x.com,licence=Corp}": oldEnd,
-		"umeeting_directory_licence_mismatches{account=acme,department=Sales,licence=Pro,user_type=Corp}":                              1,
-		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-1,currency=EUR,department=Sales}":                        10,
-		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-2,currency=EUR,department=Sales}":                        10,
-		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-3,currency=EUR,department=Finance}":                      40,
+		"umeeting_department_meetings_total{account=acme,department=Sales}":                                                                 2,
+		"umeeting_department_meetings_total{account=acme,department=(unknown)}":                                                             1,
+		"umeeting_department_meeting_seconds_total{account=acme,department=Sales}":                                                          4200,
+		"umeeting_department_participant_seconds_total{account=acme,department=Sales}":                                                      3*3600 + 2*600,
+		"umeeting_department_meetings_by_feature_total{account=acme,department=(unknown),feature=pstn}":                                     1,
+		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=Sales}":                                                  2.333333,
+		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=(unknown)}":                                              1.166667,
+		"umeeting_cost_center_meetings_total{account=acme,cost_center=CC-1}":                                                                2,
+		"umeeting_cost_center_meetings_total{account=acme,cost_center=(unknown)}":                                                           1,
+		"umeeting_directory_licences{account=acme,department=Sales,licence=Pro}":                                                            2,
+		"umeeting_directory_licences{account=acme,department=Finance,licence=Corp}":                                                         2,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=never,licence=Corp}":                                         1,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=30d,licence=Corp}":                                           1,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=90d,licence=Corp}":                                           0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=never,licence=Pro}":                                            0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=30d,licence=Pro}":                                              0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=90d,licence=Pro}":                                              0,
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=dan@x.com,licence=Corp}":      0,
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=old@x.com,licence=Corp}":      oldEnd,
+		"umeeting_directory_licence_mismatches{account=acme,department=Sales,licence=Pro,user_type=Corp}":                                   1,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-1,currency=EUR,department=Sales}":                             10,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-2,currency=EUR,department=Sales}":                             10,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-3,currency=EUR,department=Finance}":                           40,
+		"umeeting_directory_host_info{account=acme,cost_center=CC-1,department=Sales,email=ann@x.com,licence=Pro,manager=Zoe,site=Beijing}": 1,
+		"umeeting_directory_host_info{account=acme,cost_center=CC-2,department=Sales,email=bob@x.com,licence=Pro,manager=Zoe,site=Beijing}": 1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || fmt.Sprintf("%.6f", g) != fmt.Sprintf("%.6f", v) {
@@ -111,7 +114,7 @@ func TestDirectoryMetrics(t *testing.T) {
 		}
 	}
 	for k := range got {
-		if strings.Contains(k, "zed@") || strings.Contains(k, "sam@") || strings.Contains(k, "ann@") {
+		if strings.Contains(k, "zed@") || strings.Contains(k, "sam@") || (strings.Contains(k, "ann@") && !strings.HasPrefix(k, "umeeting_directory_host_info")) {
 			t.Errorf("unexpected series %s", k)
 		}
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/directory"
 	"github.com/umeeting/umeeting_exporter/internal/slapdtest"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/umeeting"
@@ -331,5 +333,45 @@ func TestDirectoryLDAPJoin(t *testing.T) {
 	}
 	if strings.Contains(e.Logs.String(), password) {
 		t.Fatal("the bind password is in the log")
+	}
+}
+
+// TestDirectoryDemoCSVJoin runs the exporter on the demo company (the
+// simulator with the demo's seed and size) with the directory --demo
+// embeds: every department equals the truth joined with that file.
+func TestDirectoryDemoCSVJoin(t *testing.T) {
+	now := time.Now()
+	sim := simulator.New(simulator.Options{Seed: 1, APIKey: testKey, APISecret: testSecret,
+		HistoryStart: now.Add(-40 * time.Hour), HistoryEnd: now.Add(-10 * time.Minute)})
+	apiURL, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	demo, err := directory.ParseCSV(bytes.NewReader(directory.DemoCSV), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := map[string]person{}
+	for _, e := range demo.Entries() {
+		people[e.Email] = person{dept: e.Department, cc: e.CostCenter, licence: e.Licence}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "demo.csv"), directory.DemoCSV, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, apiURL, retries, "directory: {file: demo.csv}\n")
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	text := waitExact(t, e, sim, "e2e")
+	want := departmentTruth(sim, people, nil)
+	if _, ok := want["(unknown)"]; !ok || len(want) < 8 {
+		t.Fatalf("the demo directory should leave some hosts out and cover the departments: %v", want)
+	}
+	checkDepartments(t, text, want)
+	if never, _ := sumMetric(text, "umeeting_directory_idle_licences", `idle="never"`); never != neverMet(sim, people) || never < 24 {
+		t.Errorf("never-used licences = %v, want %v (24 new hires at least)", never, neverMet(sim, people))
+	}
+	if v, _ := sumMetric(text, "umeeting_directory_licence_mismatches"); v == 0 {
+		t.Error("the demo's mismatched licences are not reported")
 	}
 }
