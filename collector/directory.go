@@ -244,7 +244,9 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 	// One series per idle holder, at most max_hosts of them: the longest
 	// idle first (never, then the oldest latest meeting).
 	if opts.MaxHosts > 0 && len(idleHolders) > opts.MaxHosts {
-		slices.SortFunc(idleHolders, func(a, b idleHolder) int { return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.e.Email, b.e.Email)) })
+		slices.SortFunc(idleHolders, func(a, b idleHolder) int {
+			return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.e.Email, b.e.Email))
+		})
 		idleHolders = idleHolders[:opts.MaxHosts]
 	}
 	for _, h := range idleHolders {
