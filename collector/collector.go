@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/umeeting/umeeting_exporter/directory"
+	"github.com/umeeting/umeeting_exporter/exposition"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -86,10 +87,6 @@ var (
 		"API requests the account may still make in the rolling 24 hours; -1 when no budget is set.", "account")
 	lastSaveDesc = newDesc("state_last_save_timestamp_seconds",
 		"Unix time at which the account's state was last saved to disk; 0 before the first save.", "account")
-	backfillUpDesc = newDesc("backfill_up",
-		"1 when the last attempt of the one-time read of older history (backfill) succeeded, or that read is done; 0 after a failed attempt, retried with backoff. umeeting_up does not depend on it.", "account")
-	backfillProgressDesc = newDesc("backfill_progress_ratio",
-		"Share of the one-time read of older history (backfill) done, from 0 to 1; 1 when done.", "account")
 	limitDesc = newDesc("concurrent_meetings_limit",
 		"Licence limit of meetings at the same moment, from the config (concurrent_meetings_limit).", "account")
 )
@@ -111,10 +108,6 @@ type Status struct {
 	BudgetRemaining int // -1: no budget
 	LastSave        time.Time
 	ConcurrentLimit int // 0: not set
-	// BackfillFailing says the last attempt of the one-time read of older
-	// history failed; BackfillProgress is the share of it done (1: done).
-	BackfillFailing  bool
-	BackfillProgress float64
 }
 
 type account struct {
@@ -122,7 +115,9 @@ type account struct {
 	status []prometheus.Metric
 	// The directory join (directory.go): rebuilt after each poll from
 	// the last snapshot, and when the directory changes.
-	dir  []prometheus.Metric
+	dir []prometheus.Metric
+	// snap and opts built usage and dir; a poll that changes neither
+	// changes no usage metric (publish.go).
 	snap *store.Snapshot
 	opts Options
 }
@@ -134,11 +129,13 @@ type Collector struct {
 	mu        sync.RWMutex
 	accounts  map[string]*account
 	directory *directory.Snapshot // nil: no directory
+	cache     *exposition.Cache   // usage and directory metrics, encoded once per change
+	dirMu     sync.Mutex          // serialises publishDirectory
 }
 
 // New returns an empty Collector.
 func New() *Collector {
-	return &Collector{accounts: map[string]*account{}}
+	return &Collector{accounts: map[string]*account{}, cache: exposition.NewCache()}
 }
 
 func (c *Collector) get(name string) *account {
@@ -173,17 +170,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // Delete stops exposing an account.
 func (c *Collector) Delete(name string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	delete(c.accounts, name)
+	c.mu.Unlock()
+	c.cache.Delete(usagePart(name))
+	c.dirMu.Lock() // after a publishDirectory of the account, if one is running
+	c.cache.Delete(directoryPart(name))
+	c.dirMu.Unlock()
 }
 
-// SetUsage replaces the usage metrics of an account with those of snap.
+// SetUsage replaces the usage metrics of an account with those of snap
+// (see setUsage: only what changed is rebuilt).
 func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
-	ms := BuildUsage(name, snap, opts)
-	c.mu.Lock()
-	c.get(name).usage = ms
-	c.mu.Unlock()
+	c.setUsage(name, snap, opts)
 	c.setDirectoryUsage(name, snap, opts)
+	c.publishDirectory(name)
 }
 
 // SetStatus replaces the health metrics of an account.
@@ -201,23 +201,18 @@ func unixOrZero(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 func buildStatus(name string, st Status) []prometheus.Metric {
+	up := 0.0
+	if st.Up {
+		up = 1
+	}
 	ms := []prometheus.Metric{
-		prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolValue(st.Up), name),
+		prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, name),
 		prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, unixOrZero(st.LastSuccess), name),
 		prometheus.MustNewConstMetric(pollDurationDesc, prometheus.GaugeValue, st.PollDuration.Seconds(), name),
 		prometheus.MustNewConstMetric(pollIntervalDesc, prometheus.GaugeValue, st.PollInterval.Seconds(), name),
 		prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, float64(st.BudgetRemaining), name),
 		prometheus.MustNewConstMetric(lastSaveDesc, prometheus.GaugeValue, unixOrZero(st.LastSave), name),
-		prometheus.MustNewConstMetric(backfillUpDesc, prometheus.GaugeValue, boolValue(!st.BackfillFailing), name),
-		prometheus.MustNewConstMetric(backfillProgressDesc, prometheus.GaugeValue, st.BackfillProgress, name),
 	}
 	if st.ConcurrentLimit > 0 {
 		ms = append(ms, prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(st.ConcurrentLimit), name))

@@ -34,13 +34,6 @@ var knownMetrics = func() map[string]bool {
 		"umeeting_state_save_failures_total", "umeeting_state_last_save_timestamp_seconds",
 		"umeeting_config_last_reload_successful", "umeeting_config_last_reload_success_timestamp_seconds",
 		"umeeting_exporter_build_info",
-		// The directory join (#11).
-		"umeeting_department_meetings_total", "umeeting_department_meeting_seconds_total",
-		"umeeting_department_participant_seconds_total", "umeeting_department_meetings_by_feature_total",
-		"umeeting_department_usage_cost_total", "umeeting_cost_center_usage_cost_total",
-		"umeeting_directory_up", "umeeting_directory_licences", "umeeting_directory_idle_licences",
-		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds", "umeeting_directory_licence_mismatches",
-		"umeeting_chargeback_licence_monthly_cost",
 		"process_resident_memory_bytes", "process_cpu_seconds_total",
 	} {
 		m[n] = true
@@ -70,7 +63,6 @@ var panelTypes = map[string]bool{"row": true, "stat": true, "timeseries": true, 
 var wantDashboards = map[string]string{
 	"umeeting-usage.json":           "umeeting-usage",
 	"umeeting-hosts.json":           "umeeting-hosts",
-	"umeeting-departments.json":     "umeeting-departments",
 	"umeeting-exporter-health.json": "umeeting-exporter-health",
 }
 
@@ -291,11 +283,8 @@ func TestDashboardVariables(t *testing.T) {
 				t.Errorf("want a datasource variable of type prometheus, got %+v", ds)
 			}
 			want := []string{"account", "user_type"}
-			switch l.d.UID {
-			case "umeeting-hosts":
+			if l.d.UID == "umeeting-hosts" {
 				want = append(want, "host")
-			case "umeeting-departments": // directory series carry no user_type
-				want = []string{"account", "department"}
 			}
 			for _, name := range want {
 				v, ok := vars[name]

@@ -1,0 +1,254 @@
+// Package exposition serves /metrics from bytes encoded once per change:
+// the usage families of every account change only when a poll counts
+// something, while Prometheus scrapes every 15–60 s, often from two
+// servers. A Cache keeps those families encoded in every served format
+// (and deflate-compressed), in parts (such as one account's usage) that
+// are replaced independently; a Handler writes them out per scrape and
+// adds the few families gathered live (Go runtime, process, poll health,
+// instrumentation).
+package exposition
+
+import (
+	"bytes"
+	"cmp"
+	"compress/flate"
+	"fmt"
+	"hash/crc32"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Formats are the exposition formats served, in order of preference, as
+// promhttp offers them with OpenMetrics enabled, less protobuf.
+var Formats = []expfmt.Format{expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtOpenMetrics_0_0_1, expfmt.FmtText}
+
+// encoding is one of the two text encodings a Format maps to.
+type encoding int
+
+const (
+	encText encoding = iota
+	encOpenMetrics
+	numEncodings
+)
+
+// encodingOf maps a negotiated Format to its encoding; both OpenMetrics
+// versions are written alike by expfmt.
+func encodingOf(f expfmt.Format) encoding {
+	if f.FormatType() == expfmt.TypeOpenMetrics {
+		return encOpenMetrics
+	}
+	return encText
+}
+
+// formatOf is the Format the cache encodes an encoding with.
+var formatOf = [numEncodings]expfmt.Format{encText: expfmt.FmtText, encOpenMetrics: expfmt.FmtOpenMetrics_1_0_0}
+
+// chunk is a piece of exposition text and the same text as deflate blocks
+// ending in a sync flush (byte-aligned, not final), so the compressed
+// chunks of a view concatenate into one deflate stream.
+type chunk struct {
+	raw []byte
+	z   []byte
+}
+
+// family is one part's share of a metric family: its HELP/TYPE lines (the
+// same in every part) and its sample lines.
+type family struct {
+	head, samples [numEncodings]chunk
+}
+
+// stream is one encoding of a view: chunks in the order they are written.
+type stream struct {
+	chunks []*chunk
+	size   int
+	crc    uint32 // CRC-32 of the raw text, for the gzip trailer
+}
+
+// view is what scrapes read: immutable once published.
+type view struct {
+	streams [numEncodings]stream
+	names   map[string]struct{}
+	err     error // families that cannot be served together
+}
+
+// Cache holds the encoded families of every part. Updates are serialised;
+// scrapes read the latest view without locking, so a scrape sees all of an
+// update or none of it.
+type Cache struct {
+	mu     sync.Mutex
+	parts  map[string]map[string]*family // part → family name → encoded
+	failed map[string]error              // parts whose last update failed
+	zw     *flate.Writer
+
+	cur       atomic.Pointer[view]
+	publishes atomic.Uint64
+}
+
+// NewCache returns an empty Cache.
+func NewCache() *Cache {
+	zw, _ := flate.NewWriter(nil, flate.DefaultCompression) // the level is valid
+	c := &Cache{parts: map[string]map[string]*family{}, failed: map[string]error{}, zw: zw}
+	c.cur.Store(&view{names: map[string]struct{}{}})
+	return c
+}
+
+// Update encodes the families of a part. With partial, only the families
+// in mfs are replaced and the part's others are kept; otherwise mfs
+// replace everything the part had. mfs must be gathered (consistent,
+// sorted); they are not retained. On an error nothing changes; when the
+// encoded text is what the part already had, nothing is published.
+func (c *Cache) Update(part string, mfs []*dto.MetricFamily, partial bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	encoded := make(map[string]*family, len(mfs))
+	for _, mf := range mfs {
+		f, err := c.encode(mf)
+		if err != nil {
+			return fmt.Errorf("encoding %s of %s: %w", mf.GetName(), part, err)
+		}
+		encoded[mf.GetName()] = f
+	}
+	old := c.parts[part]
+	if partial && old != nil {
+		next := maps.Clone(old)
+		maps.Copy(next, encoded)
+		encoded = next
+	}
+	if _, failed := c.failed[part]; !failed && old != nil && sameText(old, encoded) {
+		return nil
+	}
+	c.parts[part] = encoded
+	delete(c.failed, part)
+	c.publish()
+	return nil
+}
+
+// sameText says whether two encodings of a part hold the same text.
+func sameText(a, b map[string]*family) bool {
+	return maps.EqualFunc(a, b, func(x, y *family) bool {
+		return x == y || bytes.Equal(x.head[encOpenMetrics].raw, y.head[encOpenMetrics].raw) &&
+			bytes.Equal(x.samples[encOpenMetrics].raw, y.samples[encOpenMetrics].raw) &&
+			bytes.Equal(x.head[encText].raw, y.head[encText].raw) &&
+			bytes.Equal(x.samples[encText].raw, y.samples[encText].raw)
+	})
+}
+
+// Fail records that the metrics of a part could not be gathered or
+// encoded: scrapes fail with err (as promhttp's do on a gathering error)
+// until the part's next successful Update or its Delete.
+func (c *Cache) Fail(part string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed[part] = fmt.Errorf("%s: %w", part, err)
+	c.publish()
+}
+
+// Delete forgets a part.
+func (c *Cache) Delete(part string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, had := c.parts[part]
+	_, failed := c.failed[part]
+	if !had && !failed {
+		return
+	}
+	delete(c.parts, part)
+	delete(c.failed, part)
+	c.publish()
+}
+
+// Publishes counts the views published: every Update, Fail and Delete
+// makes one, and nothing else re-encodes or reassembles.
+func (c *Cache) Publishes() uint64 { return c.publishes.Load() }
+
+// Names returns the names of the cached families.
+func (c *Cache) Names() []string {
+	return slices.Sorted(maps.Keys(c.cur.Load().names))
+}
+
+// encode writes one family in every encoding with expfmt's encoders and
+// compresses the pieces. Encoders are not closed: the OpenMetrics `# EOF`
+// is written once, after the live families. Called with mu held.
+func (c *Cache) encode(mf *dto.MetricFamily) (*family, error) {
+	f := &family{}
+	for e := range numEncodings {
+		var buf bytes.Buffer
+		if err := expfmt.NewEncoder(&buf, formatOf[e]).Encode(mf); err != nil {
+			return nil, err
+		}
+		head, samples := splitHead(buf.Bytes())
+		f.head[e] = chunk{raw: head, z: c.deflate(head)}
+		f.samples[e] = chunk{raw: samples, z: c.deflate(samples)}
+	}
+	return f, nil
+}
+
+// splitHead splits an encoded family into its comment lines (HELP, TYPE,
+// UNIT) and its samples; a sample line never starts with '#'.
+func splitHead(b []byte) (head, samples []byte) {
+	i := 0
+	for i < len(b) && b[i] == '#' {
+		n := bytes.IndexByte(b[i:], '\n')
+		if n < 0 {
+			return b, nil
+		}
+		i += n + 1
+	}
+	return b[:i:i], b[i:]
+}
+
+// deflate compresses raw into deflate blocks ending in a sync flush.
+// Called with mu held (zw is shared).
+func (c *Cache) deflate(raw []byte) []byte {
+	var out bytes.Buffer
+	c.zw.Reset(&out)
+	c.zw.Write(raw) // writes to a bytes.Buffer do not fail
+	c.zw.Flush()
+	return bytes.Clone(out.Bytes())
+}
+
+// publish assembles the parts' families into a new view: families by
+// name, each with one HELP/TYPE head and then every part's samples in the
+// order of the parts' names. Called with mu held.
+func (c *Cache) publish() {
+	v := &view{names: map[string]struct{}{}}
+	byName := map[string][]*family{}
+	for _, part := range slices.Sorted(maps.Keys(c.parts)) {
+		for name, f := range c.parts[part] {
+			byName[name] = append(byName[name], f)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		fs := byName[name]
+		v.names[name] = struct{}{}
+		for _, f := range fs[1:] {
+			if v.err == nil && !bytes.Equal(f.head[encText].raw, fs[0].head[encText].raw) {
+				v.err = fmt.Errorf("metric family %s has a different help or type in two parts", name)
+			}
+		}
+		for e := range numEncodings {
+			s := &v.streams[e]
+			s.chunks = append(s.chunks, &fs[0].head[e])
+			for _, f := range fs {
+				s.chunks = append(s.chunks, &f.samples[e])
+			}
+		}
+	}
+	for e := range numEncodings {
+		s := &v.streams[e]
+		for _, ch := range s.chunks {
+			s.size += len(ch.raw)
+			s.crc = crc32.Update(s.crc, crc32.IEEETable, ch.raw)
+		}
+	}
+	for _, part := range slices.Sorted(maps.Keys(c.failed)) {
+		v.err = cmp.Or(v.err, c.failed[part])
+	}
+	c.cur.Store(v)
+	c.publishes.Add(1)
+}

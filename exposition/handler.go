@@ -1,0 +1,184 @@
+package exposition
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+)
+
+// HandlerOpts configure a Handler, like their promhttp namesakes.
+type HandlerOpts struct {
+	// ErrorLog receives errors of gathering, encoding or writing the
+	// answer, the error as an argument of its own; nil logs nothing.
+	ErrorLog promhttp.Logger
+	// MaxRequestsInFlight bounds the scrapes served at once; more are
+	// answered 503 at once. 0: no limit.
+	MaxRequestsInFlight int
+}
+
+// Handler serves the cached families and, after them, the families that
+// live gathers per scrape, in the format and compression the request
+// negotiates as promhttp does (expfmt.NegotiateAccept over Formats; gzip or
+// identity). The families of live must not be cached ones.
+type Handler struct {
+	cache    *Cache
+	live     prometheus.Gatherer
+	opts     HandlerOpts
+	inFlight chan struct{} // nil: no limit
+}
+
+// NewHandler returns a Handler serving cache and live.
+func NewHandler(cache *Cache, live prometheus.Gatherer, opts HandlerOpts) *Handler {
+	h := &Handler{cache: cache, live: live, opts: opts}
+	if opts.MaxRequestsInFlight > 0 {
+		h.inFlight = make(chan struct{}, opts.MaxRequestsInFlight)
+	}
+	return h
+}
+
+// bufPool holds the buffers the live families are encoded into.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// zwPool holds the compressors of the live part of gzip answers.
+var zwPool = sync.Pool{New: func() any {
+	zw, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid
+	return zw
+}}
+
+// gzipHeader is a gzip member header without name, time or extra fields
+// (RFC 1952 2.3): ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unknown.
+var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.inFlight != nil {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+		default:
+			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", h.opts.MaxRequestsInFlight), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	v := h.cache.cur.Load()
+	if v.err != nil {
+		h.fail(w, "serving cached metrics", v.err)
+		return
+	}
+	mfs, err := h.live.Gather()
+	if err != nil {
+		h.fail(w, "gathering metrics", err)
+		return
+	}
+	format := expfmt.NegotiateAccept(r.Header, Formats...)
+	live := bufPool.Get().(*bytes.Buffer)
+	live.Reset()
+	defer bufPool.Put(live)
+	enc := expfmt.NewEncoder(live, format)
+	for _, mf := range mfs {
+		if _, dup := v.names[mf.GetName()]; dup {
+			h.fail(w, "gathering metrics", fmt.Errorf("metric family %s is both cached and gathered live", mf.GetName()))
+			return
+		}
+		if err := enc.Encode(mf); err != nil {
+			h.fail(w, "encoding metrics", err)
+			return
+		}
+	}
+	if err := enc.(expfmt.Closer).Close(); err != nil { // OpenMetrics' `# EOF`
+		h.fail(w, "encoding metrics", err)
+		return
+	}
+
+	s := &v.streams[encodingOf(format)]
+	hdr := w.Header()
+	hdr.Add("Vary", "Accept")
+	hdr.Add("Vary", "Accept-Encoding")
+	hdr.Set("Content-Type", string(format))
+	out := make([][]byte, 0, len(s.chunks)+3)
+	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		for _, ch := range s.chunks {
+			out = append(out, ch.raw)
+		}
+		out = append(out, live.Bytes())
+	} else {
+		// One gzip member: the cached deflate chunks, then the live text
+		// in blocks of its own ending with the final block; the trailer's
+		// CRC continues the cached text's CRC over the live text.
+		z := bufPool.Get().(*bytes.Buffer)
+		z.Reset()
+		defer bufPool.Put(z)
+		zw := zwPool.Get().(*flate.Writer)
+		zw.Reset(z)
+		zw.Write(live.Bytes()) // writes to a bytes.Buffer do not fail
+		zw.Close()
+		zwPool.Put(zw)
+		trailer := make([]byte, 8)
+		binary.LittleEndian.PutUint32(trailer[:4], crc32.Update(s.crc, crc32.IEEETable, live.Bytes()))
+		binary.LittleEndian.PutUint32(trailer[4:], uint32(s.size+live.Len()))
+		out = append(out, gzipHeader)
+		for _, ch := range s.chunks {
+			out = append(out, ch.z)
+		}
+		out = append(out, z.Bytes(), trailer)
+		hdr.Set("Content-Encoding", "gzip")
+	}
+	size := 0
+	for _, b := range out {
+		size += len(b)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(size))
+	for _, b := range out {
+		if _, err := w.Write(b); err != nil {
+			h.logError("error writing metrics:", err)
+			return
+		}
+	}
+}
+
+func (h *Handler) logError(what string, err error) {
+	if h.opts.ErrorLog != nil {
+		h.opts.ErrorLog.Println(what, err)
+	}
+}
+
+// fail answers 500, as promhttp does with HTTPErrorOnError.
+func (h *Handler) fail(w http.ResponseWriter, what string, err error) {
+	h.logError("error "+what+":", err)
+	http.Error(w, "An error has occurred while "+what+":\n\n"+err.Error(), http.StatusInternalServerError)
+}
+
+// acceptsGzip says whether an Accept-Encoding header selects gzip, as
+// promhttp negotiates it: of the offers identity and gzip, in this order,
+// the one with the highest q, named or matched by `*`.
+func acceptsGzip(header string) bool {
+	best, bestQ := "identity", -1.0
+	for _, offer := range []string{"identity", "gzip"} {
+		for _, spec := range strings.Split(header, ",") {
+			coding, params, _ := strings.Cut(spec, ";")
+			coding = strings.TrimSpace(coding)
+			q := 1.0
+			if params = strings.TrimSpace(params); params != "" {
+				v, ok := strings.CutPrefix(params, "q=")
+				f, err := strconv.ParseFloat(v, 64)
+				if !ok || err != nil || f < 0 {
+					continue
+				}
+				q = f
+			}
+			if q > bestQ && (coding == "*" || coding == offer) {
+				best, bestQ = offer, q
+			}
+		}
+	}
+	return best == "gzip" && bestQ > 0
+}

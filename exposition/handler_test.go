@@ -1,0 +1,244 @@
+package exposition
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/umeeting/umeeting_exporter/exposition/expositiontest"
+)
+
+// constMetrics is a collector of prebuilt metrics.
+type constMetrics []prometheus.Metric
+
+func (c constMetrics) Describe(chan<- *prometheus.Desc) {}
+func (c constMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c {
+		ch <- m
+	}
+}
+
+var (
+	meetingsDesc = prometheus.NewDesc("umeeting_meetings_total", "Finished meetings \\ with \"quotes\"\nand a newline.", []string{"account", "host"}, nil)
+	durationDesc = prometheus.NewDesc("umeeting_meeting_duration_seconds", "Lengths.", []string{"account"}, nil)
+	peakDesc     = prometheus.NewDesc("umeeting_concurrent_meetings_peak", "Peak.", []string{"account"}, nil)
+)
+
+// usage returns the usage metrics of an account, scaled by n.
+func usage(account string, n float64) []prometheus.Metric {
+	return []prometheus.Metric{
+		prometheus.MustNewConstMetric(meetingsDesc, prometheus.CounterValue, 3*n, account, "Ann \"A\" \\ N"),
+		prometheus.MustNewConstMetric(meetingsDesc, prometheus.CounterValue, n, account, "Bob"),
+		prometheus.MustNewConstHistogram(durationDesc, uint64(4*n), 1234.5*n, map[float64]uint64{60: 1, 3600: uint64(3 * n)}, account),
+		prometheus.MustNewConstMetric(peakDesc, prometheus.GaugeValue, 0.5*n, account),
+	}
+}
+
+func gatherOf(t *testing.T, ms []prometheus.Metric) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(constMetrics(ms))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+// fixture is a cache of two accounts, a live registry, and the registry a
+// promhttp handler would serve the same metrics from.
+type fixture struct {
+	cache      *Cache
+	live, full *prometheus.Registry
+}
+
+func newFixture(t *testing.T) *fixture {
+	f := &fixture{cache: NewCache(), live: prometheus.NewRegistry(), full: prometheus.NewRegistry()}
+	up := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "umeeting_up", Help: "Up."}, []string{"account"})
+	up.WithLabelValues("acme").Set(1)
+	up.WithLabelValues("beta").Set(0)
+	f.live.MustRegister(up, collectors.NewBuildInfoCollector())
+	f.full.MustRegister(up, collectors.NewBuildInfoCollector(), constMetrics(append(usage("acme", 1), usage("beta", 2)...)))
+	for acct, n := range map[string]float64{"acme": 1, "beta": 2} {
+		if err := f.cache.Update(acct, gatherOf(t, usage(acct, n)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// scrape serves one request and decodes its answer.
+func scrape(t *testing.T, h http.Handler, accept, acceptEncoding string) (expositiontest.Answer, map[string]*dto.MetricFamily) {
+	t.Helper()
+	a, err := expositiontest.Scrape(h, accept, acceptEncoding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Code != http.StatusOK {
+		return a, nil
+	}
+	mfs, err := a.Families()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, mfs
+}
+
+// served is what promhttp serves from gs, decoded.
+func served(t *testing.T, gs ...prometheus.Gatherer) map[string]*dto.MetricFamily {
+	_, mfs := scrape(t, promhttp.HandlerFor(prometheus.Gatherers(gs), promhttp.HandlerOpts{}), "", "")
+	return mfs
+}
+
+func sameFamilies(t *testing.T, what string, got, want map[string]*dto.MetricFamily) {
+	t.Helper()
+	for _, d := range expositiontest.Diff(got, want, nil) {
+		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// TestServesWhatPromhttpServes compares every negotiated format and
+// encoding with promhttp serving the same metrics from one registry.
+func TestServesWhatPromhttpServes(t *testing.T) {
+	f := newFixture(t)
+	h := NewHandler(f.cache, f.live, HandlerOpts{})
+	ref := promhttp.HandlerFor(f.full, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	for _, accept := range []string{
+		"",
+		"text/plain;version=0.0.4;q=1,*/*;q=0.1",
+		"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+		"application/openmetrics-text;version=0.0.1",
+		"application/openmetrics-text; version=1.0.0; escaping=allow-utf-8",
+	} {
+		for _, enc := range []string{"", "gzip", "gzip, deflate, br", "identity", "gzip;q=0", "*", "gzip;q=0.5, identity;q=0.2", "*;q=0.3, identity;q=0.1"} {
+			got, gotMfs := scrape(t, h, accept, enc)
+			want, wantMfs := scrape(t, ref, accept, enc)
+			what := "Accept " + accept + ", Accept-Encoding " + enc
+			if got.Code != 200 || got.ContentType != want.ContentType || got.Encoding != want.Encoding {
+				t.Errorf("%s: HTTP %d %q %q, promhttp %d %q %q", what, got.Code, got.ContentType, got.Encoding, want.Code, want.ContentType, want.Encoding)
+			}
+			sameFamilies(t, what, gotMfs, wantMfs)
+		}
+	}
+}
+
+// TestUpdatesAndDeletes checks partial updates, replacement and deletion.
+func TestUpdatesAndDeletes(t *testing.T) {
+	f := newFixture(t)
+	h := NewHandler(f.cache, f.live, HandlerOpts{})
+	// A partial update replaces the peak family of acme only.
+	peak := prometheus.MustNewConstMetric(peakDesc, prometheus.GaugeValue, 7, "acme")
+	if err := f.cache.Update("acme", gatherOf(t, []prometheus.Metric{peak}), true); err != nil {
+		t.Fatal(err)
+	}
+	want := prometheus.NewRegistry()
+	acme := usage("acme", 1)
+	acme[3] = peak
+	want.MustRegister(constMetrics(append(acme, usage("beta", 2)...)))
+	_, got := scrape(t, h, "", "")
+	sameFamilies(t, "partial update", got, served(t, want, f.live))
+
+	// A full update with fewer families drops the others.
+	if err := f.cache.Update("acme", gatherOf(t, []prometheus.Metric{peak}), false); err != nil {
+		t.Fatal(err)
+	}
+	want = prometheus.NewRegistry()
+	want.MustRegister(constMetrics(append([]prometheus.Metric{peak}, usage("beta", 2)...)))
+	_, got = scrape(t, h, "", "gzip")
+	sameFamilies(t, "full update", got, served(t, want, f.live))
+
+	f.cache.Delete("beta")
+	f.cache.Delete("acme")
+	_, got = scrape(t, h, "application/openmetrics-text;version=1.0.0", "gzip")
+	sameFamilies(t, "deleted", got, served(t, f.live))
+	if n := len(f.cache.Names()); n != 0 {
+		t.Errorf("%d names after deleting every account", n)
+	}
+}
+
+// TestErrorsAnswer500 checks that a family both cached and live, a
+// failed account and inconsistent help fail the scrape, as promhttp fails
+// on inconsistent gathers, and that the cache recovers.
+func TestErrorsAnswer500(t *testing.T) {
+	f := newFixture(t)
+	live := prometheus.NewRegistry()
+	live.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "umeeting_concurrent_meetings_peak", Help: "Peak."}))
+	if a, _ := scrape(t, NewHandler(f.cache, live, HandlerOpts{}), "", ""); a.Code != 500 || !strings.Contains(string(a.Body), "both cached and gathered live") {
+		t.Errorf("duplicate family: HTTP %d %s", a.Code, a.Body)
+	}
+	h := NewHandler(f.cache, f.live, HandlerOpts{})
+	f.cache.Fail("beta", errors.New("duplicate series"))
+	if a, _ := scrape(t, h, "", ""); a.Code != 500 || !strings.Contains(string(a.Body), "beta: duplicate series") {
+		t.Errorf("failed account: HTTP %d %s", a.Code, a.Body)
+	}
+	f.cache.Delete("beta")
+	if a, _ := scrape(t, h, "", ""); a.Code != 200 {
+		t.Errorf("after deleting the failed account: HTTP %d", a.Code)
+	}
+	other := prometheus.NewDesc("umeeting_concurrent_meetings_peak", "Another help.", []string{"account"}, nil)
+	f.cache.Update("beta", gatherOf(t, []prometheus.Metric{prometheus.MustNewConstMetric(other, prometheus.GaugeValue, 1, "beta")}), false)
+	if a, _ := scrape(t, h, "", ""); a.Code != 500 || !strings.Contains(string(a.Body), "different help or type") {
+		t.Errorf("inconsistent help: HTTP %d %s", a.Code, a.Body)
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"":                         false,
+		"gzip":                     true,
+		"gzip, deflate":            true,
+		"deflate, br":              false,
+		"*":                        false,
+		"gzip;q=0":                 false,
+		"gzip;q=0.5, identity":     false,
+		"gzip, identity":           false,
+		"gzip;q=0.5, identity;q=0": true,
+		"*;q=0.2, identity;q=0.1":  false,
+		"identity":                 false,
+	} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
+		}
+	}
+}
+
+// blockedWriter is a client that does not read: its first Write blocks
+// until release is closed.
+type blockedWriter struct {
+	*httptest.ResponseRecorder
+	once             sync.Once
+	started, release chan struct{}
+}
+
+func (w *blockedWriter) Write(b []byte) (int, error) {
+	w.once.Do(func() { close(w.started); <-w.release })
+	return w.ResponseRecorder.Write(b)
+}
+
+func TestMaxRequestsInFlight(t *testing.T) {
+	f := newFixture(t)
+	h := NewHandler(f.cache, f.live, HandlerOpts{MaxRequestsInFlight: 1})
+	w := &blockedWriter{ResponseRecorder: httptest.NewRecorder(), started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		close(done)
+	}()
+	<-w.started
+	if a, _ := scrape(t, h, "", ""); a.Code != http.StatusServiceUnavailable {
+		t.Errorf("second scrape while one is in flight: HTTP %d, want 503", a.Code)
+	}
+	close(w.release)
+	<-done
+	if a, _ := scrape(t, h, "", ""); a.Code != http.StatusOK {
+		t.Errorf("scrape after the first ended: HTTP %d", a.Code)
+	}
+}
