@@ -212,7 +212,7 @@ func TestTopHostsOverTheRange(t *testing.T) {
 
 // usageRead matches an increase/rate of a usage counter or histogram, and a
 // read of a usage gauge: what two replicas export twice.
-var usageRead = regexp.MustCompile(`(?:(?:increase|rate)\(umeeting_(?:meetings_total|meeting_seconds_total|participants_total|participant_seconds_total|meetings_by_feature_total|meeting_duration_seconds_bucket|meeting_participants_bucket|records_invalid_total)\b)|umeeting_active_hosts\{`)
+var usageRead = regexp.MustCompile(`(?:(?:increase|rate)\(umeeting_(?:meetings_total|meeting_seconds_total|participants_total|participant_seconds_total|meetings_by_feature_total|meeting_duration_seconds_bucket|meeting_participants_bucket|records_invalid_total|department_\w+_total|cost_center_\w+_total)\b)|umeeting_active_hosts\{`)
 
 // replicaProblems lists the usage reads of expr not taken as the largest
 // over replicas (`max without (instance) (...)`) before anything adds them up.
