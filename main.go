@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/directory"
 	"github.com/umeeting/umeeting_exporter/exposition"
+	"github.com/umeeting/umeeting_exporter/history"
 	"github.com/umeeting/umeeting_exporter/internal/logging"
 	"github.com/umeeting/umeeting_exporter/internal/serve"
 	"github.com/umeeting/umeeting_exporter/poller"
@@ -61,6 +63,14 @@ func main() {
 		enablePprof   = kingpin.Flag("web.enable-pprof", "Serve Go profiling under /debug/pprof/ (heap, CPU, goroutines) and link it from the landing page.").Bool()
 		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9861")
 		limits        = serve.AddFlags(kingpin.CommandLine)
+
+		_          = kingpin.Command("serve", "Poll the API and serve the metrics (the default command).").Default()
+		historyCmd = kingpin.Command("history", "Write the usage of the past (config backfill, up to where the live counters began) as an OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.")
+		histOut    = historyCmd.Flag("output", "OpenMetrics file to write.").Required().String()
+		histStep   = historyCmd.Flag("step", "Time between two points; must divide 24h.").Default(history.DefaultStep.String()).Duration()
+		histHosts  = historyCmd.Flag("per-host", "Write per-host series as the live exporter does; --no-per-host writes per-account series only, for large accounts.").Default("true").Bool()
+		histAccts  = historyCmd.Flag("account", "Account to export (repeatable); default every account.").Strings()
+		histMaxReq = historyCmd.Flag("max-requests", "API requests this run may make per account; when used up, run again later to resume.").Default(strconv.Itoa(history.DefaultMaxRequests)).Int()
 	)
 	kingpin.CommandLine.Help = "Serves UMeeting meeting usage from the hisMeeting API as Prometheus metrics.\n\n" +
 		"Polls each configured account on its own schedule and counts every finished meeting once, across restarts. " +
@@ -68,9 +78,24 @@ func main() {
 		"--config.check validates a file and exits."
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
-	kingpin.Parse()
+	command := kingpin.Parse()
 
 	logger, slogger := logging.New(os.Stderr, *logLevel, *logFormat)
+
+	if command == historyCmd.FullCommand() {
+		cfg, err := config.Load(*configFile)
+		if err == nil {
+			err = history.Run(context.Background(), cfg, history.Options{
+				StorageDir: *storagePath, Output: *histOut, Step: *histStep, PerHost: *histHosts,
+				Accounts: *histAccts, MaxRequests: *histMaxReq, Progress: os.Stderr, Logger: logger,
+			})
+		}
+		if err != nil {
+			level.Error(logger).Log("msg", "History export failed", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	if *configCheck {
 		cfg, err := config.Load(*configFile)

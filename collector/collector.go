@@ -87,6 +87,10 @@ var (
 		"API requests the account may still make in the rolling 24 hours; -1 when no budget is set.", "account")
 	lastSaveDesc = newDesc("state_last_save_timestamp_seconds",
 		"Unix time at which the account's state was last saved to disk; 0 before the first save.", "account")
+	backfillUpDesc = newDesc("backfill_up",
+		"1 when the last attempt of the one-time read of older history (backfill) succeeded, or that read is done; 0 after a failed attempt, retried with backoff. umeeting_up does not depend on it.", "account")
+	backfillProgressDesc = newDesc("backfill_progress_ratio",
+		"Share of the one-time read of older history (backfill) done, from 0 to 1; 1 when done.", "account")
 	limitDesc = newDesc("concurrent_meetings_limit",
 		"Licence limit of meetings at the same moment, from the config (concurrent_meetings_limit).", "account")
 )
@@ -108,6 +112,10 @@ type Status struct {
 	BudgetRemaining int // -1: no budget
 	LastSave        time.Time
 	ConcurrentLimit int // 0: not set
+	// BackfillFailing says the last attempt of the one-time read of older
+	// history failed; BackfillProgress is the share of it done (1: done).
+	BackfillFailing  bool
+	BackfillProgress float64
 }
 
 type account struct {
@@ -201,18 +209,23 @@ func unixOrZero(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
-func buildStatus(name string, st Status) []prometheus.Metric {
-	up := 0.0
-	if st.Up {
-		up = 1
+func boolValue(b bool) float64 {
+	if b {
+		return 1
 	}
+	return 0
+}
+
+func buildStatus(name string, st Status) []prometheus.Metric {
 	ms := []prometheus.Metric{
-		prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, name),
+		prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolValue(st.Up), name),
 		prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, unixOrZero(st.LastSuccess), name),
 		prometheus.MustNewConstMetric(pollDurationDesc, prometheus.GaugeValue, st.PollDuration.Seconds(), name),
 		prometheus.MustNewConstMetric(pollIntervalDesc, prometheus.GaugeValue, st.PollInterval.Seconds(), name),
 		prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, float64(st.BudgetRemaining), name),
 		prometheus.MustNewConstMetric(lastSaveDesc, prometheus.GaugeValue, unixOrZero(st.LastSave), name),
+		prometheus.MustNewConstMetric(backfillUpDesc, prometheus.GaugeValue, boolValue(!st.BackfillFailing), name),
+		prometheus.MustNewConstMetric(backfillProgressDesc, prometheus.GaugeValue, st.BackfillProgress, name),
 	}
 	if st.ConcurrentLimit > 0 {
 		ms = append(ms, prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(st.ConcurrentLimit), name))

@@ -61,7 +61,7 @@ var (
 		"Licences whose holder's latest meeting ended at least `idle` ago (30d, 90d; 90d is included in 30d), or who never held a meeting in the exporter's history (never), by department and licence type."+fromLastPoll,
 		"account", "department", "licence", "idle")
 	idleHolderDesc = newDesc("directory_idle_licence_last_meeting_timestamp_seconds",
-		"Unix time at which an idle licence holder's latest meeting ended (0: never held one), for holders idle 30 days or more; one series per holder e-mail."+fromLastPoll,
+		"Unix time at which an idle licence holder's latest meeting ended (0: never held one), for holders idle 30 days or more; one series per holder e-mail, the longest idle first, at most metrics.max_hosts."+fromLastPoll,
 		"account", "email", "department", "licence")
 	mismatchDesc = newDesc("directory_licence_mismatches",
 		"Licence holders whose latest meeting in the API carried another user_type than the directory's licence, by department, directory licence and API user_type."+fromLastPoll,
@@ -140,7 +140,36 @@ func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, op
 	if d == nil || d.Dir == nil {
 		return ms
 	}
+	ms = append(ms, buildHostInfo(name, snap, d, opts)...)
 	return append(ms, buildLicences(name, snap, d, opts)...)
+}
+
+// hostInfoDesc is umeeting_directory_host_info with the configured extra
+// columns as further labels.
+func hostInfoDesc(extra []string) *prometheus.Desc {
+	return newDesc("directory_host_info",
+		"The directory's entry of a host with series of its own, always 1: join it to per-host series with * on (account, email) group_left (department, ...).",
+		append([]string{"account", "email", "department", "cost_center", "site", "licence"}, extra...)...)
+}
+
+// buildHostInfo exports the directory's attributes of the hosts that have
+// series of their own (the filters and max_hosts of the usage metrics).
+func buildHostInfo(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
+	adm := admitted(snap.Hosts, opts)
+	if len(adm) == 0 {
+		return nil
+	}
+	desc := hostInfoDesc(d.Dir.ExtraColumns)
+	ms := make([]prometheus.Metric, 0, len(adm))
+	for _, h := range snap.Hosts {
+		e, ok := d.Dir.Lookup(h.Email)
+		if !adm[h.Email] || !ok {
+			continue
+		}
+		labels := append([]string{name, e.Email, orUnknown(e.Department), orUnknown(e.CostCenter), e.Site, e.Licence}, e.Extra...)
+		ms = append(ms, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, labels...))
+	}
+	return ms
 }
 
 type licenceKey struct{ dept, licence string }
@@ -174,6 +203,12 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 	idle := map[licenceKey]*[3]int{} // never, 30d, 90d
 	mismatches := map[mismatchKey]int{}
 	costs := map[costKey]float64{}
+	type idleHolder struct {
+		e    *directory.Entry
+		dept string
+		last int64 // 0: never
+	}
+	var idleHolders []idleHolder
 	var ms []prometheus.Metric
 	for _, e := range holders {
 		k := licenceKey{dept(e.Department), e.Licence}
@@ -203,13 +238,24 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 			if seen {
 				last = h.LastEnd
 			}
-			ms = append(ms, prometheus.MustNewConstMetric(idleHolderDesc, prometheus.GaugeValue, float64(last), name, e.Email, k.dept, e.Licence))
+			idleHolders = append(idleHolders, idleHolder{e, k.dept, last})
 		}
 		if t := d.Tariffs; t != nil {
 			if price, ok := t.Monthly[e.Licence]; ok {
 				costs[costKey{k.dept, orUnknown(e.CostCenter)}] += price
 			}
 		}
+	}
+	// One series per idle holder, at most max_hosts of them: the longest
+	// idle first (never, then the oldest latest meeting).
+	if opts.MaxHosts > 0 && len(idleHolders) > opts.MaxHosts {
+		slices.SortFunc(idleHolders, func(a, b idleHolder) int {
+			return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.e.Email, b.e.Email))
+		})
+		idleHolders = idleHolders[:opts.MaxHosts]
+	}
+	for _, h := range idleHolders {
+		ms = append(ms, prometheus.MustNewConstMetric(idleHolderDesc, prometheus.GaugeValue, float64(h.last), name, h.e.Email, h.dept, h.e.Licence))
 	}
 	for _, k := range sortedBy(licences, func(a, b licenceKey) int {
 		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence))

@@ -17,13 +17,13 @@ import (
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
-const testDirectory = `email,department,cost_center,site,licence,account
-ann@x.com,Sales,CC-1,Beijing,Pro,
-bob@x.com,Sales,CC-2,Beijing,Pro,
-dan@x.com,Finance,CC-3,Shanghai,Corp,
-old@x.com,Finance,CC-3,Shanghai,Corp,
-zed@x.com,Finance,CC-3,Shanghai,Corp,other
-sam@x.com,Finance,CC-3,Shanghai,,
+const testDirectory = `email,department,cost_center,site,licence,account,manager
+ann@x.com,Sales,CC-1,Beijing,Pro,,Zoe
+bob@x.com,Sales,CC-2,Beijing,Pro,,Zoe
+dan@x.com,Finance,CC-3,Shanghai,Corp,,Yan
+old@x.com,Finance,CC-3,Shanghai,Corp,,Yan
+zed@x.com,Finance,CC-3,Shanghai,Corp,other,Yan
+sam@x.com,Finance,CC-3,Shanghai,,,Yan
 `
 
 // series gathers c into "name{label=value,...}" → value, labels sorted,
@@ -57,8 +57,9 @@ func TestDirectoryMetrics(t *testing.T) {
 	dirs := directory.NewManager(log.NewNopLogger(), nil)
 	defer dirs.Stop()
 	dirs.Apply(&config.Config{
-		Directory: &config.Directory{Embedded: []byte(testDirectory), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10},
-		Tariffs:   &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10, "Corp": 20}, PerMeetingHour: 2, PerPSTNMeeting: 1},
+		Directory: &config.Directory{Embedded: []byte(testDirectory), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10,
+			ExtraColumns: []string{"manager"}},
+		Tariffs: &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10, "Corp": 20}, PerMeetingHour: 2, PerPSTNMeeting: 1},
 	})
 	s, _ := store.Open(t.TempDir(), "acme")
 	s.SetAttributor(dirs, 10)
@@ -81,29 +82,31 @@ func TestDirectoryMetrics(t *testing.T) {
 	got := series(t, c, "umeeting_department_", "umeeting_directory_", "umeeting_chargeback_", "umeeting_cost_center_meetings_total")
 	oldEnd := float64(t0.Add(-40*24*time.Hour + time.Minute).Unix())
 	want := map[string]float64{
-		"umeeting_department_meetings_total{account=acme,department=Sales}":                                                            2,
-		"umeeting_department_meetings_total{account=acme,department=(unknown)}":                                                        1,
-		"umeeting_department_meeting_seconds_total{account=acme,department=Sales}":                                                     4200,
-		"umeeting_department_participant_seconds_total{account=acme,department=Sales}":                                                 3*3600 + 2*600,
-		"umeeting_department_meetings_by_feature_total{account=acme,department=(unknown),feature=pstn}":                                1,
-		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=Sales}":                                             2.333333,
-		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=(unknown)}":                                         1.166667,
-		"umeeting_cost_center_meetings_total{account=acme,cost_center=CC-1}":                                                           2,
-		"umeeting_cost_center_meetings_total{account=acme,cost_center=(unknown)}":                                                      1,
-		"umeeting_directory_licences{account=acme,department=Sales,licence=Pro}":                                                       2,
-		"umeeting_directory_licences{account=acme,department=Finance,licence=Corp}":                                                    2,
-		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=never,licence=Corp}":                                    1,
-		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=30d,licence=Corp}":                                      1,
-		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=90d,licence=Corp}":                                      0,
-		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=never,licence=Pro}":                                       0,
-		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=30d,licence=Pro}":                                         0,
-		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=90d,licence=Pro}":                                         0,
-		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=dan@x.com,licence=Corp}": 0,
-		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=old@x.com,licence=Corp}": oldEnd,
-		"umeeting_directory_licence_mismatches{account=acme,department=Sales,licence=Pro,user_type=Corp}":                              1,
-		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-1,currency=EUR,department=Sales}":                        10,
-		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-2,currency=EUR,department=Sales}":                        10,
-		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-3,currency=EUR,department=Finance}":                      40,
+		"umeeting_department_meetings_total{account=acme,department=Sales}":                                                                 2,
+		"umeeting_department_meetings_total{account=acme,department=(unknown)}":                                                             1,
+		"umeeting_department_meeting_seconds_total{account=acme,department=Sales}":                                                          4200,
+		"umeeting_department_participant_seconds_total{account=acme,department=Sales}":                                                      3*3600 + 2*600,
+		"umeeting_department_meetings_by_feature_total{account=acme,department=(unknown),feature=pstn}":                                     1,
+		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=Sales}":                                                  2.333333,
+		"umeeting_department_usage_cost_total{account=acme,currency=EUR,department=(unknown)}":                                              1.166667,
+		"umeeting_cost_center_meetings_total{account=acme,cost_center=CC-1}":                                                                2,
+		"umeeting_cost_center_meetings_total{account=acme,cost_center=(unknown)}":                                                           1,
+		"umeeting_directory_licences{account=acme,department=Sales,licence=Pro}":                                                            2,
+		"umeeting_directory_licences{account=acme,department=Finance,licence=Corp}":                                                         2,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=never,licence=Corp}":                                         1,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=30d,licence=Corp}":                                           1,
+		"umeeting_directory_idle_licences{account=acme,department=Finance,idle=90d,licence=Corp}":                                           0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=never,licence=Pro}":                                            0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=30d,licence=Pro}":                                              0,
+		"umeeting_directory_idle_licences{account=acme,department=Sales,idle=90d,licence=Pro}":                                              0,
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=dan@x.com,licence=Corp}":      0,
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=old@x.com,licence=Corp}":      oldEnd,
+		"umeeting_directory_licence_mismatches{account=acme,department=Sales,licence=Pro,user_type=Corp}":                                   1,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-1,currency=EUR,department=Sales}":                             10,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-2,currency=EUR,department=Sales}":                             10,
+		"umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-3,currency=EUR,department=Finance}":                           40,
+		"umeeting_directory_host_info{account=acme,cost_center=CC-1,department=Sales,email=ann@x.com,licence=Pro,manager=Zoe,site=Beijing}": 1,
+		"umeeting_directory_host_info{account=acme,cost_center=CC-2,department=Sales,email=bob@x.com,licence=Pro,manager=Zoe,site=Beijing}": 1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || fmt.Sprintf("%.6f", g) != fmt.Sprintf("%.6f", v) {
@@ -111,7 +114,7 @@ func TestDirectoryMetrics(t *testing.T) {
 		}
 	}
 	for k := range got {
-		if strings.Contains(k, "zed@") || strings.Contains(k, "sam@") || strings.Contains(k, "ann@") {
+		if strings.Contains(k, "zed@") || strings.Contains(k, "sam@") || (strings.Contains(k, "ann@") && !strings.HasPrefix(k, "umeeting_directory_host_info")) {
 			t.Errorf("unexpected series %s", k)
 		}
 	}
@@ -154,5 +157,38 @@ func TestCapDepartments(t *testing.T) {
 	}
 	if f := capDepartments(map[string]int{"A": 1}, 5); f("") != directory.Unknown {
 		t.Error("empty department not unknown")
+	}
+}
+
+// TestIdleHoldersCapped: a directory of many never-used licences does not
+// turn into as many series: at most max_hosts, the longest idle first.
+func TestIdleHoldersCapped(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("email,department,cost_center,site,licence\n")
+	for i := range 50 {
+		fmt.Fprintf(&csv, "p%02d@x.com,D,C,S,Pro\n", i)
+	}
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{Directory: &config.Directory{Embedded: []byte(csv.String()), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
+	s, _ := store.Open(t.TempDir(), "acme")
+	b := s.NewBatch(s.Window(t0, 48*time.Hour, 60*24*time.Hour))
+	m := umeeting.Meeting{UUID: "u", Host: "P", Email: "p00@x.com", UserType: "Pro", Start: t0.Add(-40 * 24 * time.Hour), End: t0.Add(-40*24*time.Hour + time.Minute)}
+	b.Meeting(&m)
+	b.CommitPage()
+	s.Apply(b)
+	ms := BuildDirectory("acme", s.Snapshot(t0), dirs.Current(), Options{PerHost: true, MaxHosts: 10})
+	c := New()
+	c.SetDirectory(dirs.Current())
+	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true, MaxHosts: 10})
+	got := series(t, c, "umeeting_directory_idle_licence_last_meeting_timestamp_seconds")
+	if len(got) != 10 || len(ms) == 0 {
+		t.Fatalf("%d idle holder series, want 10", len(got))
+	}
+	if _, ok := got["umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=D,email=p00@x.com,licence=Pro}"]; ok {
+		t.Error("a holder idle for 40 days listed before holders who never met")
+	}
+	if n := series(t, c, "umeeting_directory_idle_licences")["umeeting_directory_idle_licences{account=acme,department=D,idle=never,licence=Pro}"]; n != 49 {
+		t.Errorf("never-used licences = %v, want 49 (the counts are not capped)", n)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/umeeting/umeeting_exporter/internal/mixin"
 )
 
 // knownMetrics are the metric names of the exporter's contract
@@ -32,6 +34,13 @@ var knownMetrics = func() map[string]bool {
 		"umeeting_state_save_failures_total", "umeeting_state_last_save_timestamp_seconds",
 		"umeeting_config_last_reload_successful", "umeeting_config_last_reload_success_timestamp_seconds",
 		"umeeting_exporter_build_info",
+		// The directory join (#11).
+		"umeeting_department_meetings_total", "umeeting_department_meeting_seconds_total",
+		"umeeting_department_participant_seconds_total", "umeeting_department_meetings_by_feature_total",
+		"umeeting_department_usage_cost_total", "umeeting_cost_center_usage_cost_total",
+		"umeeting_directory_up", "umeeting_directory_licences", "umeeting_directory_idle_licences",
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds", "umeeting_directory_licence_mismatches",
+		"umeeting_chargeback_licence_monthly_cost",
 		"process_resident_memory_bytes", "process_cpu_seconds_total",
 	} {
 		m[n] = true
@@ -49,19 +58,11 @@ var knownMetrics = func() map[string]bool {
 var counterSeries = regexp.MustCompile(`^umeeting_\w+(_total|_bucket|_sum|_count)$`)
 
 // grafanaUnits are the Grafana unit ids the dashboards may use; a typo in a
-// unit silently shows raw numbers, so the list is closed. Per-second units
-// (reqps, ops, cps) are not in it: at 5-minute polling they read "3.33
-// mreq/s"; rates are shown per hour (perHourUnit).
+// unit silently shows raw numbers, so the list is closed.
 var grafanaUnits = map[string]bool{
-	"short": true, "none": true, "s": true, "h": true, "percentunit": true,
+	"short": true, "none": true, "s": true, "percentunit": true, "reqps": true, "ops": true, "cps": true,
 	"bytes": true, "dateTimeFromNow": true, "dateTimeAsIso": true,
 }
-
-// perHourUnit matches Grafana's custom units for a rate per hour or per day
-// ("suffix:requests/h", shown as "12 requests/h").
-var perHourUnit = regexp.MustCompile(`^suffix:[a-z-]+/[hd]$`)
-
-func knownUnit(u string) bool { return grafanaUnits[u] || perHourUnit.MatchString(u) }
 
 var panelTypes = map[string]bool{"row": true, "stat": true, "timeseries": true, "table": true, "bargauge": true}
 
@@ -69,6 +70,7 @@ var panelTypes = map[string]bool{"row": true, "stat": true, "timeseries": true, 
 var wantDashboards = map[string]string{
 	"umeeting-usage.json":           "umeeting-usage",
 	"umeeting-hosts.json":           "umeeting-hosts",
+	"umeeting-departments.json":     "umeeting-departments",
 	"umeeting-exporter-health.json": "umeeting-exporter-health",
 }
 
@@ -120,9 +122,6 @@ type panel struct {
 		} `json:"defaults"`
 		Overrides []override `json:"overrides"`
 	} `json:"fieldConfig"`
-	Options struct {
-		GraphMode string `json:"graphMode"` // stat: "area" draws a sparkline
-	} `json:"options"`
 	Targets []target `json:"targets"`
 	Panels  []panel  `json:"panels"` // of a collapsed row
 }
@@ -217,8 +216,16 @@ func allPanels(ps []panel) []panel {
 // recordedNames reads the recording rules of ../alerts.
 func recordedNames(t *testing.T) map[string]bool {
 	t.Helper()
+	files, err := mixin.RuleFiles(filepath.Join("..", "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := mixin.LoadRules(files)
+	if err != nil {
+		t.Fatal(err)
+	}
 	names := map[string]bool{}
-	for _, r := range loadRules(t) {
+	for _, r := range rules {
 		if r.Record != "" {
 			names[r.Record] = true
 		}
@@ -284,8 +291,11 @@ func TestDashboardVariables(t *testing.T) {
 				t.Errorf("want a datasource variable of type prometheus, got %+v", ds)
 			}
 			want := []string{"account", "user_type"}
-			if l.d.UID == "umeeting-hosts" {
+			switch l.d.UID {
+			case "umeeting-hosts":
 				want = append(want, "host")
+			case "umeeting-departments": // directory series carry no user_type
+				want = []string{"account", "department"}
 			}
 			for _, name := range want {
 				v, ok := vars[name]
@@ -355,7 +365,7 @@ func TestDashboardPanels(t *testing.T) {
 				if !isVarDatasource(p.Datasource) {
 					t.Errorf("%s: datasource %+v, want the ${datasource} variable", name, p.Datasource)
 				}
-				if !knownUnit(p.FieldConfig.Defaults.Unit) {
+				if !grafanaUnits[p.FieldConfig.Defaults.Unit] {
 					t.Errorf("%s: unit %q missing or not a known Grafana unit", name, p.FieldConfig.Defaults.Unit)
 				}
 				if len(p.Targets) == 0 {
@@ -381,7 +391,7 @@ func TestDashboardPanels(t *testing.T) {
 					}
 					for _, prop := range o.Properties {
 						var unit string
-						if prop.ID == "unit" && (json.Unmarshal(prop.Value, &unit) != nil || !knownUnit(unit)) {
+						if prop.ID == "unit" && (json.Unmarshal(prop.Value, &unit) != nil || !grafanaUnits[unit]) {
 							t.Errorf("%s: override unit %s not a known Grafana unit", name, prop.Value)
 						}
 					}

@@ -8,6 +8,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,12 +202,16 @@ func TestPrometheusConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	ruleFiles, err := mixin.RuleFiles(filepath.Join("..", "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, rel := range releases {
 		out, err := exec.Command(rel.Promtool, "check", "config", filepath.Join(dir, filepath.Base(cfgPath))).CombinedOutput()
 		if err != nil {
 			t.Fatalf("promtool %s check config: %v\n%s", rel.Name, err, out)
 		}
-		if !strings.Contains(string(out), "SUCCESS: 1 rule files found") || !strings.Contains(string(out), "rules found") {
+		if !strings.Contains(string(out), fmt.Sprintf("SUCCESS: %d rule files found", len(ruleFiles))) || !strings.Contains(string(out), "rules found") {
 			t.Errorf("promtool %s check config did not find and check the rule file:\n%s", rel.Name, out)
 		}
 	}
@@ -410,7 +415,7 @@ func TestGrafanaProvisioning(t *testing.T) {
 	if dir == "" {
 		t.Fatalf("dashboard path %s is not mounted into grafana", dp.Providers[0].Options.Path)
 	}
-	for _, f := range []string{"umeeting-usage.json", "umeeting-hosts.json", "umeeting-exporter-health.json"} {
+	for _, f := range []string{"umeeting-usage.json", "umeeting-hosts.json", "umeeting-exporter-health.json", "umeeting-departments.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("dashboard %s not in the provisioned directory: %v", f, err)
 		}

@@ -218,6 +218,8 @@ func TestConfigCheckMessages(t *testing.T) {
 	}{
 		{"the example as shipped", "", 1, "config file ../config.yml: accounts[0] (acme): api_key: YOUR_API_KEY is the example's placeholder; put the account's API key here\n" +
 			"accounts[0] (acme): api_secret: YOUR_API_SECRET is the example's placeholder; put the account's API secret here (or in api_secret_file)\n"},
+		{"an empty file", "# nothing yet\n", 1, "config file FILE: accounts: at least one account is required (or run with --demo)\n"},
+		{"no accounts", "accounts: []\n", 1, "config file FILE: accounts: at least one account is required (or run with --demo)\n"},
 		{"misspelt key", "accounts:\n  - name: acme\n    api_key: k\n    api_secert: s\n", 1,
 			"config file FILE: accounts[0].api_secert (line 4): unknown key; did you mean api_secret?\n"},
 		{"wrong indentation", "accounts:\n  - name: acme\n    api_key: k\n   api_secret: s\n", 1,

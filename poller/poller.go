@@ -6,7 +6,6 @@
 package poller
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"strings"
@@ -23,14 +22,17 @@ import (
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
-// settings is everything one account's runner depends on; a reload
-// restarts a runner only when its settings changed.
+// settings is everything one account's runner depends on. A reload hands
+// a running runner its new settings: nothing restarts, and only a change of
+// what the client needs builds a new client.
 type settings struct {
 	account      config.Account
 	pollInterval time.Duration
 	pollTimeout  time.Duration
 	lookback     time.Duration
 	backfill     time.Duration
+	// backfillText is backfill as configured (60d), for log lines.
+	backfillText string
 	metrics      collector.Options
 	// include and exclude stand for the compiled expressions in comparisons.
 	include, exclude string
@@ -43,22 +45,47 @@ func newSettings(cfg *config.Config, a config.Account) settings {
 		pollTimeout:  cfg.EffectivePollTimeout(),
 		lookback:     cfg.Lookback.D(),
 		backfill:     cfg.Backfill.D(),
-		metrics:      collector.Options{PerHost: cfg.Metrics.PerHost, MaxHosts: cfg.Metrics.MaxHosts},
+		backfillText: cfg.Backfill.String(),
+		metrics:      MetricsOptions(cfg.Metrics),
 	}
 	if re := cfg.Metrics.HostInclude; re != nil {
-		s.metrics.Include, s.include = re.Regexp, re.String()
+		s.include = re.String()
 	}
 	if re := cfg.Metrics.HostExclude; re != nil {
-		s.metrics.Exclude, s.exclude = re.Regexp, re.String()
+		s.exclude = re.String()
 	}
 	return s
 }
 
-// equal compares settings by value: zones by name, expressions by text.
-func (s settings) equal(o settings) bool {
-	s.account.Location, o.account.Location = nil, nil
-	s.metrics.Include, s.metrics.Exclude, o.metrics.Include, o.metrics.Exclude = nil, nil, nil, nil
-	return reflect.DeepEqual(s, o)
+// sameClient says whether a client built for s serves o too: the budget's
+// limits are set on the shared budget and the licence limit is only
+// exported, so they do not need a new client.
+func (s settings) sameClient(o settings) bool {
+	a, b := s.account, o.account
+	for _, x := range []*config.Account{&a, &b} {
+		x.Location = nil // compared by name (Timezone)
+		x.DailyRequestBudget, x.MinRequestInterval, x.ConcurrentMeetingsLimit = 0, config.Duration{}, 0
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// sameMetrics compares the metrics options: expressions by text.
+func (s settings) sameMetrics(o settings) bool {
+	return s.include == o.include && s.exclude == o.exclude &&
+		s.metrics.PerHost == o.metrics.PerHost && s.metrics.MaxHosts == o.metrics.MaxHosts
+}
+
+// MetricsOptions are the collector's label options of the config's metrics
+// section.
+func MetricsOptions(m config.Metrics) collector.Options {
+	o := collector.Options{PerHost: m.PerHost, MaxHosts: m.MaxHosts}
+	if m.HostInclude != nil {
+		o.Include = m.HostInclude.Regexp
+	}
+	if m.HostExclude != nil {
+		o.Exclude = m.HostExclude.Regexp
+	}
+	return o
 }
 
 // Manager runs one poller per configured account.
@@ -106,8 +133,9 @@ func (m *Manager) Ready() bool {
 }
 
 // Apply makes the running pollers match cfg: new accounts start, removed
-// ones stop, changed ones restart with their counts kept. Clients are built
-// first, so a bad account config changes nothing.
+// ones stop, running ones take their new settings in place, keeping their
+// counts and status (see runner.update). Clients are built first, so a bad
+// account config changes nothing.
 func (m *Manager) Apply(cfg *config.Config) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -116,7 +144,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 	for _, a := range cfg.Accounts {
 		s := newSettings(cfg, a)
 		want[a.Name] = s
-		if r := m.runners[a.Name]; r != nil && r.set.equal(s) {
+		if r := m.runners[a.Name]; r != nil && r.settings().sameClient(s) {
 			continue
 		}
 		c, err := m.newClient(s)
@@ -149,9 +177,17 @@ func (m *Manager) Apply(cfg *config.Config) error {
 			level.Info(m.logger).Log("msg", "Stopped polling account no longer configured", "account", name)
 		}
 	}
-	for name, c := range clients {
+	for name, s := range want {
+		// Every setting applies at once: limits on the shared budget,
+		// the rest through the runner.
+		m.budgets[name].SetLimits(s.account.DailyRequestBudget, s.account.MinRequestInterval.D())
 		if r := m.runners[name]; r != nil {
-			r.stop()
+			r.update(s, clients[name])
+		}
+	}
+	for name, c := range clients {
+		if m.runners[name] != nil {
+			continue
 		}
 		st := m.stores[name]
 		if st == nil {
@@ -160,11 +196,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 			m.persistBudget(name, m.budgets[name], st)
 		}
 		m.inst.InitAccount(name)
-		r := &runner{
-			name: name, set: want[name], client: c, store: st, budget: m.budgets[name],
-			coll: m.coll, inst: m.inst, now: m.now,
-			logger: log.With(m.logger, "account", name),
-		}
+		r := newRunner(name, want[name], c, st, m.budgets[name], m.coll, m.inst, m.now, log.With(m.logger, "account", name))
 		m.runners[name] = r
 		r.start()
 	}
@@ -219,10 +251,6 @@ func (m *Manager) openStore(name string) (*store.Store, error) {
 
 func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 	a := s.account
-	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "umeeting_exporter")
-	if err != nil {
-		return nil, fmt.Errorf("http_client_config: %w", err)
-	}
 	b := m.budgets[a.Name]
 	if b == nil {
 		// The budget outlives reloads, so a reload cannot reset it.
@@ -230,8 +258,19 @@ func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 		m.budgets[a.Name] = b
 	}
 	name := a.Name
+	return NewClient(a, b, log.With(m.logger, "account", name),
+		func(result string) { m.inst.APIRequests.WithLabelValues(name, result).Inc() })
+}
+
+// NewClient builds the API client of an account as configured, spending
+// budget; onRequest (may be nil) sees the result of every request.
+func NewClient(a config.Account, budget *umeeting.Budget, logger log.Logger, onRequest func(result string)) (*umeeting.Client, error) {
+	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "umeeting_exporter")
+	if err != nil {
+		return nil, fmt.Errorf("http_client_config: %w", err)
+	}
 	return umeeting.New(umeeting.Config{
-		Account:      name,
+		Account:      a.Name,
 		URL:          a.APIURL,
 		APIKey:       a.APIKey,
 		APISecret:    a.Secret,
@@ -239,13 +278,22 @@ func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 		Location:     a.Location,
 		PageSize:     a.PageSize,
 		Timeout:      a.Timeout.D(),
-		MaxRetries:   a.MaxRetries,
+		MaxRetries:   clientRetries(a.MaxRetries),
 		HTTPClient:   httpClient,
-		Budget:       b,
-		Logger:       log.With(m.logger, "account", name),
-		OnRequest:    func(result string) { m.inst.APIRequests.WithLabelValues(name, result).Inc() },
+		Budget:       budget,
+		Logger:       logger,
+		OnRequest:    onRequest,
 		RetryBackoff: time.Second,
 	})
+}
+
+// clientRetries maps max_retries to the client's MaxRetries, where 0
+// means the default: max_retries: 0 means no retries.
+func clientRetries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // Stop stops every poller; each state was saved after its last poll.
@@ -256,124 +304,4 @@ func (m *Manager) Stop() {
 		r.stop()
 	}
 	clear(m.runners)
-}
-
-// runner polls one account.
-type runner struct {
-	name   string
-	set    settings
-	client *umeeting.Client
-	store  *store.Store
-	budget *umeeting.Budget
-	coll   *collector.Collector
-	inst   *collector.Instruments
-	now    func() time.Time
-	logger log.Logger
-
-	cancel context.CancelFunc
-	done   chan struct{}
-	status collector.Status
-}
-
-func (r *runner) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan struct{})
-	r.status = collector.Status{
-		PollInterval:    r.set.pollInterval,
-		BudgetRemaining: r.budget.Remaining(),
-		ConcurrentLimit: r.set.account.ConcurrentMeetingsLimit,
-		LastSuccess:     r.store.CountedThrough(),
-	}
-	// Counts restored from disk are served at once, before the first poll.
-	r.coll.SetUsage(r.name, r.store.Snapshot(r.now()), r.set.metrics)
-	r.coll.SetStatus(r.name, r.status)
-	go r.run(ctx)
-}
-
-func (r *runner) stop() {
-	r.cancel()
-	<-r.done
-}
-
-func (r *runner) run(ctx context.Context) {
-	defer close(r.done)
-	ticker := time.NewTicker(r.set.pollInterval)
-	defer ticker.Stop()
-	for {
-		if err := r.poll(ctx, false); err == nil && !r.store.Backfilled() {
-			r.backfill(ctx)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
-}
-
-// backfill reads older history once, after the first successful poll, so
-// hosts' latest meetings (and the 7d/30d gauges) are right from the start.
-func (r *runner) backfill(ctx context.Context) {
-	if r.set.backfill <= r.set.lookback {
-		r.store.SetBackfilled()
-		return
-	}
-	level.Info(r.logger).Log("msg", "Reading older history once", "backfill", r.set.backfill)
-	r.poll(ctx, true)
-}
-
-// poll fetches the window, and only when the whole fetch succeeded applies
-// it to the store, saves the store and publishes a new snapshot.
-func (r *runner) poll(ctx context.Context, backfill bool) error {
-	start := r.now()
-	win := r.store.Window(start, r.set.lookback, r.set.backfill)
-	from := win.KeepFrom
-	if backfill {
-		from = minTime(from, start.Add(-r.set.backfill))
-	}
-	batch := r.store.NewBatch(win)
-	pctx, cancel := context.WithTimeout(ctx, r.set.pollTimeout)
-	err := r.client.Fetch(pctx, from, start, batch)
-	cancel()
-	r.status.PollDuration = r.now().Sub(start)
-	r.status.BudgetRemaining = r.budget.Remaining()
-	if err != nil {
-		if ctx.Err() != nil {
-			return err // shutting down or reloading: not a failed poll
-		}
-		r.status.Up = false
-		r.coll.SetStatus(r.name, r.status)
-		r.inst.Polls.WithLabelValues(r.name, collector.PollFailure).Inc()
-		level.Error(r.logger).Log("msg", "Poll failed; serving the last good numbers", "err", err, "duration", r.status.PollDuration)
-		return err
-	}
-	res := r.store.Apply(batch)
-	if backfill {
-		r.store.SetBackfilled()
-	}
-	if err := r.store.Save(); err != nil {
-		r.inst.StateSaveFailures.WithLabelValues(r.name).Inc()
-		level.Error(r.logger).Log("msg", "Saving state failed; counts are at risk on a restart", "err", err)
-	} else {
-		r.status.LastSave = r.now()
-	}
-	r.status.Up = true
-	r.status.LastSuccess = r.now()
-	r.coll.SetUsage(r.name, r.store.Snapshot(r.status.LastSuccess), r.set.metrics)
-	r.coll.SetStatus(r.name, r.status)
-	r.inst.Polls.WithLabelValues(r.name, collector.PollSuccess).Inc()
-	lvl := level.Debug
-	if res.Counted > 0 || res.Invalid > 0 || backfill {
-		lvl = level.Info
-	}
-	lvl(r.logger).Log("msg", "Poll finished", "counted", res.Counted, "invalid", res.Invalid,
-		"remembered", r.store.Remembered(), "pruned", res.Pruned, "backfill", backfill, "duration", r.status.PollDuration)
-	return nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

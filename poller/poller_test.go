@@ -106,12 +106,12 @@ func TestApplyStartsKeepsAndStops(t *testing.T) {
 	if f.m.runners["a"] != r {
 		t.Error("unchanged account restarted")
 	}
-	// A changed account restarts with its counts; a new one starts.
+	// A changed account takes its settings in place, with its counts; a new one starts.
 	if err := f.m.Apply(f.config(f.account("a", ", method: GET") + f.account("b", ""))); err != nil {
 		t.Fatal(err)
 	}
-	if f.m.runners["a"] == r || f.m.stores["a"] != r.store {
-		t.Error("changed account not restarted with its store")
+	if f.m.runners["a"] != r || f.m.stores["a"] != r.store || r.settings().account.Method != "GET" {
+		t.Error("changed account not updated in place with its store")
 	}
 	f.waitMeetings("a")
 	f.waitMeetings("b")

@@ -115,14 +115,25 @@ func (b *Budget) OnTake(f func(times []time.Time)) {
 	b.onTake = f
 }
 
+// SetLimits changes the limits (a configuration reload); the requests
+// already made keep counting against the new daily cap.
+func (b *Budget) SetLimits(perDay int, minInterval time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if perDay > 0 && b.perDay <= 0 {
+		b.times = b.times[:0] // not tracked without a cap: start counting now
+	}
+	b.perDay, b.minInterval = perDay, max(minInterval, 0)
+}
+
 // Remaining returns how many requests the trailing 24 h still allow, or -1
 // when there is no daily cap.
 func (b *Budget) Remaining() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.perDay <= 0 {
 		return -1
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.prune(b.now())
 	return b.perDay - len(b.times)
 }

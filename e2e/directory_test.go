@@ -1,0 +1,377 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/umeeting/umeeting_exporter/directory"
+	"github.com/umeeting/umeeting_exporter/internal/slapdtest"
+	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+// person is one directory entry of these tests.
+type person struct {
+	dept, cc, licence string
+}
+
+// testDirectory assigns the simulator's hosts to departments: every 10th
+// host is left out (it counts as "(unknown)"), and a few licence holders
+// who are not hosts at all are added (they never meet).
+func testDirectory(sim *simulator.Simulator) map[string]person {
+	depts := []string{"Sales", "R&D (Beijing)", "Finance", "Support"}
+	dir := map[string]person{}
+	for i, h := range sim.Hosts() {
+		if i%10 == 9 {
+			continue
+		}
+		d := depts[i%len(depts)]
+		dir[h.Email] = person{dept: d, cc: fmt.Sprintf("CC-%d", i%3), licence: h.UserType}
+	}
+	for i := range 3 {
+		dir[fmt.Sprintf("never%d@example.com", i)] = person{dept: depts[i], cc: "CC-9", licence: "Pro"}
+	}
+	return dir
+}
+
+func writeDirectoryCSV(t *testing.T, path string, dir map[string]person) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("\xEF\xBB\xBFemail;department;cost_center;site;licence\n") // as Excel writes it
+	for email, p := range dir {
+		fmt.Fprintf(&b, "%s;%s;%s;Beijing;%s\n", strings.ToUpper(email[:1])+email[1:], p.dept, p.cc, p.licence)
+	}
+	if err := os.WriteFile(path+".tmp", []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// departmentTruth joins the simulator's ground truth with a directory as
+// of when each meeting was counted: meetings listed after a move go to
+// the new department (moves maps a uuid to the department to use).
+func departmentTruth(sim *simulator.Simulator, dir map[string]person, moves map[string]string) map[string]totals {
+	out := map[string]totals{}
+	for _, m := range sim.Truth(time.Time{}, time.Now().Add(time.Hour)) {
+		d := "(unknown)"
+		if p, ok := dir[m.Email]; ok {
+			d = p.dept
+		}
+		if md, ok := moves[m.UUID]; ok {
+			d = md
+		}
+		tt := out[d]
+		if tt.Features == nil {
+			tt.Features = map[string]float64{}
+		}
+		secs := m.End.Sub(m.Start).Seconds()
+		tt.Meetings++
+		tt.Seconds += secs
+		tt.Participants += float64(m.Participants)
+		tt.ParticipantSeconds += secs * float64(m.Participants)
+		for i, f := range umeeting.AllFeatures {
+			if m.Features&f != 0 {
+				tt.Features[umeeting.FeatureNames[i]]++
+			}
+		}
+		out[d] = tt
+	}
+	return out
+}
+
+func exportedDepartment(text, dept string) totals {
+	l := fmt.Sprintf("department=%q", dept)
+	tt := totals{Features: map[string]float64{}}
+	tt.Meetings, _ = sumMetric(text, "umeeting_department_meetings_total", l)
+	tt.Seconds, _ = sumMetric(text, "umeeting_department_meeting_seconds_total", l)
+	tt.Participants, _ = sumMetric(text, "umeeting_department_participants_total", l)
+	tt.ParticipantSeconds, _ = sumMetric(text, "umeeting_department_participant_seconds_total", l)
+	for _, f := range umeeting.FeatureNames {
+		if v, _ := sumMetric(text, "umeeting_department_meetings_by_feature_total", l, fmt.Sprintf("feature=%q", f)); v > 0 {
+			tt.Features[f] = v
+		}
+	}
+	return tt
+}
+
+// checkDepartments compares every department series with the truth.
+func checkDepartments(t *testing.T, text string, want map[string]totals) {
+	t.Helper()
+	var sum float64
+	for d, w := range want {
+		if got := exportedDepartment(text, d); !got.equal(w) {
+			t.Errorf("department %q: exported %+v, truth %+v", d, got, w)
+		}
+		sum += w.Meetings
+	}
+	if all, _ := sumMetric(text, "umeeting_department_meetings_total"); all != sum {
+		t.Errorf("department series add up to %v meetings, truth %v (a department too many?)", all, sum)
+	}
+}
+
+// neverMet counts the directory's licence holders without any meeting.
+func neverMet(sim *simulator.Simulator, dir map[string]person) float64 {
+	met := map[string]bool{}
+	for _, m := range sim.Truth(time.Time{}, time.Now().Add(time.Hour)) {
+		met[m.Email] = true
+	}
+	n := 0.0
+	for email, p := range dir {
+		if p.licence != "" && !met[email] {
+			n++
+		}
+	}
+	return n
+}
+
+func reload(t *testing.T, e *exporter) {
+	t.Helper()
+	resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: HTTP %d", resp.StatusCode)
+	}
+}
+
+func TestDirectoryCSVJoinAndMove(t *testing.T) {
+	sim, apiURL := newSim(t, simulator.Options{})
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "people.csv")
+	people := testDirectory(sim)
+	writeDirectoryCSV(t, csvPath, people)
+	cfg := writeConfig(t, dir, apiURL, retries, `directory:
+  file: people.csv
+  refresh_interval: 1h
+tariffs:
+  currency: EUR
+  monthly: {Corp: 20, Pro: 15}
+  per_meeting_hour: 0.5
+`)
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	text := waitExact(t, e, sim, "e2e")
+	checkDepartments(t, text, departmentTruth(sim, people, nil))
+	if v, _ := sumMetric(text, "umeeting_directory_up", `source="file"`); v != 1 {
+		t.Errorf("umeeting_directory_up{source=file} = %v", v)
+	}
+	never, _ := sumMetric(text, "umeeting_directory_idle_licences", `idle="never"`)
+	if want := neverMet(sim, people); never != want || never < 3 {
+		t.Errorf("never-used licences = %v, want %v", never, want)
+	}
+	for i := range 3 {
+		if v, ok := sumMetric(text, "umeeting_directory_idle_licence_last_meeting_timestamp_seconds", fmt.Sprintf(`email="never%d@example.com"`, i)); !ok || v != 0 {
+			t.Errorf("never%d@example.com not listed as never used (%v, %v)", i, v, ok)
+		}
+	}
+	if v, _ := sumMetric(text, "umeeting_chargeback_licence_monthly_cost", `currency="EUR"`); v == 0 {
+		t.Error("no licence cost")
+	}
+
+	// The busiest host moves to a new department mid-test.
+	counts := map[string]float64{}
+	for _, m := range sim.Truth(time.Time{}, time.Now()) {
+		if _, ok := people[m.Email]; ok {
+			counts[m.Email]++
+		}
+	}
+	mover := ""
+	for email, n := range counts {
+		if mover == "" || n > counts[mover] || (n == counts[mover] && email < mover) {
+			mover = email
+		}
+	}
+	from := people[mover].dept
+	before := exportedDepartment(text, from)
+	moves := map[string]string{} // the mover's meetings before the move stay where they were
+	for _, m := range sim.Truth(time.Time{}, time.Now().Add(time.Hour)) {
+		if m.Email == mover {
+			moves[m.UUID] = from
+		}
+	}
+	p := people[mover]
+	p.dept = "Moved Here"
+	people[mover] = p
+	writeDirectoryCSV(t, csvPath, people)
+	reload(t, e)
+	waitFor(t, 20*time.Second, "the moved person's licence in the new department", func() bool {
+		v, _ := sumMetric(e.Metrics(), "umeeting_directory_licences", `department="Moved Here"`)
+		return v == 1
+	})
+	// A move changes no past number.
+	text = e.Metrics()
+	if got := exportedDepartment(text, from); !got.equal(before) {
+		t.Fatalf("the move changed %q: %+v, was %+v", from, got, before)
+	}
+	// The mover holds a new meeting: it goes to the new department, which
+	// is first published at 0 so that increase() sees the meeting.
+	now := time.Now()
+	sim.Add(umeeting.Meeting{UUID: "after-move", ID: 4242, Host: "Mover", Email: mover, UserType: "Corp",
+		Start: now.Add(-20 * time.Minute), End: now.Add(-time.Minute), Participants: 4, Features: umeeting.FeatureVideo})
+	var seen []float64
+	waitFor(t, 30*time.Second, "the new meeting in the new department", func() bool {
+		v, ok := sumMetric(e.Metrics(), "umeeting_department_meetings_total", `department="Moved Here"`)
+		if ok && (len(seen) == 0 || seen[len(seen)-1] != v) {
+			seen = append(seen, v)
+		}
+		return v == 1
+	})
+	if seen[0] != 0 {
+		t.Errorf("the new department was first published at %v, want 0 (values seen: %v)", seen[0], seen)
+	}
+	text = waitExact(t, e, sim, "e2e")
+	if got := exportedDepartment(text, from); !got.equal(before) {
+		t.Errorf("the new meeting changed %q: %+v, was %+v", from, got, before)
+	}
+	checkDepartments(t, text, departmentTruth(sim, people, moves))
+
+	// The file breaks: the last copy stays, counting goes on.
+	if err := os.WriteFile(csvPath, []byte("email,department\nx@example.com,Nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reload(t, e)
+	waitFor(t, 20*time.Second, "umeeting_directory_up 0", func() bool {
+		v, _ := sumMetric(e.Metrics(), "umeeting_directory_up", `source="file"`)
+		return v == 0
+	})
+	sim.Add(umeeting.Meeting{UUID: "while-broken", ID: 4243, Host: "Mover", Email: mover, UserType: "Corp",
+		Start: now.Add(-10 * time.Minute), End: now.Add(-30 * time.Second), Participants: 2})
+	text = waitExact(t, e, sim, "e2e")
+	if v, _ := sumMetric(text, "umeeting_department_meetings_total", `department="Moved Here"`); v != 2 {
+		t.Errorf("with the file broken the mover's meeting went elsewhere: Moved Here = %v", v)
+	}
+	if !strings.Contains(e.Logs.String(), `missing column(s) [\"cost_center\" \"site\" \"licence\"]`) {
+		t.Errorf("the reason is not in the log:\n%s", e.Logs.String())
+	}
+}
+
+func TestDirectoryLDAPJoin(t *testing.T) {
+	sim, apiURL := newSim(t, simulator.Options{})
+	people := testDirectory(sim)
+	const password = "e2e-LDAP-pa55word-42"
+	var entries []slapdtest.Person
+	i := 0
+	for email, p := range people {
+		entries = append(entries, slapdtest.Person{UID: fmt.Sprintf("u%03d", i), Mail: strings.ToUpper(email[:1]) + email[1:],
+			Department: p.dept, CostCenter: p.cc, Site: "Beijing", Licence: p.licence})
+		i++
+	}
+	// More people than one search may return: the exporter must page.
+	srv := slapdtest.Start(t, slapdtest.Options{People: entries, ServicePassword: password, SizeLimit: 50})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ldap.pw"), []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, apiURL, retries, fmt.Sprintf(`directory:
+  refresh_interval: 1s
+  ldap:
+    url: %s
+    start_tls: true
+    bind_dn: %s
+    bind_password_file: ldap.pw
+    base_dn: %s
+    filter: (&(objectClass=inetOrgPerson)(mail=*))
+    page_size: 50
+    timeout: 5s
+    attributes: {email: mail, department: ou, cost_center: departmentNumber, site: l, licence: employeeType}
+    tls_config: {ca_file: %s}
+`, srv.URL, slapdtest.ServiceDN, slapdtest.PeopleDN, srv.CAFile))
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	text := waitExact(t, e, sim, "e2e")
+	if v, _ := sumMetric(text, "umeeting_directory_entries", `source="ldap"`); v != float64(len(people)) {
+		t.Fatalf("read %v people from slapd, want %d", v, len(people))
+	}
+	checkDepartments(t, text, departmentTruth(sim, people, nil))
+	if never, _ := sumMetric(text, "umeeting_directory_idle_licences", `idle="never"`); never != neverMet(sim, people) {
+		t.Errorf("never-used licences = %v, want %v", never, neverMet(sim, people))
+	}
+	ccWant := map[string]float64{}
+	for _, m := range sim.Truth(time.Time{}, time.Now().Add(time.Hour)) {
+		cc := "(unknown)"
+		if p, ok := people[m.Email]; ok {
+			cc = p.cc
+		}
+		ccWant[cc]++
+	}
+	for cc, n := range ccWant {
+		if v, _ := sumMetric(text, "umeeting_cost_center_meetings_total", fmt.Sprintf("cost_center=%q", cc)); v != n {
+			t.Errorf("cost centre %s: %v meetings, truth %v", cc, v, n)
+		}
+	}
+
+	// slapd goes down: the last copy stays in use, counting goes on.
+	srv.Stop()
+	waitFor(t, 20*time.Second, "umeeting_directory_up{source=ldap} 0", func() bool {
+		v, _ := sumMetric(e.Metrics(), "umeeting_directory_up", `source="ldap"`)
+		return v == 0
+	})
+	var someone string
+	for email, p := range people {
+		if p.dept == "Finance" && (someone == "" || email < someone) {
+			someone = email
+		}
+	}
+	beforeFinance, _ := sumMetric(e.Metrics(), "umeeting_department_meetings_total", `department="Finance"`)
+	now := time.Now()
+	sim.Add(umeeting.Meeting{UUID: "ldap-down", ID: 77, Host: "Someone", Email: someone, UserType: "Corp",
+		Start: now.Add(-5 * time.Minute), End: now.Add(-time.Minute), Participants: 3})
+	text = waitExact(t, e, sim, "e2e")
+	if v, _ := sumMetric(text, "umeeting_department_meetings_total", `department="Finance"`); v != beforeFinance+1 {
+		t.Errorf("with LDAP down: Finance %v, want %v", v, beforeFinance+1)
+	}
+	if n := strings.Count(e.Logs.String(), "Reading the directory failed"); n != 1 {
+		t.Errorf("failure logged %d times over many failed reads, want once", n)
+	}
+	if strings.Contains(e.Logs.String(), password) {
+		t.Fatal("the bind password is in the log")
+	}
+}
+
+// TestDirectoryDemoCSVJoin runs the exporter on the demo company (the
+// simulator with the demo's seed and size) with the directory --demo
+// embeds: every department equals the truth joined with that file.
+func TestDirectoryDemoCSVJoin(t *testing.T) {
+	now := time.Now()
+	sim := simulator.New(simulator.Options{Seed: 1, APIKey: testKey, APISecret: testSecret,
+		HistoryStart: now.Add(-40 * time.Hour), HistoryEnd: now.Add(-10 * time.Minute)})
+	apiURL, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	demo, err := directory.ParseCSV(bytes.NewReader(directory.DemoCSV), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := map[string]person{}
+	for _, e := range demo.Entries() {
+		people[e.Email] = person{dept: e.Department, cc: e.CostCenter, licence: e.Licence}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "demo.csv"), directory.DemoCSV, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, apiURL, retries, "directory: {file: demo.csv}\n")
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	text := waitExact(t, e, sim, "e2e")
+	want := departmentTruth(sim, people, nil)
+	if _, ok := want["(unknown)"]; !ok || len(want) < 8 {
+		t.Fatalf("the demo directory should leave some hosts out and cover the departments: %v", want)
+	}
+	checkDepartments(t, text, want)
+	if never, _ := sumMetric(text, "umeeting_directory_idle_licences", `idle="never"`); never != neverMet(sim, people) || never < 24 {
+		t.Errorf("never-used licences = %v, want %v (24 new hires at least)", never, neverMet(sim, people))
+	}
+	if v, _ := sumMetric(text, "umeeting_directory_licence_mismatches"); v == 0 {
+		t.Error("the demo's mismatched licences are not reported")
+	}
+}

@@ -1,0 +1,213 @@
+// Package history exports an account's past usage as an OpenMetrics file
+// for `promtool tsdb create-blocks-from openmetrics`, ending exactly where
+// the live counters began.
+//
+// The exporter's first start counts all of `backfill` into its counters'
+// starting values and records that moment, the seam. `history` reads the
+// same period from the API again, a month per request, and replays it in
+// time order through the same store and collector code at a fixed step,
+// writing each step's usage families with timestamps: the series have the
+// live label sets, gauges are what the exporter would have shown then, and
+// every counter series ends at the seam at exactly its live starting value,
+// so increase() across the seam counts every meeting once.
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/poller"
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+// DefaultStep draws the past at the resolution of a 30-day dashboard: a
+// Grafana panel about 1,500 pixels wide shows 30 days at a 30m interval,
+// and rate() needs two samples in $__rate_interval (30m15s there).
+const DefaultStep = 15 * time.Minute
+
+// DefaultMaxRequests bounds the API requests of one run per account; a run
+// that needs more stops with its progress saved, and the next run resumes.
+const DefaultMaxRequests = 500
+
+// Options configure an export.
+type Options struct {
+	StorageDir string
+	Output     string
+	// Step between two points; it must divide 24h, so every UTC midnight
+	// is a point and increase() over whole days is exact.
+	Step time.Duration
+	// PerHost false writes per-account series only (hosts folded into the
+	// series without host labels): files stay small for large accounts.
+	PerHost bool
+	// Accounts to export; empty means every account of the config.
+	Accounts []string
+	// MaxRequests caps the API requests of this run per account, on top
+	// of the account's min_request_interval; 0 means DefaultMaxRequests.
+	MaxRequests int
+	// Progress receives one line per month fetched and a summary per account.
+	Progress io.Writer
+	Logger   log.Logger
+}
+
+// CheckStep says whether step can be used.
+func CheckStep(step time.Duration) error {
+	if step < time.Minute || step > 24*time.Hour || (24*time.Hour)%step != 0 || step%time.Second != 0 {
+		return fmt.Errorf("--step %s must be between 1m and 24h and divide 24h (e.g. 5m, 15m, 30m, 1h)", step)
+	}
+	return nil
+}
+
+// Run exports the history of the configured accounts to opts.Output.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	if err := CheckStep(opts.Step); err != nil {
+		return err
+	}
+	if opts.MaxRequests <= 0 {
+		opts.MaxRequests = DefaultMaxRequests
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	accounts, err := selectAccounts(cfg, opts.Accounts)
+	if err != nil {
+		return err
+	}
+	var inputs []replayInput
+	for _, a := range accounts {
+		in, err := prepare(ctx, cfg, a, opts)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, in)
+	}
+	w, err := newOMWriter(opts.Output)
+	if err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		begun := time.Now()
+		stats, err := replay(w, in, opts.Step)
+		if err != nil {
+			w.abort()
+			return err
+		}
+		fmt.Fprintf(opts.Progress, "history: account %s: replayed %d meetings from %s to the seam %s in %d steps of %s (%s)\n",
+			in.name, stats.Meetings, in.start.UTC().Format(time.RFC3339), in.seam.UTC().Format(time.RFC3339),
+			stats.Steps, opts.Step, time.Since(begun).Round(time.Millisecond))
+		if stats.Late > 0 || stats.Missing > 0 {
+			fmt.Fprintf(opts.Progress, "history: account %s: the API now lists %.0f meetings before the seam that the first start had not seen (counted live since, so left out here) and no longer lists %.0f that it counted (they show as an increase in the last step before the seam); the series end exactly at the live starting values\n",
+				in.name, stats.Late, stats.Missing)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Progress, "history: wrote %d samples to %s\n", w.samples, opts.Output)
+	return nil
+}
+
+func selectAccounts(cfg *config.Config, names []string) ([]config.Account, error) {
+	if len(names) == 0 {
+		return cfg.Accounts, nil
+	}
+	var out []config.Account
+	for _, n := range names {
+		found := false
+		for _, a := range cfg.Accounts {
+			if a.Name == n {
+				out, found = append(out, a), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("--account %q is not in the config", n)
+		}
+	}
+	return out, nil
+}
+
+// prepare reads the live state of an account and fetches its history.
+func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Options) (replayInput, error) {
+	st, err := store.ReadOnly(opts.StorageDir, a.Name)
+	if errors.Is(err, store.ErrNoState) {
+		return replayInput{}, fmt.Errorf("account %s: %w: start the exporter first (with this --storage.path); the history ends where its counters began", a.Name, err)
+	}
+	if err != nil {
+		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
+	}
+	seam, baseline, err := liveStart(st)
+	if err != nil {
+		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
+	}
+	start := seam.Add(-cfg.Backfill.D())
+	in := replayInput{
+		name:     a.Name,
+		live:     poller.MetricsOptions(cfg.Metrics),
+		start:    start,
+		seam:     seam,
+		baseline: baseline,
+		months:   months(start, seam.Add(time.Nanosecond), a.Location),
+		cache:    cache{dir: filepath.Join(opts.StorageDir, "history", a.Name, fmt.Sprintf("%d-%d", start.Unix(), seam.Unix()))},
+	}
+	in.hist = in.live
+	if !opts.PerHost {
+		in.hist.PerHost = false
+	}
+	requests, err := requestAllowance(a, st, opts.MaxRequests, time.Now())
+	if err != nil {
+		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
+	}
+	budget := umeeting.NewBudget(requests, a.MinRequestInterval.D())
+	client, err := poller.NewClient(a, budget, log.With(opts.Logger, "account", a.Name), nil)
+	if err != nil {
+		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
+	}
+	if err := fetchMonths(ctx, a.Name, client, in.cache, in.months, opts.Progress); err != nil {
+		return replayInput{}, err
+	}
+	return in, nil
+}
+
+// requestAllowance is how many requests this run may make: at most
+// maxRequests, and no more than what the live exporter left of the
+// account's daily_request_budget in the last 24 hours (its requests are
+// saved with its state).
+func requestAllowance(a config.Account, st *store.Store, maxRequests int, now time.Time) (int, error) {
+	if a.DailyRequestBudget <= 0 {
+		return maxRequests, nil
+	}
+	used := 0
+	for _, t := range st.RequestTimes() {
+		if t.After(now.Add(-24 * time.Hour)) {
+			used++
+		}
+	}
+	left := a.DailyRequestBudget - used
+	if left <= 0 {
+		return 0, fmt.Errorf("the exporter used all %d requests of daily_request_budget in the last 24h; run the history later", a.DailyRequestBudget)
+	}
+	return min(maxRequests, left), nil
+}
+
+// errNoSeam is returned for a state that does not record where the live
+// counters began.
+var errNoSeam = errors.New("the state does not record where the live counters began")
+
+// liveStart returns the seam and the live counters' starting values.
+func liveStart(st *store.Store) (time.Time, *store.Snapshot, error) {
+	seam := st.CountedThrough()
+	if seam.IsZero() {
+		return time.Time{}, nil, errNoSeam
+	}
+	return seam, st.Snapshot(seam), nil
+}

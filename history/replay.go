@@ -1,0 +1,432 @@
+package history
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/umeeting/umeeting_exporter/collector"
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+// skipFamilies are families of the collector's usage output that are not
+// history: they describe the exporter, not the meetings.
+var skipFamilies = map[string]bool{
+	"umeeting_remembered_meetings":   true,
+	"umeeting_records_invalid_total": true,
+}
+
+// replayInput is one account to replay.
+type replayInput struct {
+	name     string
+	live     collector.Options // the live exporter's label options
+	hist     collector.Options // the options of the history's series
+	start    time.Time         // first end time replayed
+	seam     time.Time         // the live series begin here
+	baseline *store.Snapshot   // the live counters' starting values at the seam
+	months   []month
+	cache    cache
+}
+
+// replayStats says what a replay wrote and how it compared with the live
+// starting values.
+type replayStats struct {
+	Meetings int // meetings replayed
+	Steps    int
+	// Late is how many replayed meetings the live starting values do not
+	// hold (listed after the first start, so counted live), Missing how
+	// many they hold that the API no longer serves.
+	Late, Missing float64
+}
+
+// replay counts the account's history through a store and the collector,
+// as the live exporter would have at each step, and writes every step's
+// usage families with its timestamp. Counter samples are shaped so that the
+// last point, at the seam, is exactly the live series' starting value (see
+// adjust); a series is first written at that starting level one step before
+// its first increment, so increase() sees it.
+func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error) {
+	var stats replayStats
+	dir, err := os.MkdirTemp("", "umeeting-history-")
+	if err != nil {
+		return stats, fmt.Errorf("account %s: %w", in.name, err)
+	}
+	defer os.RemoveAll(dir)
+	st, _ := store.Open(dir, in.name) // an empty folder: a fresh, in-memory state
+
+	orders := make(map[string]uint64, len(in.baseline.Hosts))
+	for _, h := range in.baseline.Hosts {
+		orders[h.Email] = h.Order
+	}
+	g := newGatherer()
+	live, err := g.values(collector.BuildUsage(in.name, in.baseline, in.live))
+	if err != nil {
+		return stats, err
+	}
+	targetFams, err := g.gather(collector.BuildUsage(in.name, in.baseline, in.hist))
+	if err != nil {
+		return stats, err
+	}
+	target := familyValues(targetFams)
+	adj := adjuster{live: live, target: target}
+
+	r := &replayer{w: w, g: g, adj: adj, seen: map[string]bool{}, step: step}
+	first := in.start.Truncate(step).Add(step)
+	var pending []umeeting.Meeting
+	next := 0 // index into pending
+	mi := 0   // next month
+	prev := first.Add(-step)
+	for t := first; ; t = t.Add(step) {
+		final := !t.Before(in.seam)
+		if final {
+			t = in.seam
+		}
+		win := store.Window{Now: t, CountFrom: in.start, KeepFrom: t.Add(-store.PeakWindow)}
+		b := st.NewBatch(win)
+		for {
+			if next == len(pending) {
+				if mi == len(in.months) {
+					break
+				}
+				mf, ok := in.cache.load(in.months[mi])
+				if !ok {
+					return stats, fmt.Errorf("account %s: month %s is missing from %s", in.name, span(in.months[mi]), in.cache.dir)
+				}
+				mi++
+				pending, next = mf.Meetings, 0
+				slices.SortFunc(pending, func(a, b umeeting.Meeting) int { return cmp.Compare(a.End.UnixNano(), b.End.UnixNano()) })
+				continue
+			}
+			m := &pending[next]
+			if m.End.After(t) {
+				break
+			}
+			next++
+			if m.End.Before(in.start) {
+				continue
+			}
+			b.Meeting(m)
+			stats.Meetings++
+		}
+		b.CommitPage()
+		st.Apply(b)
+		snap := st.Snapshot(t)
+		for i := range snap.Hosts {
+			// Admission (max_hosts keeps the first seen) as the live
+			// exporter decided it, so the label sets are the live ones.
+			if o, ok := orders[snap.Hosts[i].Email]; ok {
+				snap.Hosts[i].Order = o
+			} else {
+				snap.Hosts[i].Order = 1<<62 + snap.Hosts[i].Order
+			}
+		}
+		fams, err := g.gather(collector.BuildUsage(in.name, snap, in.hist))
+		if err != nil {
+			return stats, err
+		}
+		switch {
+		case final:
+			late, missing := adj.compare(fams)
+			stats.Late, stats.Missing = late, missing
+			fams = addMissing(fams, targetFams, func(string) bool { return true })
+			adj.reachTargets(fams)
+		case t.Equal(first):
+			// Series that start below zero (per-account series ending at a
+			// lower live level) exist from the first point: increase() then
+			// never extrapolates their birth, as it would for a series
+			// first seen mid-range at a value other than 0.
+			fams = addMissing(fams, targetFams, func(key string) bool { return adj.live[key] != adj.target[key] })
+		}
+		if err := r.writeStep(fams, prev, t, !final); err != nil {
+			return stats, err
+		}
+		stats.Steps++
+		if final {
+			return stats, nil
+		}
+		prev = t
+	}
+}
+
+// replayer writes the steps of one account.
+type replayer struct {
+	w    *omWriter
+	g    *gatherer
+	adj  adjuster
+	seen map[string]bool // series written so far
+	step time.Duration
+}
+
+// writeStep writes one step at t; prev is the step before, where a series
+// that appears now is first written at its starting level.
+func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t time.Time, twins bool) error {
+	ts := t.UnixMilli()
+	// A day boundary (UTC) is written twice, 1 ms apart: Prometheus 3
+	// reads a range (t-1d, t] without its left end, and the second sample
+	// makes increase() over whole days exact there too.
+	twin := twins && ts%(24*3600*1000) == 0
+	for _, mf := range fams {
+		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
+		out := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Unit: mf.Unit}
+		for _, m := range mf.Metric {
+			key := seriesKey(mf.GetName(), m)
+			if !r.seen[key] {
+				r.seen[key] = true
+				if counterLike {
+					z := proto.Clone(m).(*dto.Metric)
+					zeroValues(z)
+					r.adj.apply(mf.GetName(), key, z)
+					z.TimestampMs = proto.Int64(prev.UnixMilli())
+					out.Metric = append(out.Metric, z)
+				}
+			}
+			if counterLike {
+				r.adj.apply(mf.GetName(), key, m)
+			}
+			m.TimestampMs = proto.Int64(ts)
+			out.Metric = append(out.Metric, m)
+			if twin {
+				c := proto.Clone(m).(*dto.Metric)
+				c.TimestampMs = proto.Int64(ts + 1)
+				out.Metric = append(out.Metric, c)
+			}
+		}
+		if err := r.w.write(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gatherer turns const metrics into metric families through a registry,
+// as a scrape would.
+type gatherer struct {
+	reg *prometheus.Registry
+	c   *constCollector
+}
+
+type constCollector struct{ ms []prometheus.Metric }
+
+func (c *constCollector) Describe(chan<- *prometheus.Desc) {}
+func (c *constCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.ms {
+		ch <- m
+	}
+}
+
+func newGatherer() *gatherer {
+	g := &gatherer{reg: prometheus.NewRegistry(), c: &constCollector{}}
+	g.reg.MustRegister(g.c)
+	return g
+}
+
+// gather returns the history families of ms.
+func (g *gatherer) gather(ms []prometheus.Metric) ([]*dto.MetricFamily, error) {
+	g.c.ms = ms
+	fams, err := g.reg.Gather()
+	g.c.ms = nil
+	if err != nil {
+		return nil, fmt.Errorf("gathering the replayed metrics: %w", err)
+	}
+	out := fams[:0]
+	for _, mf := range fams {
+		if !skipFamilies[mf.GetName()] {
+			out = append(out, mf)
+		}
+	}
+	return out, nil
+}
+
+func (g *gatherer) values(ms []prometheus.Metric) (map[string]float64, error) {
+	fams, err := g.gather(ms)
+	if err != nil {
+		return nil, err
+	}
+	return familyValues(fams), nil
+}
+
+// familyValues maps every counter-like sample (counter values, histogram
+// buckets, sums and counts) to its value.
+func familyValues(fams []*dto.MetricFamily) map[string]float64 {
+	vals := map[string]float64{}
+	for _, mf := range fams {
+		for _, m := range mf.Metric {
+			key := seriesKey(mf.GetName(), m)
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				vals[key] = m.GetCounter().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.Bucket {
+					vals[bucketKey(key, b.GetUpperBound())] = float64(b.GetCumulativeCount())
+				}
+				vals[key+"/sum"] = h.GetSampleSum()
+				vals[key+"/count"] = float64(h.GetSampleCount())
+			}
+		}
+	}
+	return vals
+}
+
+// seriesKey identifies a series: family name and label pairs (sorted by
+// the registry).
+func seriesKey(name string, m *dto.Metric) string {
+	var b strings.Builder
+	b.WriteString(name)
+	for _, lp := range m.Label {
+		b.WriteByte(0)
+		b.WriteString(lp.GetName())
+		b.WriteByte(1)
+		b.WriteString(lp.GetValue())
+	}
+	return b.String()
+}
+
+func bucketKey(key string, le float64) string { return fmt.Sprintf("%s/le=%g", key, le) }
+
+func zeroValues(m *dto.Metric) {
+	if c := m.GetCounter(); c != nil {
+		c.Value = proto.Float64(0)
+		c.CreatedTimestamp = nil
+	}
+	if h := m.GetHistogram(); h != nil {
+		h.SampleCount, h.SampleSum = proto.Uint64(0), proto.Float64(0)
+		for _, b := range h.Bucket {
+			b.CumulativeCount = proto.Uint64(0)
+		}
+		h.CreatedTimestamp = nil
+	}
+}
+
+// adjuster makes the replayed counters end at the live starting values.
+//
+// For a series s of the history, target[s] is what the live starting values
+// say its total is, and live[s] the starting value of the live series with
+// the same labels (0 when the live exporter has no such series: a new
+// series starts at 0). A replayed value v is written as
+//
+//	min(v, target[s]) + live[s] - target[s]
+//
+// With per-host series the history's series are the live ones, so this is
+// min(v, live[s]): meetings the API lists now that the first start had not
+// seen yet (listed late, hence counted live after the seam) are not counted
+// twice. With per-account series, a host's counts move from the account's
+// series (which then ends at the live level of that label set) to its own
+// live series, which begins at its starting value: no meeting is counted
+// twice and no counter goes down.
+type adjuster struct {
+	live, target map[string]float64
+}
+
+func (a adjuster) value(key string, v float64) float64 {
+	t := a.target[key]
+	return min(v, t) + a.live[key] - t
+}
+
+func (a adjuster) apply(name, key string, m *dto.Metric) {
+	if c := m.GetCounter(); c != nil {
+		c.Value = proto.Float64(a.value(key, c.GetValue()))
+		c.CreatedTimestamp = nil
+	}
+	if h := m.GetHistogram(); h != nil {
+		// Histograms have no host labels: their history series are the live
+		// ones, and the adjustment only caps them.
+		for _, b := range h.Bucket {
+			b.CumulativeCount = proto.Uint64(uint64(max(0, a.value(bucketKey(key, b.GetUpperBound()), float64(b.GetCumulativeCount())))))
+		}
+		h.SampleSum = proto.Float64(a.value(key+"/sum", h.GetSampleSum()))
+		h.SampleCount = proto.Uint64(uint64(max(0, a.value(key+"/count", float64(h.GetSampleCount())))))
+		h.CreatedTimestamp = nil
+	}
+}
+
+// compare reports how the replayed meetings at the seam differ from the
+// live starting values: more (listed late) and fewer (no longer served).
+func (a adjuster) compare(fams []*dto.MetricFamily) (late, missing float64) {
+	const meetings = "umeeting_meetings_total"
+	got := map[string]float64{}
+	for _, mf := range fams {
+		if mf.GetName() != meetings {
+			continue
+		}
+		for _, m := range mf.Metric {
+			got[seriesKey(meetings, m)] = m.GetCounter().GetValue()
+		}
+	}
+	for key, v := range got {
+		if t := a.target[key]; v > t {
+			late += v - t
+		}
+	}
+	for key, t := range a.target {
+		if strings.HasPrefix(key, meetings+"\x00") {
+			if v := got[key]; v < t {
+				missing += t - v
+			}
+		}
+	}
+	return late, missing
+}
+
+// addMissing adds to fams, at zero, the counter-like series of target
+// that fams lacks and want accepts.
+func addMissing(fams, target []*dto.MetricFamily, want func(key string) bool) []*dto.MetricFamily {
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range fams {
+		byName[mf.GetName()] = mf
+	}
+	for _, tf := range target {
+		if tf.GetType() != dto.MetricType_COUNTER && tf.GetType() != dto.MetricType_HISTOGRAM {
+			continue
+		}
+		rf := byName[tf.GetName()]
+		if rf == nil {
+			rf = &dto.MetricFamily{Name: tf.Name, Help: tf.Help, Type: tf.Type, Unit: tf.Unit}
+			fams = append(fams, rf)
+			byName[tf.GetName()] = rf
+		}
+		have := map[string]bool{}
+		for _, m := range rf.Metric {
+			have[seriesKey(rf.GetName(), m)] = true
+		}
+		for _, m := range tf.Metric {
+			if key := seriesKey(tf.GetName(), m); !have[key] && want(key) {
+				z := proto.Clone(m).(*dto.Metric)
+				zeroValues(z)
+				rf.Metric = append(rf.Metric, z)
+			}
+		}
+	}
+	slices.SortFunc(fams, func(a, b *dto.MetricFamily) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	return fams
+}
+
+// reachTargets raises every counter-like value of the last step to at
+// least its target, so that apply writes exactly the live starting level,
+// also for series the API no longer serves (their counts then show as an
+// increase in the last step).
+func (a adjuster) reachTargets(fams []*dto.MetricFamily) {
+	for _, rf := range fams {
+		for _, m := range rf.Metric {
+			key := seriesKey(rf.GetName(), m)
+			if c := m.GetCounter(); c != nil {
+				c.Value = proto.Float64(max(c.GetValue(), a.target[key]))
+			}
+			if h := m.GetHistogram(); h != nil {
+				for _, b := range h.Bucket {
+					b.CumulativeCount = proto.Uint64(max(b.GetCumulativeCount(), uint64(a.target[bucketKey(key, b.GetUpperBound())])))
+				}
+				h.SampleSum = proto.Float64(max(h.GetSampleSum(), a.target[key+"/sum"]))
+				h.SampleCount = proto.Uint64(max(h.GetSampleCount(), uint64(a.target[key+"/count"])))
+			}
+		}
+	}
+}
