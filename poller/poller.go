@@ -185,6 +185,19 @@ func (m *Manager) Apply(cfg *config.Config) error {
 			r.update(s, clients[name])
 		}
 	}
+	// The directory join is set before any new runner polls, so even the
+	// first poll (the baseline) counts by department.
+	if m.attributor != nil {
+		maxGroups := 0
+		if cfg.Directory != nil {
+			maxGroups = cfg.Directory.MaxDepartments
+		}
+		for _, stores := range []map[string]*store.Store{m.stores, opened} {
+			for _, st := range stores {
+				st.SetAttributor(m.attributor, maxGroups)
+			}
+		}
+	}
 	for name, c := range clients {
 		if m.runners[name] != nil {
 			continue
@@ -199,15 +212,6 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		r := newRunner(name, want[name], c, st, m.budgets[name], m.coll, m.inst, m.now, log.With(m.logger, "account", name))
 		m.runners[name] = r
 		r.start()
-	}
-	if m.attributor != nil {
-		maxGroups := 0
-		if cfg.Directory != nil {
-			maxGroups = cfg.Directory.MaxDepartments
-		}
-		for _, st := range m.stores {
-			st.SetAttributor(m.attributor, maxGroups)
-		}
 	}
 	m.ready = true
 	return nil

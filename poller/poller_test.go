@@ -11,6 +11,8 @@ import (
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 type fixture struct {
@@ -155,5 +157,26 @@ func TestFailedPollKeepsNumbers(t *testing.T) {
 	}
 	if v, _ := f.value("umeeting_polls_total", "a"); v < 2 {
 		t.Errorf("polls_total %v", v)
+	}
+}
+
+// oneDepartment puts every host in department D.
+type oneDepartment struct{}
+
+func (oneDepartment) Attribute(*umeeting.Meeting, uint64) (store.Attribution, bool) {
+	return store.Attribution{Department: "D", CostCenter: "C"}, true
+}
+
+// TestFirstPollCountsByDepartment: the join is set on a new account's
+// store before its runner starts, so the baseline is attributed too.
+func TestFirstPollCountsByDepartment(t *testing.T) {
+	f := newFixture(t)
+	f.m.SetAttributor(oneDepartment{})
+	if err := f.m.Apply(f.config(f.account("a", ""))); err != nil {
+		t.Fatal(err)
+	}
+	total := f.waitMeetings("a")
+	if d, _ := f.value("umeeting_department_meetings_total", "a"); d != total {
+		t.Fatalf("department D has %v meetings, the account %v", d, total)
 	}
 }
