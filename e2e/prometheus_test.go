@@ -205,6 +205,7 @@ func mixinRuleFiles(t *testing.T) []string {
 
 type dashTarget struct {
 	Expr    string `json:"expr"`
+	Legend  string `json:"legendFormat"`
 	RefID   string `json:"refId"`
 	Instant bool   `json:"instant"`
 	Range   bool   `json:"range"`
@@ -242,6 +243,7 @@ type dashboardFile struct {
 type panelQuery struct {
 	key      string // uid/title/refId
 	expr     string
+	legend   string        // legendFormat: the labels named in it must be on every series
 	rng      bool          // also sent as a range query
 	interval time.Duration // the panel's $__interval
 }
@@ -280,7 +282,7 @@ func (d dashboardFile) queries() []panelQuery {
 				}
 			}
 			for _, tg := range p.Targets {
-				out = append(out, panelQuery{key: d.UID + "/" + p.Title + "/" + tg.RefID, expr: tg.Expr, rng: tg.Range, interval: interval})
+				out = append(out, panelQuery{key: d.UID + "/" + p.Title + "/" + tg.RefID, expr: tg.Expr, legend: tg.Legend, rng: tg.Range, interval: interval})
 			}
 		}
 	}
@@ -696,6 +698,27 @@ func (p *promServer) checkQuery(t *testing.T, d dashboardFile, q panelQuery, cho
 			t.Logf("%s: no data, as expected: %s", q.key, mayBeEmpty[q.key])
 		default:
 			t.Errorf("%s: %s returned no data: %s", q.key, c.path, expr)
+		}
+		checkLegendLabels(t, q, series)
+	}
+}
+
+var legendLabel = regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`)
+
+// checkLegendLabels fails when a series lacks a label its legend shows: the
+// legend would be blank (e.g. a bucket name that matched neither "60" nor
+// Prometheus 3's "60.0").
+func checkLegendLabels(t *testing.T, q panelQuery, series []json.RawMessage) {
+	t.Helper()
+	for _, m := range legendLabel.FindAllStringSubmatch(q.legend, -1) {
+		for _, raw := range series {
+			var s struct {
+				Metric map[string]string `json:"metric"`
+			}
+			if json.Unmarshal(raw, &s) == nil && s.Metric[m[1]] == "" {
+				t.Errorf("%s: legend %q, but a series has no %s label: %v", q.key, q.legend, m[1], s.Metric)
+				break
+			}
 		}
 	}
 }
