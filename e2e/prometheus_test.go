@@ -179,6 +179,20 @@ func checkMixin(t *testing.T, p *promServer, dashboards []dashboardFile, ruleFil
 		}
 	})
 
+	t.Run("le spelling", func(t *testing.T) {
+		// The distribution panels' bucket names match le="60" and "60.0"
+		// (dashboards/units_test.go): Prometheus 3 normalises classic-
+		// histogram le values to floats, and 2.x stores what the exporter
+		// writes, "60.0" in OpenMetrics (which it prefers) and "60" in text.
+		les := p.labelValues(t, "le", `umeeting_meeting_duration_seconds_bucket{account="demo"}`)
+		switch {
+		case slices.Contains(les, "60.0"), slices.Contains(les, "60"):
+			t.Logf("Prometheus %s stores le values %q", p.release.Name, les)
+		default:
+			t.Errorf("Prometheus %s stores le values %q, neither 60 nor 60.0", p.release.Name, les)
+		}
+	})
+
 	t.Run("regex escaping of variable values", func(t *testing.T) {
 		// The demo's names hold no regex metacharacters: prove the escaping
 		// on one that has them all, through Prometheus's own regex matching.
