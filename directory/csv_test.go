@@ -133,3 +133,28 @@ func TestMerge(t *testing.T) {
 		t.Error("merging nothing or one")
 	}
 }
+
+// FuzzParseCSV: any input gives a directory or an error, never a panic,
+// and every kept entry has a normalised, unique e-mail.
+func FuzzParseCSV(f *testing.F) {
+	f.Add([]byte("email,department,cost_center,site,licence\na@x.com,S,C,B,Pro\n"))
+	f.Add([]byte("\xEF\xBB\xBFemail;department;cost_center;site;licence;account\nA@X.COM;S;C;B;;acme\na@x.com;T;C;B;Pro;\n"))
+	f.Add([]byte("licence,site,email,cost_center,department,x\n\"a,b\",\"q\"\"\",a@x.com,,,\n"))
+	f.Add([]byte("email,department\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := ParseCSV(bytes.NewReader(data), nil)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, e := range d.Entries() {
+			if e.Email == "" || e.Email != NormalizeEmail(e.Email) || seen[e.Email] {
+				t.Fatalf("bad entry %+v", e)
+			}
+			seen[e.Email] = true
+			if got, ok := d.Lookup(e.Email); !ok || got.Email != e.Email {
+				t.Fatalf("lookup of %q", e.Email)
+			}
+		}
+	})
+}
