@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go:
 #   - Debian's prometheus package: prometheus and promtool 2.42, in PATH;
+#   - Debian's prometheus-alertmanager (the demo's inhibition rules);
 #   - Prometheus 3.x (prometheus and promtool) at the pinned version below,
 #     built from the Go module proxy into a cache outside the repository,
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/umeeting-prom3/VERSION, so that only the
@@ -24,15 +25,22 @@ if [ "${1:-}" = "--dir" ]; then
 	exit 0
 fi
 
+missing=()
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+	missing+=(prometheus)
+fi
+if ! command -v prometheus-alertmanager >/dev/null && ! command -v alertmanager >/dev/null; then
+	missing+=(prometheus-alertmanager) # the inhibition test of deploy/
+fi
+if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
-		echo "promtool/prometheus missing: run 'sudo apt-get install prometheus' (Debian) first" >&2
+		echo "missing: run 'sudo apt-get install ${missing[*]}' (Debian) first" >&2
 		exit 1
 	fi
-	echo "Installing Debian's prometheus package (prometheus, promtool) for the tests..." >&2
+	echo "Installing Debian's ${missing[*]} for the tests..." >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ]; then
