@@ -62,13 +62,16 @@ type Manager struct {
 	cur    atomic.Pointer[Snapshot]
 	status atomic.Pointer[[]sourceStatus] // for scrapes, which never wait for a read
 
-	mu      sync.Mutex // guards the fields below and serialises refreshes
-	cfg     *config.Directory
-	tariffs *config.Tariffs
-	sources []*source
+	// applyMu serialises Apply and Stop, which own the refresh loop.
+	applyMu sync.Mutex
 	trigger chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	mu      sync.Mutex // guards the fields below and the sources' results
+	cfg     *config.Directory
+	tariffs *config.Tariffs
+	sources []*source
 }
 
 // NewManager returns a Manager without sources; onChange (may be nil) is
@@ -83,29 +86,29 @@ func NewManager(logger log.Logger, onChange func(*Snapshot)) *Manager {
 func (m *Manager) Current() *Snapshot { return m.cur.Load() }
 
 // Apply takes the directory and tariffs sections of a (re)loaded config.
-// The first time a source is configured it is read at once (bounded by
-// its timeout) so that the first poll already joins; afterwards every
-// Apply re-reads the sources in the background. Without a directory
-// section the join stops.
+// A source configured for the first time is read at once (bounded by its
+// timeout) so that the first poll already joins; otherwise Apply only asks
+// the background loop to re-read, and returns. Without a directory section
+// the join stops.
 func (m *Manager) Apply(cfg *config.Config) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.tariffs = cfg.Tariffs
-	if cfg.Directory == nil {
-		m.stopLocked()
-		m.cfg, m.sources = nil, nil
-		m.publishLocked()
-		return
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	changed := !reflect.DeepEqual(m.cfg, cfg.Directory)
+	if changed {
+		m.stop()
 	}
-	if !reflect.DeepEqual(m.cfg, cfg.Directory) {
-		m.stopLocked()
+	m.mu.Lock()
+	m.tariffs = cfg.Tariffs
+	fresh := false
+	if changed {
 		old := map[string]*source{}
 		for _, s := range m.sources {
 			old[s.name] = s
 		}
-		m.cfg = cfg.Directory
-		m.sources = m.newSources(cfg.Directory)
-		fresh := false
+		m.cfg, m.sources = cfg.Directory, nil
+		if cfg.Directory != nil {
+			m.sources = m.newSources(cfg.Directory)
+		}
 		for _, s := range m.sources {
 			// A source keeps its last good copy across a change of its
 			// settings until the new settings read well.
@@ -115,17 +118,24 @@ func (m *Manager) Apply(cfg *config.Config) {
 				fresh = true
 			}
 		}
-		if fresh {
-			m.refreshLocked(context.Background())
-			m.startLocked(cfg.Directory.RefreshInterval.D())
-			return
-		}
-		m.startLocked(cfg.Directory.RefreshInterval.D())
 	}
-	m.publishLocked() // tariffs may have changed
-	select {
-	case m.trigger <- struct{}{}:
-	default: // a refresh is already due
+	m.publishLocked() // the tariffs may have changed
+	sources := m.sources
+	m.mu.Unlock()
+	if cfg.Directory == nil {
+		return
+	}
+	if fresh {
+		m.refresh(context.Background(), sources)
+	}
+	if changed {
+		m.start(cfg.Directory.RefreshInterval.D(), sources)
+	}
+	if !fresh {
+		select {
+		case m.trigger <- struct{}{}:
+		default: // a refresh is already due
+		}
 	}
 }
 
@@ -151,7 +161,8 @@ func (m *Manager) newSources(c *config.Directory) []*source {
 	return out
 }
 
-func (m *Manager) startLocked(every time.Duration) {
+// start runs the background refreshes of sources.
+func (m *Manager) start(every time.Duration, sources []*source) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel, m.done, m.trigger = cancel, make(chan struct{}), make(chan struct{}, 1)
 	trigger, done := m.trigger, m.done
@@ -166,67 +177,73 @@ func (m *Manager) startLocked(every time.Duration) {
 			case <-t.C:
 			case <-trigger:
 			}
-			m.mu.Lock()
-			if ctx.Err() == nil {
-				m.refreshLocked(ctx)
-			}
-			m.mu.Unlock()
+			m.refresh(ctx, sources)
 		}
 	}()
 }
 
-func (m *Manager) stopLocked() {
+// stop ends the background refreshes and waits for them; a read in
+// progress is cancelled.
+func (m *Manager) stop() {
 	if m.cancel == nil {
 		return
 	}
 	m.cancel()
-	// The loop may wait for mu to refresh: let it see the cancellation.
-	m.mu.Unlock()
 	<-m.done
-	m.mu.Lock()
 	m.cancel, m.done = nil, nil
 }
 
 // Stop ends the background refreshes.
 func (m *Manager) Stop() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.stopLocked()
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	m.stop()
 }
 
-// refreshLocked reads every source once. A source that fails keeps its
-// last good copy; its reason is logged once per failure episode.
-func (m *Manager) refreshLocked(ctx context.Context) {
-	for _, s := range m.sources {
+// refresh reads every source once, holding no lock while it reads, so
+// that neither scrapes nor reloads wait for a slow server. A source that
+// fails keeps its last good copy; its reason is logged once per failure
+// episode.
+func (m *Manager) refresh(ctx context.Context, sources []*source) {
+	for _, s := range sources {
 		start := m.now()
 		d, err := s.read(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return // stopping
-			}
-			s.up = false
-			s.failures++
-			if !s.failing {
-				s.failing = true
-				reason := err.Error()
-				if s.secret != "" {
-					reason = strings.ReplaceAll(reason, s.secret, "<secret>")
-				}
-				level.Error(m.logger).Log("msg", "Reading the directory failed; keeping its last good copy", "source", s.name,
-					"err", reason, "entries_kept", s.last.Len())
-			}
-			continue
+		if ctx.Err() != nil {
+			return // stopping
 		}
-		if s.failing {
-			level.Info(m.logger).Log("msg", "Directory source readable again", "source", s.name)
-		}
-		if s.last == nil || s.failing {
-			level.Info(m.logger).Log("msg", "Directory read", "source", s.name, "entries", d.Len(),
-				"duplicate_emails", d.Duplicates, "without_email", d.NoEmail, "duration", m.now().Sub(start))
-		}
-		s.last, s.up, s.failing, s.lastSuccess = d, true, false, m.now()
+		m.mu.Lock()
+		m.record(s, d, err, m.now().Sub(start))
+		m.mu.Unlock()
 	}
+	m.mu.Lock()
 	m.publishLocked()
+	m.mu.Unlock()
+}
+
+// record notes the result of one read of s; mu is held.
+func (m *Manager) record(s *source, d *Directory, err error, took time.Duration) {
+	if err != nil {
+		s.up = false
+		s.failures++
+		if !s.failing {
+			s.failing = true
+			reason := err.Error()
+			if s.secret != "" {
+				reason = strings.ReplaceAll(reason, s.secret, "<secret>")
+			}
+			level.Error(m.logger).Log("msg", "Reading the directory failed; keeping its last good copy", "source", s.name,
+				"err", reason, "entries_kept", s.last.Len())
+		}
+		return
+	}
+	if s.failing {
+		level.Info(m.logger).Log("msg", "Directory source readable again", "source", s.name)
+	}
+	if s.last == nil || s.failing {
+		level.Info(m.logger).Log("msg", "Directory read", "source", s.name, "entries", d.Len(),
+			"duplicate_emails", d.Duplicates, "without_email", d.NoEmail, "duration", took)
+	}
+	s.last, s.up, s.failing, s.lastSuccess = d, true, false, m.now()
 }
 
 func (m *Manager) publishLocked() {

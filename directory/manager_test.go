@@ -2,6 +2,7 @@ package directory
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -175,5 +176,42 @@ func TestManagerLDAPFailureLogsNoPassword(t *testing.T) {
 	waitUntil(t, "ldap down", func() bool { return metricValue(t, m, "umeeting_directory_up", SourceLDAP) == 0 })
 	if n := m.Current().Dir.Len(); n != 10 {
 		t.Fatalf("copy lost when slapd went down: %d entries", n)
+	}
+}
+
+// TestReloadDoesNotWaitForASlowServer: an LDAP server that accepts and
+// never answers holds up only the background read, never a reload or a
+// scrape.
+func TestReloadDoesNotWaitForASlowServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold the connection, answer nothing
+		}
+	}()
+	c := config.DefaultLDAP
+	c.URL, c.BaseDN, c.Timeout = "ldap://"+ln.Addr().String(), "dc=example,dc=com", config.NewDuration(3*time.Second)
+	cfg := &config.Config{Directory: &config.Directory{LDAP: &c, RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}}
+	m := NewManager(log.NewNopLogger(), nil)
+	defer m.Stop()
+	m.Apply(cfg) // the first read waits for the timeout, then fails
+	if up := metricValue(t, m, "umeeting_directory_up", SourceLDAP); up != 0 {
+		t.Fatalf("up = %v", up)
+	}
+	m.Apply(cfg) // starts a background read that hangs
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	m.Apply(cfg)
+	metricValue(t, m, "umeeting_directory_up", SourceLDAP)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a reload and a scrape waited %v for the hanging read", d)
 	}
 }
