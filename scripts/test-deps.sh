@@ -32,6 +32,9 @@ fi
 if ! command -v prometheus-alertmanager >/dev/null && ! command -v alertmanager >/dev/null; then
 	missing+=(prometheus-alertmanager) # the inhibition test of deploy/
 fi
+if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ]; then
+	missing+=(slapd) # the directory tests start their own slapd
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "missing: run 'sudo apt-get install ${missing[*]}' (Debian) first" >&2
@@ -41,17 +44,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "slapd missing: run 'sudo apt-get install slapd' (Debian) first" >&2
-		exit 1
-	fi
-	echo "Installing Debian's slapd package (OpenLDAP) for the directory tests..." >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends slapd >/dev/null
 fi
 
 have_prom3() { [ -x "$PROM3_DIR/prometheus" ] && [ -x "$PROM3_DIR/promtool" ]; }
