@@ -69,37 +69,14 @@ func departmentTruth(sim *simulator.Simulator, dir map[string]person, moves map[
 			d = md
 		}
 		tt := out[d]
-		if tt.Features == nil {
-			tt.Features = map[string]float64{}
-		}
-		secs := m.End.Sub(m.Start).Seconds()
-		tt.Meetings++
-		tt.Seconds += secs
-		tt.Participants += float64(m.Participants)
-		tt.ParticipantSeconds += secs * float64(m.Participants)
-		for i, f := range umeeting.AllFeatures {
-			if m.Features&f != 0 {
-				tt.Features[umeeting.FeatureNames[i]]++
-			}
-		}
+		tt.add(&m)
 		out[d] = tt
 	}
 	return out
 }
 
 func exportedDepartment(text, dept string) totals {
-	l := fmt.Sprintf("department=%q", dept)
-	tt := totals{Features: map[string]float64{}}
-	tt.Meetings, _ = sumMetric(text, "umeeting_department_meetings_total", l)
-	tt.Seconds, _ = sumMetric(text, "umeeting_department_meeting_seconds_total", l)
-	tt.Participants, _ = sumMetric(text, "umeeting_department_participants_total", l)
-	tt.ParticipantSeconds, _ = sumMetric(text, "umeeting_department_participant_seconds_total", l)
-	for _, f := range umeeting.FeatureNames {
-		if v, _ := sumMetric(text, "umeeting_department_meetings_by_feature_total", l, fmt.Sprintf("feature=%q", f)); v > 0 {
-			tt.Features[f] = v
-		}
-	}
-	return tt
+	return exportedUsage(text, "umeeting_department_", fmt.Sprintf("department=%q", dept))
 }
 
 // checkDepartments compares every department series with the truth.

@@ -81,29 +81,47 @@ type totals struct {
 func truthTotals(sim *simulator.Simulator) totals {
 	tt := totals{Features: map[string]float64{}}
 	for _, m := range sim.Truth(time.Time{}, time.Now().Add(time.Hour)) {
-		secs := m.End.Sub(m.Start).Seconds()
-		tt.Meetings++
-		tt.Seconds += secs
-		tt.Participants += float64(m.Participants)
-		tt.ParticipantSeconds += secs * float64(m.Participants)
-		for i, f := range umeeting.AllFeatures {
-			if m.Features&f != 0 {
-				tt.Features[umeeting.FeatureNames[i]]++
-			}
-		}
+		tt.add(&m)
 	}
 	return tt
 }
 
+// add counts one meeting the way the exporter's counters do.
+func (tt *totals) add(m *umeeting.Meeting) {
+	if tt.Features == nil {
+		tt.Features = map[string]float64{}
+	}
+	secs := m.End.Sub(m.Start).Seconds()
+	tt.Meetings++
+	tt.Seconds += secs
+	tt.Participants += float64(m.Participants)
+	tt.ParticipantSeconds += secs * float64(m.Participants)
+	for i, f := range umeeting.AllFeatures {
+		if m.Features&f != 0 {
+			tt.Features[umeeting.FeatureNames[i]]++
+		}
+	}
+}
+
 func exportedTotals(exposition, account string) totals {
-	a := fmt.Sprintf("account=%q", account)
+	return exportedUsage(exposition, "umeeting_", fmt.Sprintf("account=%q", account))
+}
+
+// exportedUsage adds up the usage counter families named prefix +
+// meetings_total, meeting_seconds_total, ... over the samples whose labels
+// contain every matcher.
+func exportedUsage(exposition, prefix string, matchers ...string) totals {
+	sum := func(name string, extra ...string) float64 {
+		v, _ := sumMetric(exposition, prefix+name, append(extra, matchers...)...)
+		return v
+	}
 	tt := totals{Features: map[string]float64{}}
-	tt.Meetings, _ = sumMetric(exposition, "umeeting_meetings_total", a)
-	tt.Seconds, _ = sumMetric(exposition, "umeeting_meeting_seconds_total", a)
-	tt.Participants, _ = sumMetric(exposition, "umeeting_participants_total", a)
-	tt.ParticipantSeconds, _ = sumMetric(exposition, "umeeting_participant_seconds_total", a)
+	tt.Meetings = sum("meetings_total")
+	tt.Seconds = sum("meeting_seconds_total")
+	tt.Participants = sum("participants_total")
+	tt.ParticipantSeconds = sum("participant_seconds_total")
 	for _, f := range umeeting.FeatureNames {
-		if v, _ := sumMetric(exposition, "umeeting_meetings_by_feature_total", a, fmt.Sprintf("feature=%q", f)); v > 0 {
+		if v := sum("meetings_by_feature_total", fmt.Sprintf("feature=%q", f)); v > 0 {
 			tt.Features[f] = v
 		}
 	}
