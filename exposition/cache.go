@@ -178,7 +178,10 @@ func (c *Cache) encode(mf *dto.MetricFamily) (*family, error) {
 	f := &family{}
 	for e := range numEncodings {
 		var buf bytes.Buffer
-		if err := expfmt.NewEncoder(&buf, formatOf[e]).Encode(mf); err != nil {
+		// OpenMetrics carries counters' created timestamps (_created): Prometheus 3
+		// with created-timestamp-zero-ingestion starts a series it never saw at 0
+		// from them; 2.x and 3.x without the feature store nothing for them.
+		if err := expfmt.NewEncoder(&buf, formatOf[e], expfmt.WithCreatedLines()).Encode(mf); err != nil {
 			return nil, err
 		}
 		head, samples := splitHead(buf.Bytes())

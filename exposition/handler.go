@@ -83,7 +83,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	live := bufPool.Get().(*bytes.Buffer)
 	live.Reset()
 	defer bufPool.Put(live)
-	enc := expfmt.NewEncoder(live, format)
+	enc := expfmt.NewEncoder(live, format, expfmt.WithCreatedLines()) // as the cache (encode)
 	for _, mf := range mfs {
 		if _, dup := v.names[mf.GetName()]; dup {
 			h.fail(w, "gathering metrics", fmt.Errorf("metric family %s is both cached and gathered live", mf.GetName()))

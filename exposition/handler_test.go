@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -240,5 +241,34 @@ func TestMaxRequestsInFlight(t *testing.T) {
 	<-done
 	if a, _ := scrape(t, h, "", ""); a.Code != http.StatusOK {
 		t.Errorf("scrape after the first ended: HTTP %d", a.Code)
+	}
+}
+
+// TestOpenMetricsCreatedLines: a counter's created timestamp is served as
+// OpenMetrics _created, from the cache and live alike, so that Prometheus 3
+// with created-timestamp-zero-ingestion can start a series at 0 it never
+// scraped (e2e TestCreatedTimestampZeroIngestion); the text format has no
+// such line.
+func TestOpenMetricsCreatedLines(t *testing.T) {
+	created := time.Unix(1700000000, 0)
+	c := NewCache()
+	cached := prometheus.MustNewConstMetricWithCreatedTimestamp(meetingsDesc, prometheus.CounterValue, 2, created, "acme", "Ann")
+	if err := c.Update("acme", gatherOf(t, []prometheus.Metric{cached}), false); err != nil {
+		t.Fatal(err)
+	}
+	live := prometheus.NewRegistry()
+	polls := prometheus.NewCounter(prometheus.CounterOpts{Name: "umeeting_polls_total", Help: "Polls."})
+	live.MustRegister(polls)
+	h := NewHandler(c, live, HandlerOpts{})
+
+	om, _ := scrape(t, h, "application/openmetrics-text;version=1.0.0", "")
+	for _, want := range []string{`umeeting_meetings_created{account="acme",host="Ann"} 1.7e+09`, "umeeting_polls_created "} {
+		if !strings.Contains(string(om.Body), want) {
+			t.Errorf("OpenMetrics answer lacks %q:\n%s", want, om.Body)
+		}
+	}
+	text, _ := scrape(t, h, "text/plain;version=0.0.4", "")
+	if strings.Contains(string(text.Body), "_created") {
+		t.Errorf("text answer has _created lines:\n%s", text.Body)
 	}
 }
