@@ -94,6 +94,8 @@ umeeting_records_invalid_total{account="acme",reason="end_before_start"} 0
 umeeting_records_invalid_total{account="acme",reason="malformed"} 0
 umeeting_records_invalid_total{account="acme",reason="missing_uuid"} 1
 umeeting_records_invalid_total{account="acme",reason="no_length"} 0
+umeeting_records_invalid_total{account="acme",reason="too_long"} 0
+umeeting_records_invalid_total{account="acme",reason="too_many_participants"} 0
 # HELP umeeting_remembered_meetings Meetings remembered to count each once; grows with the lookback, not with uptime.
 # TYPE umeeting_remembered_meetings gauge
 umeeting_remembered_meetings{account="acme"} 3

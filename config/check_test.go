@@ -29,7 +29,7 @@ func TestErrorMessages(t *testing.T) {
 		{"nested http_client_config key", account + "    http_client_config:\n      tls_config:\n        ca_fiel: x\n",
 			"accounts[0].http_client_config.tls_config.ca_fiel (line 7): unknown key; did you mean ca_file?"},
 		{"unknown key, nothing near", account + "    colour: blue\n",
-			"accounts[0].colour (line 5): unknown key; known keys here: api_key, api_secret, api_secret_file, api_url, concurrent_meetings_limit, daily_request_budget, http_client_config, max_retries, method, min_request_interval, name, page_size, timeout, timezone"},
+			"accounts[0].colour (line 5): unknown key; known keys here: api_key, api_secret, api_secret_file, api_url, concurrent_meetings_limit, daily_request_budget, http_client_config, max_answer_size, max_meeting_length, max_pages, max_retries, method, min_request_interval, name, page_size, timeout, timezone"},
 		{"key dedented out of its account", "accounts:\n  - name: acme\n    api_key: k\napi_secret: s\n",
 			"api_secret (line 4): unknown key here; api_secret is a key of an account (accounts[]): check its indentation"},
 		{"key indented into another", "metrics:\n  per_host: true\n  lookback: 48h\n",
@@ -92,9 +92,9 @@ func TestWarnings(t *testing.T) {
 	}{
 		{"defaults fit the budget", account, nil},
 		{"polls over the budget", "poll_interval: 5s\n" + account, []string{
-			"accounts[0] (acme): 5s polls with a 48h lookback need about 17280 requests a day (1 a poll for its 5 padded days, more with paging); the budget is 2000: polls will fail once it is spent (raise poll_interval or daily_request_budget)"}},
+			"accounts[0] (acme): 5s polls with a 48h lookback need about 17280 requests a day (1 a poll for its 7 padded days, more with paging); the budget is 2000: polls will fail once it is spent (raise poll_interval or daily_request_budget)"}},
 		{"a long lookback needs two requests a poll", "poll_interval: 1m\nlookback: 40d\n" + account, []string{
-			"accounts[0] (acme): 1m polls with a 40d lookback need about 2880 requests a day (2 a poll for its 43 padded days, more with paging); the budget is 2000: polls will fail once it is spent (raise poll_interval or daily_request_budget)"}},
+			"accounts[0] (acme): 1m polls with a 40d lookback need about 2880 requests a day (2 a poll for its 45 padded days, more with paging); the budget is 2000: polls will fail once it is spent (raise poll_interval or daily_request_budget)"}},
 		{"no budget, no warning", "poll_interval: 5s\n" + account + "    daily_request_budget: 0\n", nil},
 		{"min_request_interval over poll_interval", "poll_interval: 30s\n" + account + "    min_request_interval: 1m\n    daily_request_budget: 0\n", []string{
 			"accounts[0] (acme): min_request_interval 1m is longer than poll_interval 30s: each poll waits for the previous poll's last request, polls run late, and one fails when that wait would pass poll_timeout 1m"}},

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/units"
 	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	yaml "go.yaml.in/yaml/v2"
@@ -41,6 +42,9 @@ var (
 		PageSize:           100,
 		MaxRetries:         3,
 		DailyRequestBudget: 2000,
+		MaxMeetingLength:   NewDuration(48 * time.Hour),
+		MaxPages:           10000,
+		MaxAnswerSize:      Bytes{Base2Bytes: 256 << 20},
 		HTTPClientConfig:   promconfig.DefaultHTTPClientConfig,
 	}
 	DefaultMaxHosts = 10000
@@ -86,8 +90,15 @@ type Account struct {
 	MinRequestInterval Duration `yaml:"min_request_interval"`
 	// ConcurrentMeetingsLimit is the licence's limit of meetings at once,
 	// exported for alerting; 0 means not set.
-	ConcurrentMeetingsLimit int                         `yaml:"concurrent_meetings_limit"`
-	HTTPClientConfig        promconfig.HTTPClientConfig `yaml:"http_client_config"`
+	ConcurrentMeetingsLimit int `yaml:"concurrent_meetings_limit"`
+	// MaxMeetingLength: longer records are invalid (too_long), and requests
+	// reach this much further back, for an API that lists by start date.
+	MaxMeetingLength Duration `yaml:"max_meeting_length"`
+	// MaxPages caps the requests of one poll, unless total_records needs more.
+	MaxPages int `yaml:"max_pages"`
+	// MaxAnswerSize caps one answer's size (e.g. 256MiB).
+	MaxAnswerSize    Bytes                       `yaml:"max_answer_size"`
+	HTTPClientConfig promconfig.HTTPClientConfig `yaml:"http_client_config"`
 
 	// Location is Timezone, resolved by Load.
 	Location *time.Location `yaml:"-"`
@@ -168,6 +179,26 @@ func (d Duration) check(field string, minimum time.Duration, why string) error {
 		return fmt.Errorf("%s: %w", field, d.err)
 	case d.D() < minimum:
 		return fmt.Errorf("%s: %s", field, why)
+	}
+	return nil
+}
+
+// Bytes is a size in binary units (512KiB, 256MiB, 1GiB). A bad value is
+// kept as an error that Validate reports with the field's name.
+type Bytes struct {
+	units.Base2Bytes
+	err error
+}
+
+// UnmarshalYAML parses the size, keeping a parse error for Validate.
+func (b *Bytes) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	var err error
+	if b.Base2Bytes, err = units.ParseBase2Bytes(s); err != nil {
+		b.err = fmt.Errorf("%s", s)
 	}
 	return nil
 }
@@ -409,6 +440,21 @@ func (a *Account) validate() []error {
 	}
 	if a.ConcurrentMeetingsLimit < 0 {
 		add("concurrent_meetings_limit: must not be negative")
+	}
+	// A month bounds the length: it is what one request covers, and it keeps
+	// length × participants far from wrapping a counter.
+	errs = append(errs, a.MaxMeetingLength.check("max_meeting_length", time.Minute, "must be at least 1m"))
+	if a.MaxMeetingLength.D() > 31*24*time.Hour {
+		add("max_meeting_length: %s must be at most 31d", a.MaxMeetingLength.Duration)
+	}
+	if a.MaxPages < 1 {
+		add("max_pages: %d must be at least 1", a.MaxPages)
+	}
+	switch {
+	case a.MaxAnswerSize.err != nil:
+		add("max_answer_size: %q is not a size like 256MiB", a.MaxAnswerSize.err.Error())
+	case a.MaxAnswerSize.Base2Bytes < 1<<10:
+		add("max_answer_size: %s must be at least 1KiB", a.MaxAnswerSize.Base2Bytes)
 	}
 	if err := a.HTTPClientConfig.Validate(); err != nil {
 		add("http_client_config: %w", err)

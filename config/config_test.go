@@ -43,6 +43,9 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := cfg.Accounts[0]
+	if a.MaxMeetingLength.D() != 48*time.Hour || a.MaxPages != 10000 || a.MaxAnswerSize.Base2Bytes != 256<<20 {
+		t.Errorf("limits %v %d %v, want 48h, 10000, 256MiB", a.MaxMeetingLength, a.MaxPages, a.MaxAnswerSize)
+	}
 	if a.PageSize != 100 || a.MaxRetries != 3 || a.DailyRequestBudget != 2000 || a.Timeout.D() != 30*time.Second {
 		t.Errorf("account defaults = %+v", a)
 	}
@@ -101,6 +104,11 @@ func TestInvalidConfigs(t *testing.T) {
 		{"bad method", "accounts:\n- " + ok + ", method: PUT}\n", `method: "PUT" must be POST or GET`},
 		{"bad page size", "accounts:\n- " + ok + ", page_size: 0}\n", "page_size: 0 must be between"},
 		{"negative budget", "accounts:\n- " + ok + ", daily_request_budget: -1}\n", "daily_request_budget: must not be negative"},
+		{"short max length", "accounts:\n- " + ok + ", max_meeting_length: 30s}\n", "max_meeting_length: must be at least 1m"},
+		{"long max length", "accounts:\n- " + ok + ", max_meeting_length: 32d}\n", "max_meeting_length: 32d must be at most 31d"},
+		{"no pages", "accounts:\n- " + ok + ", max_pages: 0}\n", "max_pages: 0 must be at least 1"},
+		{"tiny answer cap", "accounts:\n- " + ok + ", max_answer_size: 100B}\n", "max_answer_size: 100B must be at least 1KiB"},
+		{"bad answer cap", "accounts:\n- " + ok + ", max_answer_size: lots}\n", `max_answer_size: "lots" is not a size like 256MiB`},
 		{"bad regexp", "metrics: {host_include: '('}\n", `metrics.host_include: invalid regular expression "("`},
 		{"bad http config", "accounts:\n- " + ok + ", http_client_config: {bearer_token: a, bearer_token_file: b}}\n", "at most one of bearer_token"},
 	} {

@@ -14,8 +14,8 @@ const day = 24 * time.Hour
 const monthChunkDays = 30
 
 // PaddedDays is how many calendar days one poll's requests cover at most
-// with this lookback: the dates the lookback touches, and a day on each
-// side (the API's zone and the inclusiveness of `to` are unknown).
+// with this reach (see Reach): the dates it touches, and a day on each side
+// (the API's zone and the inclusiveness of `to` are unknown).
 func PaddedDays(lookback time.Duration) int {
 	dates := int(lookback/day) + 1
 	if lookback%day != 0 {
@@ -24,17 +24,22 @@ func PaddedDays(lookback time.Duration) int {
 	return dates + 2
 }
 
-// RequestsPerPoll is the fewest requests one poll makes with this lookback:
+// RequestsPerPoll is the fewest requests one poll makes with this reach:
 // one per month-long period of the padded window (more with paging).
 func RequestsPerPoll(lookback time.Duration) int {
 	return max(1, (PaddedDays(lookback)-1+monthChunkDays-1)/monthChunkDays)
 }
 
-// RequestsPerDay is the fewest requests a day the regular polls of an
-// account make.
-func (c *Config) RequestsPerDay() int {
+// Reach is how far back a poll of account a asks: the lookback, and the
+// longest believable meeting before it, for an API that lists meetings by
+// their start date.
+func (c *Config) Reach(a *Account) time.Duration { return c.Lookback.D() + a.MaxMeetingLength.D() }
+
+// RequestsPerDay is the fewest requests a day the regular polls of
+// account a make.
+func (c *Config) RequestsPerDay(a *Account) int {
 	polls := int((day + c.PollInterval.D() - 1) / c.PollInterval.D())
-	return polls * RequestsPerPoll(c.Lookback.D())
+	return polls * RequestsPerPoll(c.Reach(a))
 }
 
 // Warnings are settings that are valid but will not work as meant: polls
@@ -43,15 +48,15 @@ func (c *Config) RequestsPerDay() int {
 // them and the exporter logs them at start and reload.
 func (c *Config) Warnings() []string {
 	var ws []string
-	perDay := c.RequestsPerDay()
 	for i, a := range c.Accounts {
 		field := fmt.Sprintf("accounts[%d] (%s)", i, a.Name)
+		perDay := c.RequestsPerDay(&a)
 		if a.DailyRequestBudget > 0 && perDay > a.DailyRequestBudget {
 			ws = append(ws, fmt.Sprintf("%s: %s polls with a %s lookback need about %d requests a day "+
 				"(%d a poll for its %d padded days, more with paging); the budget is %d: "+
 				"polls will fail once it is spent (raise poll_interval or daily_request_budget)",
-				field, c.PollInterval, c.Lookback, perDay, RequestsPerPoll(c.Lookback.D()),
-				PaddedDays(c.Lookback.D()), a.DailyRequestBudget))
+				field, c.PollInterval, c.Lookback, perDay, RequestsPerPoll(c.Reach(&a)),
+				PaddedDays(c.Reach(&a)), a.DailyRequestBudget))
 		}
 		if mri := a.MinRequestInterval.D(); mri > c.PollInterval.D() {
 			ws = append(ws, fmt.Sprintf("%s: min_request_interval %s is longer than poll_interval %s: "+

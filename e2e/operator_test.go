@@ -225,7 +225,7 @@ func TestConfigCheckMessages(t *testing.T) {
 		{"wrong indentation", "accounts:\n  - name: acme\n    api_key: k\n   api_secret: s\n", 1,
 			"config file FILE: line 4 (after accounts[0].api_key): did not find expected '-' indicator; check the indentation of line 4 against the lines above it (spaces only, no tabs)\n"},
 		{"polls over the budget", "poll_interval: 5s\naccounts:\n  - {name: acme, api_key: k, api_secret: s}\n", 0,
-			"FILE: warning: accounts[0] (acme): 5s polls with a 48h lookback need about 17280 requests a day (1 a poll for its 5 padded days, more with paging); the budget is 2000: polls will fail once it is spent (raise poll_interval or daily_request_budget)\n" +
+			"FILE: warning: accounts[0] (acme): 5s polls with a 48h lookback need about 17280 requests a day (1 a poll for its 7 padded days, more with paging); the budget is 2000: polls will fail once it is spent (raise poll_interval or daily_request_budget)\n" +
 				"FILE: OK, 1 account(s)\n"},
 		{"min_request_interval over poll_interval", "poll_interval: 30s\naccounts:\n  - {name: acme, api_key: k, api_secret: s, min_request_interval: 1m, daily_request_budget: 0}\n", 0,
 			"FILE: warning: accounts[0] (acme): min_request_interval 1m is longer than poll_interval 30s: each poll waits for the previous poll's last request, polls run late, and one fails when that wait would pass poll_timeout 1m\n" +

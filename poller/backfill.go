@@ -69,7 +69,7 @@ func (b *backfillState) progressWith(backfill time.Duration) float64 {
 // the regular polls' requests of a day, at most half the budget.
 func budgetReserve(s settings) int {
 	perDay := int((24*time.Hour + s.pollInterval - 1) / s.pollInterval)
-	need := perDay * config.RequestsPerPoll(s.lookback)
+	need := perDay * config.RequestsPerPoll(s.lookback+s.account.MaxMeetingLength.D())
 	if limit := s.account.DailyRequestBudget; limit > 0 {
 		need = min(need, limit/2)
 	}

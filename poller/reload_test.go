@@ -305,7 +305,7 @@ func TestBackfillHasItsOwnStatus(t *testing.T) {
 	}
 
 	// Let the first month through only: the read stops at the second.
-	g.reject(time.Now().Add(-35 * 24 * time.Hour))
+	g.reject(time.Now().Add(-38 * 24 * time.Hour)) // a month and the requests' reach before it
 	p := f.waitValue("umeeting_backfill_progress_ratio", "a", func(v float64) bool { return v > 0 }, "the first month read")
 	if p >= 1 {
 		t.Fatalf("backfill done through a rejecting API: %v", p)
@@ -320,7 +320,7 @@ func TestBackfillHasItsOwnStatus(t *testing.T) {
 	// It resumed where it stopped: after the failure, no request for the
 	// month already read, and the retry asked for the period that failed.
 	for _, r := range g.log()[len(stopped):] {
-		if r.to.After(resumeTo) && r.from.Before(time.Now().Add(-4*24*time.Hour)) { // not a regular poll
+		if r.to.After(resumeTo) && r.from.Before(time.Now().Add(-8*24*time.Hour)) { // not a regular poll (7 padded days)
 			t.Errorf("backfill re-read %s..%s after it had read it", r.from.Format(time.DateOnly), r.to.Format(time.DateOnly))
 		}
 	}
@@ -328,9 +328,10 @@ func TestBackfillHasItsOwnStatus(t *testing.T) {
 	f.waitValue("umeeting_active_hosts", "a", func(v float64) bool { return v > 0 }, "active hosts")
 }
 
-// TestPollWindowCoversFiveDays: with the default 48h lookback a poll's
-// request covers five calendar days (README "Sizing the request budget").
-func TestPollWindowCoversFiveDays(t *testing.T) {
+// TestPollWindowCoversSevenDays: with the default 48h lookback and 48h
+// max_meeting_length a poll's request covers seven calendar days (README
+// "How far back a poll asks").
+func TestPollWindowCoversSevenDays(t *testing.T) {
 	f, g, _ := newGatedFixture(t, 10*time.Hour)
 	f.apply(gatedConfig(g, "poll_interval: 1h\nlookback: 48h\nbackfill: 48h\n", ", daily_request_budget: 0"))
 	f.waitValue("umeeting_up", "a", func(v float64) bool { return v == 1 }, "the first poll")
@@ -338,8 +339,8 @@ func TestPollWindowCoversFiveDays(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
-	if days := int(reqs[0].to.Sub(reqs[0].from).Hours()/24) + 1; days != 5 || days != config.PaddedDays(48*time.Hour) {
-		t.Errorf("the 48h poll asked for %s..%s: %d days, want 5", reqs[0].from.Format(time.DateOnly), reqs[0].to.Format(time.DateOnly), days)
+	if days := int(reqs[0].to.Sub(reqs[0].from).Hours()/24) + 1; days != 7 || days != config.PaddedDays(96*time.Hour) {
+		t.Errorf("the 48h poll asked for %s..%s: %d days, want 7", reqs[0].from.Format(time.DateOnly), reqs[0].to.Format(time.DateOnly), days)
 	}
 }
 

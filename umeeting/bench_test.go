@@ -2,10 +2,13 @@ package umeeting
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
 )
@@ -73,4 +76,113 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportMetric(float64(max(int64(peak)-int64(baseline), 0))/1024, "live-heap-KiB")
 		})
 	}
+}
+
+// BenchmarkDecodeLibraries compares, on the same answer and with the same
+// field rules (parser.record), the two streaming decoders issue #8 weighed:
+// jsontext (what Decode uses), and encoding/json's Decoder (Token/More for
+// the envelope and the array, Decode per record into raw field values);
+// and, as the floor, plain encoding/json decoding the whole answer into a
+// struct slice, which holds every record at once and applies no rule.
+func BenchmarkDecodeLibraries(b *testing.B) {
+	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	const n = 100_000
+	var answer bytes.Buffer
+	if err := umeetingtest.WriteAnswer(&answer, n, start); err != nil {
+		b.Fatal(err)
+	}
+	body := answer.Bytes()
+	run := func(b *testing.B, decode func() int) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if got := decode(); got != n {
+				b.Fatalf("decoded %d of %d records", got, n)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	}
+	b.Run("jsontext", func(b *testing.B) {
+		run(b, func() int {
+			sink := &countSink{}
+			if _, err := Decode(bytes.NewReader(body), start, start.Add(umeetingtest.Span), sink); err != nil {
+				b.Fatal(err)
+			}
+			return sink.meetings
+		})
+	})
+	b.Run("encoding-json-stream", func(b *testing.B) {
+		run(b, func() int { return decodeV1(b, body, start) })
+	})
+	b.Run("encoding-json-floor", func(b *testing.B) {
+		run(b, func() int {
+			var a umeetingtest.Answer
+			if err := json.Unmarshal(body, &a); err != nil {
+				b.Fatal(err)
+			}
+			return len(a.Data)
+		})
+	})
+}
+
+// v1Record holds the raw values of a record's fields for decodeV1.
+type v1Record struct {
+	UUID            json.RawMessage `json:"uuid"`
+	ID              json.RawMessage `json:"id"`
+	Host            json.RawMessage `json:"host"`
+	Email           json.RawMessage `json:"email"`
+	UserType        json.RawMessage `json:"user_type"`
+	Start           json.RawMessage `json:"start_time"`
+	End             json.RawMessage `json:"end_time"`
+	Duration        json.RawMessage `json:"duration"`
+	Participants    json.RawMessage `json:"participants"`
+	PSTN            json.RawMessage `json:"has_pstn"`
+	VoIP            json.RawMessage `json:"has_voip"`
+	ThirdPartyAudio json.RawMessage `json:"has_3rd_party_audio"`
+	Video           json.RawMessage `json:"has_video"`
+	ScreenShare     json.RawMessage `json:"has_screen_share"`
+	Recording       json.RawMessage `json:"recording"`
+}
+
+// decodeV1 streams the answer's records with encoding/json's Decoder and
+// applies the same rules as Decode; it returns the meetings kept.
+func decodeV1(b *testing.B, body []byte, start time.Time) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	p := parser{loc: time.UTC, maxLength: DefaultMaxMeetingLength, in: map[string]string{}}
+	kept := 0
+	if _, err := dec.Token(); err != nil {
+		b.Fatal(err)
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if key != "data" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				b.Fatal(err)
+			}
+			continue
+		}
+		if _, err := dec.Token(); err != nil {
+			b.Fatal(err)
+		}
+		for dec.More() {
+			var r v1Record
+			if err := dec.Decode(&r); err != nil {
+				b.Fatal(err)
+			}
+			for i, v := range [nFields]json.RawMessage{r.UUID, r.ID, r.Host, r.Email, r.UserType, r.Start, r.End, r.Duration,
+				r.Participants, r.PSTN, r.VoIP, r.ThirdPartyAudio, r.Video, r.ScreenShare, r.Recording} {
+				p.f[i] = jsontext.Value(v)
+			}
+			if reason, keep := p.record(start, start.Add(umeetingtest.Span)); reason == "" && keep {
+				kept++
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return kept
 }

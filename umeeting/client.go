@@ -1,8 +1,8 @@
 package umeeting
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,10 +24,11 @@ const (
 	DefaultMaxRetries   = 3
 	DefaultRetryBackoff = time.Second
 	DefaultMaxBodyBytes = 256 << 20
+	DefaultMaxPages     = 10000
 
 	maxBackoff    = 30 * time.Second
 	maxRetryAfter = 10 * time.Minute // a longer Retry-After is not waited for in full
-	maxPages      = 10000            // per chunk: a server that pages forever is an error
+	maxRedirects  = 10
 	userAgent     = "umeeting_exporter"
 	dateLayout    = "2006-01-02"
 )
@@ -39,13 +40,15 @@ type Config struct {
 	APIKey       string              // sent as api_key
 	APISecret    string              // sent as api_secret; never logged
 	Method       string              // http.MethodPost (default; form-encoded body) or http.MethodGet (query string)
-	Location     *time.Location      // zone in which from/to dates are written; nil = Asia/Shanghai
+	Location     *time.Location      // zone of from/to dates and of record times written without one; nil = Asia/Shanghai
 	PageSize     int                 // page_size sent; default 100
 	Timeout      time.Duration       // per HTTP request including reading the body; default 30s
 	MaxRetries   int                 // retries of one request after the first try; default 3; <0 means 0
 	RetryBackoff time.Duration       // first backoff, doubled per retry, capped at 30s; default 1s
 	MaxBodyBytes int64               // answer size cap; default 256 MiB
-	HTTPClient   *http.Client        // nil = a plain client
+	MaxPages     int                 // requests per Fetch, unless total_records needs more; default 10000
+	MaxLength    time.Duration       // longest believable meeting; default 48h
+	HTTPClient   *http.Client        // nil = a plain client; redirects to another host are refused
 	Budget       *Budget             // request budget shared across reloads; nil = unlimited
 	Logger       log.Logger          // go-kit; nil = nop; lines carry no account key: pass log.With(l, "account", name)
 	OnRequest    func(result string) // called once per HTTP request attempt with one of the Result* constants; may be nil
@@ -57,8 +60,7 @@ type Client struct {
 	cfg      Config
 	endpoint *url.URL
 	shownURL string // the URL for messages: no credentials, no query
-	secrets  *strings.Replacer
-	maxPages int
+	hide     func(string) string
 	sleep    func(ctx context.Context, d time.Duration) error // replaced in tests
 }
 
@@ -98,63 +100,85 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Location == nil {
 		cfg.Location = shanghai
 	}
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = DefaultPageSize
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	switch {
-	case cfg.MaxRetries == 0:
+	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = DefaultMaxRetries
-	case cfg.MaxRetries < 0:
-		cfg.MaxRetries = 0
 	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = DefaultRetryBackoff
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
-	}
+	cfg.MaxRetries = max(cfg.MaxRetries, 0)
+	orDefault(&cfg.PageSize, DefaultPageSize)
+	orDefault(&cfg.MaxPages, DefaultMaxPages)
+	orDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	orDefault(&cfg.Timeout, DefaultTimeout)
+	orDefault(&cfg.RetryBackoff, DefaultRetryBackoff)
+	orDefault(&cfg.MaxLength, DefaultMaxMeetingLength)
 	if cfg.Logger == nil {
 		cfg.Logger = log.NewNopLogger()
 	}
 	shown := *u
 	shown.User, shown.RawQuery, shown.ForceQuery, shown.Fragment, shown.RawFragment = nil, "", false, "", ""
-	return &Client{
-		cfg:      cfg,
-		endpoint: u,
-		shownURL: shown.String(),
-		secrets:  credentialReplacer(cfg.APISecret, cfg.APIKey),
-		maxPages: maxPages,
-		sleep:    sleepCtx,
-	}, nil
+	cfg.HTTPClient = sameHostOnly(cfg.HTTPClient, u)
+	return &Client{cfg: cfg, endpoint: u, shownURL: shown.String(), hide: redactor(cfg.APISecret, cfg.APIKey), sleep: sleepCtx}, nil
+}
+
+// orDefault sets *v to d when it is not positive.
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// errOtherHost is a redirect to another host (or scheme), which would hand
+// the credentials (in a 307/308 body, or a GET query) to whoever it names.
+var errOtherHost = errors.New("the API redirected to another host")
+
+// sameHostOnly returns a copy of hc (nil: a plain client) that follows
+// redirects only within u's scheme and host.
+func sameHostOnly(hc *http.Client, u *url.URL) *http.Client {
+	c := &http.Client{}
+	if hc != nil {
+		*c = *hc
+	}
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != u.Scheme || !strings.EqualFold(req.URL.Host, u.Host) {
+			return fmt.Errorf("%w (%s://%s); credentials are only sent to %s://%s", errOtherHost, req.URL.Scheme, req.URL.Host, u.Scheme, u.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return c
 }
 
 // Fetch asks for every meeting that ended in [from, to] and hands them to
-// sink while decoding. It pads the dates by a day on each side (the zone and
-// the inclusiveness of `to` are unknown), splits the period into requests of
-// at most one month, follows paging, retries what may pass, and drops the
-// records whose end_time lies outside [from, to]. Invalid records always go
-// to sink.Invalid. Errors never contain the API key or secret.
+// sink while decoding. Its requests reach back MaxLength before from (an
+// API that lists meetings by their start date lists a long meeting that
+// ends in the period under an earlier day) and are padded by a day on each
+// side (the zone and the inclusiveness of `to` are unknown); it splits the
+// period into requests of at most one month, follows paging, retries what
+// may pass, and drops the records whose end_time lies outside [from, to].
+// Invalid records always go to sink.Invalid. Errors never contain the API
+// key or secret.
 func (c *Client) Fetch(ctx context.Context, from, to time.Time, sink Sink) error {
 	if to.Before(from) {
 		return fmt.Errorf("account %s: hisMeeting: to %s is before from %s", c.cfg.Account,
 			to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	first := civilDate(from.In(c.cfg.Location)).AddDate(0, 0, -1)
+	first := civilDate(from.Add(-c.cfg.MaxLength).In(c.cfg.Location)).AddDate(0, 0, -1)
 	last := civilDate(to.In(c.cfg.Location)).AddDate(0, 0, 1)
-	dec := newDecoder()
-	dec.hide = c.secrets
+	dec := newDecoder(c.cfg.Location, c.cfg.MaxLength)
+	dec.hide = c.hide
+	dec.seen = map[uint64]bool{}
+	pages := 0
 	for a := first; ; {
 		b := monthEnd(a)
 		if b.After(last) {
 			b = last
 		}
-		if err := c.fetchChunk(ctx, dec, a, b, from, to, sink); err != nil {
+		if err := c.fetchChunk(ctx, dec, a, b, from, to, sink, &pages); err != nil {
 			return err
 		}
 		if !b.Before(last) {
@@ -175,15 +199,16 @@ func civilDate(t time.Time) time.Time {
 // (so from Jan 31 it is Feb 27, never Mar 2 as plain AddDate would give).
 func monthEnd(a time.Time) time.Time {
 	y, m, d := a.Date()
-	next := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
-	if dim := daysIn(next.Year(), int(next.Month())); d > dim {
-		d = dim
-	}
-	return time.Date(next.Year(), next.Month(), d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	dim := time.Date(y, m+2, 0, 0, 0, 0, 0, time.UTC).Day() // days in the next month
+	return time.Date(y, m+1, min(d, dim), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
 }
 
-// fetchChunk fetches every page of the dates [a, b].
-func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to time.Time, sink Sink) error {
+// fetchChunk fetches every page of the dates [a, b]. Paging stops at the
+// first empty page, a page that brings no element not seen before in the
+// chunk (an API that ignores page_number), once total_records elements
+// came, or at page_count. pages counts the requests of the whole Fetch
+// against MaxPages, which total_records may raise for its chunk.
+func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to time.Time, sink Sink, pages *int) error {
 	params := url.Values{
 		"api_key":    {c.cfg.APIKey},
 		"api_secret": {c.cfg.APISecret},
@@ -191,12 +216,14 @@ func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to ti
 		"to":         {b.Format(dateLayout)},
 		"page_size":  {strconv.Itoa(c.cfg.PageSize)},
 	}
+	clear(dec.seen)
 	token := ""
+	received, needed := 0, 0 // elements so far; pages total_records needs
 	for page := 1; ; page++ {
 		span := fmt.Sprintf("%s..%s page %d", a.Format(dateLayout), b.Format(dateLayout), page)
 		where := fmt.Sprintf("account %s: hisMeeting %s", c.cfg.Account, span)
-		if page > c.maxPages {
-			return fmt.Errorf("%s: the API reports more than %d pages", where, c.maxPages)
+		if *pages >= c.cfg.MaxPages && page > needed {
+			return fmt.Errorf("%s: the poll needs more than %d pages (max_pages)", where, c.cfg.MaxPages)
 		}
 		params.Set("page_number", strconv.Itoa(page))
 		if token != "" {
@@ -205,11 +232,20 @@ func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to ti
 			params.Del("next_page_token")
 		}
 		env, err := c.request(ctx, dec, params, where, span, from, to, sink)
+		*pages++
 		if err != nil {
 			return err
 		}
+		received += env.Records
 		if env.Records == 0 {
 			return nil
+		}
+		if env.Fresh == 0 {
+			level.Warn(c.cfg.Logger).Log("msg", "hisMeeting page repeats earlier records; paging stopped", "request", span)
+			return nil
+		}
+		if page == 1 && env.TotalRecords > 0 {
+			needed = (env.TotalRecords+env.Records-1)/env.Records + 1
 		}
 		switch {
 		case env.NextPageToken != "":
@@ -217,19 +253,9 @@ func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to ti
 				return c.clean(fmt.Errorf("%s: next_page_token repeats the one just sent", where))
 			}
 			token = env.NextPageToken
-		case env.PageCount > 0:
-			if page >= env.PageCount {
-				return nil
-			}
-		case env.TotalRecords > 0:
-			size := env.PageSize
-			if size <= 0 {
-				size = c.cfg.PageSize
-			}
-			if page >= (env.TotalRecords+size-1)/size {
-				return nil
-			}
-		default:
+		case env.TotalRecords > 0 && received >= env.TotalRecords,
+			env.PageCount > 0 && page >= env.PageCount,
+			env.TotalRecords <= 0 && env.PageCount <= 0:
 			return nil
 		}
 	}
@@ -336,23 +362,23 @@ func (c *Client) attempt(ctx context.Context, dec *decoder, params url.Values, f
 		return Envelope{}, attemptResult{result: ResultHTTPError, retry: resp.StatusCode >= 500}, errors.New(status)
 	}
 
-	body := &cappedReader{r: resp.Body, n: c.cfg.MaxBodyBytes, limit: c.cfg.MaxBodyBytes}
-	env, err := dec.decode(body, from, to, sink)
+	env, err := dec.decode(http.MaxBytesReader(nil, resp.Body, c.cfg.MaxBodyBytes), from, to, sink)
 	if err == nil {
 		return env, attemptResult{result: ResultSuccess}, nil
 	}
 	var (
 		apiErr  *APIError
 		readErr *readError
+		tooBig  *http.MaxBytesError
 	)
 	switch {
-	case errors.Is(err, errBodyTooLarge): // the same answer would come again
-		return env, attemptResult{result: ResultBadResponse}, err
+	case errors.As(err, &tooBig): // the same answer would come again
+		return env, attemptResult{result: ResultBadResponse},
+			fmt.Errorf("reading answer: the answer is larger than %d bytes (max_answer_size)", tooBig.Limit)
 	case errors.As(err, &readErr):
 		res, terr := c.transportError(ctx, rctx, readErr.err)
 		return env, res, fmt.Errorf("reading answer: %w", terr)
 	case errors.As(err, &apiErr):
-		apiErr.Message = c.secrets.Replace(apiErr.Message)
 		switch {
 		case !apiErr.ErrorObject && apiErr.Status == http.StatusTooManyRequests:
 			return env, attemptResult{result: ResultRateLimited, retry: true}, err
@@ -362,7 +388,7 @@ func (c *Client) attempt(ctx context.Context, dec *decoder, params url.Values, f
 		return env, attemptResult{result: ResultAPIError}, err
 	}
 	// The message may quote the start of the answer.
-	return env, attemptResult{result: ResultBadResponse, retry: true}, &badResponse{c.secrets.Replace(err.Error())}
+	return env, attemptResult{result: ResultBadResponse, retry: true}, &badResponse{c.hide(err.Error())}
 }
 
 // newRequest builds the request; the credentials travel in the body (POST)
@@ -401,6 +427,8 @@ func (c *Client) transportError(ctx, rctx context.Context, err error) (attemptRe
 	}
 	var ne net.Error
 	switch {
+	case errors.Is(err, errOtherHost): // following it would hand over the credentials: never retried
+		return attemptResult{result: ResultHTTPError}, fmt.Errorf("%s %s: %w", c.cfg.Method, c.shownURL, err)
 	case ctx.Err() != nil: // the caller gave up: no retry
 		res := ResultNetworkError
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -418,60 +446,33 @@ func (c *Client) transportError(ctx, rctx context.Context, err error) (attemptRe
 // retryAfter reads a Retry-After header: seconds or an HTTP date.
 func retryAfter(h string, now time.Time) (time.Duration, bool) {
 	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0, false
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil && secs >= 0 {
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second, true
 	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
-		d = max(t.Sub(now), 0)
-	} else {
-		return 0, false
+	if t, err := http.ParseTime(h); err == nil {
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
-	return min(d, maxRetryAfter), true
+	return 0, false
 }
 
-// bodySnippet returns the start of an error answer for the error text,
-// credentials hidden, or "" for an empty or HTML body.
+// bodySnippet returns the start of an error answer for the error text:
+// decoded, credentials hidden, cut short; "" for an empty or HTML body.
 func (c *Client) bodySnippet(r io.Reader) string {
 	const show = 120
-	buf := make([]byte, show+clipMargin)
+	buf := make([]byte, show+1024) // the margin lets a credential cut by the window still be recognised
 	n, _ := io.ReadFull(r, buf)
-	b := trimSpace(buf[:n])
+	b := bytes.TrimSpace(buf[:n])
 	if len(b) == 0 || b[0] == '<' {
 		return ""
 	}
-	s := c.secrets.Replace(string(b))
+	s := c.hide(string(b))
 	if len(s) > show {
-		s = string(truncateUTF8([]byte(s), show)) + "…"
+		s = truncateUTF8(s, show) + "…"
 	}
 	return strconv.Quote(s)
 }
 
-// credentialReplacer replaces each credential with "<secret>", also in the
-// forms it takes in a query string, a path and a JSON string.
-func credentialReplacer(creds ...string) *strings.Replacer {
-	var pairs []string
-	seen := map[string]bool{}
-	for _, s := range creds {
-		js, _ := json.Marshal(s)
-		jsonForm := string(js[1 : len(js)-1])
-		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), jsonForm,
-			strings.ReplaceAll(jsonForm, "/", `\/`)} {
-			if form != "" && !seen[form] {
-				seen[form] = true
-				pairs = append(pairs, form, "<secret>")
-			}
-		}
-	}
-	return strings.NewReplacer(pairs...)
-}
-
-// cleanError is an error whose text has the credentials replaced.
+// cleanError is an error whose text has the credentials hidden.
 type cleanError struct {
 	msg string
 	err error
@@ -480,10 +481,15 @@ type cleanError struct {
 func (e *cleanError) Error() string { return e.msg }
 func (e *cleanError) Unwrap() error { return e.err }
 
-// clean hides the API key and secret (also URL-escaped) in err's text. The
-// errors it wraps are built without credentials already (url.Error is
-// unwrapped, API messages and body snippets are cleaned where they are read);
-// this is the last guard for the text that gets logged and returned.
+// clean hides the API key and secret in err's text. The errors it wraps
+// are built without credentials already (url.Error is unwrapped, API
+// messages and body snippets are cleaned where they are read); this is the
+// last guard for the text that gets logged and returned, which it changes
+// (decodes) only if it holds a credential in some form.
 func (c *Client) clean(err error) error {
-	return &cleanError{msg: c.secrets.Replace(err.Error()), err: err}
+	msg := err.Error()
+	if hidden := c.hide(msg); strings.Count(hidden, "<secret>") > strings.Count(msg, "<secret>") {
+		msg = hidden
+	}
+	return &cleanError{msg: msg, err: err}
 }

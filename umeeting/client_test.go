@@ -94,7 +94,8 @@ func newTestClient(t *testing.T, rawURL string, change func(*Config)) *testClien
 	cfg := Config{
 		Account: "acme", URL: rawURL, APIKey: testKey, APISecret: testSecret,
 		Location: time.UTC, Timeout: 5 * time.Second, MaxRetries: 2, RetryBackoff: time.Millisecond,
-		Logger: log.NewLogfmtLogger(log.NewSyncWriter(&tc.logs)),
+		MaxLength: time.Hour, // the period of fetchDay stays 2026-11-19..2026-11-21
+		Logger:    log.NewLogfmtLogger(log.NewSyncWriter(&tc.logs)),
 		OnRequest: func(result string) {
 			tc.mu.Lock()
 			defer tc.mu.Unlock()
@@ -273,7 +274,8 @@ func TestFetchSplitsMonths(t *testing.T) {
 		{"exactly a month", "2026-03-02T12:00:00Z", "2026-03-30T12:00:00Z",
 			[]string{"2026-03-01..2026-03-31"}},
 		{"100 days", "2026-01-01T00:00:00Z", "2026-04-11T00:00:00Z",
-			[]string{"2025-12-31..2026-01-30", "2026-01-30..2026-02-27", "2026-02-27..2026-03-26", "2026-03-26..2026-04-12"}},
+			// The reach goes back MaxLength (an hour here) before from.
+			[]string{"2025-12-30..2026-01-29", "2026-01-29..2026-02-27", "2026-02-27..2026-03-26", "2026-03-26..2026-04-12"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,11 +342,16 @@ func TestFetchPaging(t *testing.T) {
 			requests: 3, meetings: "p1 p2 p3"},
 		{name: "page_count as string", respond: pagedAnswer(2, func(int, apiRequest) []string { return []string{`"page_count": "2"`} }),
 			requests: 2, meetings: "p1 p2"},
+		// Paging by total_records counts the records received, whatever
+		// page_size says: one record a page here, so it reads to the empty page.
 		{name: "total_records with page_size", respond: pagedAnswer(3, func(int, apiRequest) []string {
 			return []string{`"total_records": 250`, `"page_size": 100`}
-		}), requests: 3, meetings: "p1 p2 p3"},
+		}), requests: 4, meetings: "p1 p2 p3"},
 		{name: "total_records with our page size", pageSize: 2, respond: pagedAnswer(3, func(int, apiRequest) []string {
 			return []string{`"total_records": 5`}
+		}), requests: 4, meetings: "p1 p2 p3"},
+		{name: "total_records reached", respond: pagedAnswer(5, func(int, apiRequest) []string {
+			return []string{`"total_records": 3`, `"page_count": 5`}
 		}), requests: 3, meetings: "p1 p2 p3"},
 		{name: "next_page_token", respond: pagedAnswer(3, func(page int, _ apiRequest) []string {
 			if page < 3 {
@@ -361,14 +368,14 @@ func TestFetchPaging(t *testing.T) {
 		}), requests: 2, meetings: "p1 p2", tokens: ",same", err: "page 2: next_page_token repeats the one just sent"},
 		{name: "page cap", maxPages: 4, respond: pagedAnswer(100, func(int, apiRequest) []string {
 			return []string{`"page_count": 100`}
-		}), requests: 4, meetings: "p1 p2 p3 p4", err: "page 5: the API reports more than 4 pages"},
+		}), requests: 4, meetings: "p1 p2 p3 p4", err: "page 5: the poll needs more than 4 pages (max_pages)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			api := newFakeAPI(t, tc.respond)
 			c := newTestClient(t, api.url(), func(c *Config) { c.PageSize = tc.pageSize })
 			if tc.maxPages > 0 {
-				c.maxPages = tc.maxPages
+				c.cfg.MaxPages = tc.maxPages
 			}
 			sink := &eventSink{}
 			err := c.fetchDay(context.Background(), sink)
@@ -464,7 +471,7 @@ func TestFetchErrors(t *testing.T) {
 		{name: "garbage", respond: serve(`{"status": 200, "data": [` + rec + `, ~~~`),
 			err: "invalid JSON at byte", result: ResultBadResponse, attempts: retried},
 		{name: "too large", respond: serve(envelope([]string{rec, rec, rec})), change: func(c *Config) { c.MaxBodyBytes = 1000 },
-			err: "reading answer: answer too large: more than 1000 bytes", result: ResultBadResponse, attempts: []string{""}},
+			err: "reading answer: the answer is larger than 1000 bytes (max_answer_size)", result: ResultBadResponse, attempts: []string{""}},
 		{name: "timeout", respond: func(_ int, _ apiRequest, w http.ResponseWriter, r *http.Request) { stall(w, r) },
 			change: func(c *Config) { c.Timeout = 50 * time.Millisecond },
 			err:    "no complete answer within 50ms", result: ResultTimeout, attempts: retried},

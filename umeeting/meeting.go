@@ -62,10 +62,16 @@ const (
 	ReasonNoLength        = "no_length"        // start_time and duration both unusable
 	ReasonBadParticipants = "bad_participants" // participants negative or not a number
 	ReasonMalformed       = "malformed"        // not a JSON object, or a field of an impossible type
+	// ReasonTooLong: longer than the account's max_meeting_length (a start
+	// time of 0001-01-01 would otherwise count a 2,000-year meeting).
+	ReasonTooLong = "too_long"
+	// ReasonTooManyParticipants: more than MaxParticipants.
+	ReasonTooManyParticipants = "too_many_participants"
 )
 
 // InvalidReasons lists every reason, so counters can start at zero.
-var InvalidReasons = []string{ReasonMissingUUID, ReasonBadEndTime, ReasonEndBeforeStart, ReasonNoLength, ReasonBadParticipants, ReasonMalformed}
+var InvalidReasons = []string{ReasonMissingUUID, ReasonBadEndTime, ReasonEndBeforeStart, ReasonNoLength,
+	ReasonBadParticipants, ReasonMalformed, ReasonTooLong, ReasonTooManyParticipants}
 
 // Sink receives the records of an answer while it is decoded, so that no
 // answer is ever held whole in memory. A page's records are provisional

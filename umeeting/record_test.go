@@ -58,6 +58,8 @@ func TestParseRecord(t *testing.T) {
 		{"participants string", record("participants", `" 4 "`), with(func(m *Meeting) { m.Participants = 4 })},
 		{"participants integral float", record("participants", `2.0`), sample},
 		{"participants exponent", record("participants", `1e3`), with(func(m *Meeting) { m.Participants = 1000 })},
+		{"participants at the bound", record("participants", `100000`), with(func(m *Meeting) { m.Participants = MaxParticipants })},
+		{"exactly 48h", record("start_time", `"2017-12-31T04:02:10Z"`), with(func(m *Meeting) { m.Start = end.Add(-48 * time.Hour) })},
 		{"participants null", record("participants", `null`), with(func(m *Meeting) { m.Participants = 0 })},
 		{"participants missing", record("participants", del), with(func(m *Meeting) { m.Participants = 0 })},
 		{"all features", record("has_video", `true`, "has_screen_share", `"TRUE"`, "has_voip", `"yes"`,
@@ -80,7 +82,7 @@ func TestParseRecord(t *testing.T) {
 	}
 	for _, tc := range valid {
 		t.Run(tc.name, func(t *testing.T) {
-			got, reason := ParseRecord([]byte(tc.raw))
+			got, reason := ParseRecord([]byte(tc.raw), time.UTC)
 			if reason != "" {
 				t.Fatalf("ParseRecord(%s): reason %q, want valid", tc.raw, reason)
 			}
@@ -118,7 +120,12 @@ func TestParseRecord(t *testing.T) {
 		{"participants negative", record("participants", `-1`), ReasonBadParticipants},
 		{"participants fractional", record("participants", `1.5`), ReasonBadParticipants},
 		{"participants text", record("participants", `"two"`), ReasonBadParticipants},
-		{"participants huge", record("participants", `1e20`), ReasonBadParticipants},
+		{"participants huge", record("participants", `1e20`), ReasonTooManyParticipants},
+		{"participants absurd", record("participants", `2147483647`), ReasonTooManyParticipants},
+		{"participants absurd as text", record("participants", `"100001"`), ReasonTooManyParticipants},
+		{"start in year 1", record("start_time", `"0001-01-01T00:00:00Z"`), ReasonTooLong},
+		{"longer than 48h", record("start_time", `"2017-12-31T04:02:09Z"`), ReasonTooLong},
+		{"duration longer than 48h", record("start_time", del, "duration", `"49小时"`), ReasonTooLong},
 		{"participants object", record("participants", `{}`), ReasonMalformed},
 		{"participants boolean", record("participants", `true`), ReasonMalformed},
 		{"host boolean", record("host", `false`), ReasonMalformed},
@@ -136,7 +143,7 @@ func TestParseRecord(t *testing.T) {
 	}
 	for _, tc := range invalid {
 		t.Run(tc.name, func(t *testing.T) {
-			got, reason := ParseRecord([]byte(tc.raw))
+			got, reason := ParseRecord([]byte(tc.raw), time.UTC)
 			if reason != tc.reason {
 				t.Errorf("ParseRecord(%s): reason %q, want %q", tc.raw, reason, tc.reason)
 			}
@@ -151,7 +158,7 @@ func TestParseRecord(t *testing.T) {
 // alias the input, which the decoder reuses.
 func TestParseRecordStringsOwnMemory(t *testing.T) {
 	raw := []byte(record("host", `"owner"`, "user_type", `"Pro"`))
-	m, reason := ParseRecord(raw)
+	m, reason := ParseRecord(raw, time.UTC)
 	if reason != "" {
 		t.Fatal(reason)
 	}
@@ -163,18 +170,12 @@ func TestParseRecordStringsOwnMemory(t *testing.T) {
 	}
 }
 
-func TestFeatureNamesMatch(t *testing.T) {
-	// featureOf must cover every Feature exactly once.
-	var all Feature
-	for _, fb := range featureOf {
-		if all&fb.bit != 0 {
-			t.Errorf("feature %v mapped twice", fb.bit)
-		}
-		all |= fb.bit
-	}
-	for _, f := range AllFeatures {
-		if all&f == 0 {
-			t.Errorf("feature %v has no field", f)
+func TestFeatureFields(t *testing.T) {
+	want := map[string]Feature{"has_video": FeatureVideo, "has_screen_share": FeatureScreenShare, "has_voip": FeatureVoIP,
+		"has_pstn": FeaturePSTN, "has_3rd_party_audio": FeatureThirdPartyAudio, "recording": FeatureRecording}
+	for name, f := range want {
+		if m, reason := ParseRecord([]byte(record(name, "true")), time.UTC); reason != "" || m.Features != f {
+			t.Errorf("%s true: features %v (%q), want %v", name, m.Features, reason, f)
 		}
 	}
 }

@@ -116,3 +116,30 @@ func LiveHeap() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// Record is a record of WriteAnswer's answers as plain encoding/json reads
+// it into a struct: the floor the benchmarks compare the decoder with.
+type Record struct {
+	UUID             string    `json:"uuid"`
+	ID               int64     `json:"id"`
+	Host             string    `json:"host"`
+	Email            string    `json:"email"`
+	UserType         string    `json:"user_type"`
+	StartTime        time.Time `json:"start_time"`
+	EndTime          time.Time `json:"end_time"`
+	Duration         string    `json:"duration"`
+	Participants     int       `json:"participants"`
+	HasPSTN          bool      `json:"has_pstn"`
+	HasVoIP          bool      `json:"has_voip"`
+	Has3rdPartyAudio bool      `json:"has_3rd_party_audio"`
+	HasVideo         bool      `json:"has_video"`
+	HasScreenShare   bool      `json:"has_screen_share"`
+	Recording        int       `json:"recording"`
+}
+
+// Answer is a whole answer as plain encoding/json reads it.
+type Answer struct {
+	Status  int      `json:"status"`
+	Message string   `json:"message"`
+	Data    []Record `json:"data"`
+}
