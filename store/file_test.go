@@ -134,6 +134,12 @@ func TestInvalidStateIsSetAside(t *testing.T) {
 			}
 		},
 		"requests out of order": func(st *state) { st.Requests = []int64{2, 1} },
+		"invalid UTF-8 department": func(st *state) {
+			st.Groups.Departments["R&D \xe2\x82"] = &group{Total: GroupCounters{Counters: Counters{Meetings: 1}}}
+		},
+		"unpublished above total": func(st *state) {
+			st.Groups.CostCenters["CC1"] = &group{Total: GroupCounters{CostMicros: 5}, Held: GroupCounters{CostMicros: 6}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := tamper(t, good, f)

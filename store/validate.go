@@ -73,6 +73,16 @@ func (st *state) validate() error {
 			return err
 		}
 	}
+	for _, gs := range []map[string]*group{st.Groups.Departments, st.Groups.CostCenters} {
+		for name, g := range gs {
+			if err := checkLabels("department or cost centre", name); err != nil {
+				return err
+			}
+			if err := checkGroup(name, g); err != nil {
+				return err
+			}
+		}
+	}
 	if len(st.Invalid) > maxInvalidReasons {
 		return fmt.Errorf("%d invalid-record reasons, at most %d expected", len(st.Invalid), maxInvalidReasons)
 	}
@@ -92,6 +102,30 @@ func (st *state) validate() error {
 	for _, t := range st.Requests {
 		if t < 0 {
 			return fmt.Errorf("request time %d out of range", t)
+		}
+	}
+	return nil
+}
+
+// checkGroup checks that a group's counters agree: features within
+// meetings, and the part not yet published (Held) within the total, since
+// the published value is their difference and must not wrap.
+func checkGroup(name string, g *group) error {
+	for _, c := range []*GroupCounters{&g.Total, &g.Held} {
+		for i, f := range c.Features {
+			if f > c.Meetings {
+				return fmt.Errorf("group %q: feature %d counts %d meetings of %d", name, i, f, c.Meetings)
+			}
+		}
+	}
+	t, h := &g.Total, &g.Held
+	if h.Meetings > t.Meetings || h.Seconds > t.Seconds || h.Participants > t.Participants ||
+		h.ParticipantSeconds > t.ParticipantSeconds || h.CostMicros > t.CostMicros {
+		return fmt.Errorf("group %q: unpublished counts exceed the total", name)
+	}
+	for i := range h.Features {
+		if h.Features[i] > t.Features[i] {
+			return fmt.Errorf("group %q: unpublished counts exceed the total", name)
 		}
 	}
 	return nil
