@@ -32,17 +32,8 @@ type GroupCounters struct {
 }
 
 func (g *GroupCounters) add(m *umeeting.Meeting, secs, cost uint64) {
-	p := uint64(m.Participants)
-	g.Meetings++
-	g.Seconds += secs
-	g.Participants += p
-	g.ParticipantSeconds += p * secs
-	for i, f := range umeeting.AllFeatures {
-		if m.Features&f != 0 {
-			g.Features[i]++
-		}
-	}
-	g.CostMicros += cost
+	g.Counters.add(m, secs)
+	g.CostMicros = satAdd(g.CostMicros, cost)
 }
 
 func (g *GroupCounters) sub(o *GroupCounters) GroupCounters {

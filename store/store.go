@@ -8,6 +8,7 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -62,8 +63,31 @@ func newHistogram(bounds []float64) *Histogram {
 func (h *Histogram) observe(bounds []float64, v uint64) {
 	i, _ := slices.BinarySearch(bounds, float64(v))
 	h.Buckets[i]++
-	h.Sum += v
+	h.Sum = satAdd(h.Sum, v)
 	h.Count++
+}
+
+// add counts one meeting of secs seconds.
+func (c *Counters) add(m *umeeting.Meeting, secs uint64) {
+	p := uint64(m.Participants)
+	c.Meetings++
+	c.Seconds = satAdd(c.Seconds, secs)
+	c.Participants = satAdd(c.Participants, p)
+	c.ParticipantSeconds = satAdd(c.ParticipantSeconds, p*secs) // p×secs < 2^38: both are bounded by the client
+	for i, f := range umeeting.AllFeatures {
+		if m.Features&f != 0 {
+			c.Features[i]++
+		}
+	}
+}
+
+// satAdd adds without wrapping: a counter that reached the top of uint64
+// stays there instead of going down (read as a reset by increase()).
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
 }
 
 // Histograms are the two histograms of one user_type.
@@ -358,23 +382,14 @@ func (s *Store) count(m *umeeting.Meeting, secs uint64) {
 		c = &Counters{}
 		s.st.Series[key] = c
 	}
-	p := uint64(m.Participants)
-	c.Meetings++
-	c.Seconds += secs
-	c.Participants += p
-	c.ParticipantSeconds += p * secs
-	for i, f := range umeeting.AllFeatures {
-		if m.Features&f != 0 {
-			c.Features[i]++
-		}
-	}
+	c.add(m, secs)
 	h := s.st.Hists[m.UserType]
 	if h == nil {
 		h = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
 		s.st.Hists[m.UserType] = h
 	}
 	h.Duration.observe(DurationBuckets, secs)
-	h.Participants.observe(ParticipantBuckets, p)
+	h.Participants.observe(ParticipantBuckets, uint64(m.Participants))
 	s.countGroups(m, secs)
 }
 
@@ -429,10 +444,9 @@ type Snapshot struct {
 	Departments, CostCenters []GroupSeries
 }
 
-// Series is one counter series and its host's first-seen order.
+// Series is one counter series.
 type Series struct {
 	SeriesKey
-	Order uint64
 	Counters
 }
 
@@ -462,11 +476,7 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 		Remembered:  len(s.st.Meetings),
 	}
 	for k, c := range s.st.Series {
-		order := uint64(0)
-		if h := s.st.Hosts[k.Email]; h != nil {
-			order = h.Order
-		}
-		snap.Series = append(snap.Series, Series{SeriesKey: k, Order: order, Counters: *c})
+		snap.Series = append(snap.Series, Series{SeriesKey: k, Counters: *c})
 	}
 	slices.SortFunc(snap.Series, func(a, b Series) int {
 		return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.Host, b.Host), cmp.Compare(a.UserType, b.UserType))
