@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,7 +120,6 @@ type Status struct {
 }
 
 type account struct {
-	usage  []prometheus.Metric
 	status []prometheus.Metric
 	// The directory join (directory.go): rebuilt after each poll from
 	// the last snapshot, and when the directory changes.
@@ -139,6 +139,8 @@ type Collector struct {
 	directory *directory.Snapshot // nil: no directory
 	cache     *exposition.Cache   // usage and directory metrics, encoded once per change
 	dirMu     sync.Mutex          // serialises publishDirectory
+	// usageBuilt counts the usage metrics built for the cache, for tests.
+	usageBuilt atomic.Int64
 }
 
 // New returns an empty Collector.
@@ -158,13 +160,17 @@ func (c *Collector) get(name string) *account {
 // Describe sends nothing: the collector is unchecked (see Collector).
 func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
-// Collect sends the prebuilt metrics of every account.
+// Collect sends the metrics of every account. /metrics serves the usage
+// metrics from Cache and the rest through Status; Collect serves them all
+// (for tests and tools), building usage again from the last snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, a := range c.accounts {
-		for _, m := range a.usage {
-			ch <- m
+	for name, a := range c.accounts {
+		if a.snap != nil { // usage is kept encoded only (publish.go): build it again
+			for _, m := range BuildUsage(name, a.snap, a.opts) {
+				ch <- m
+			}
 		}
 		for _, m := range a.status {
 			ch <- m

@@ -1,7 +1,11 @@
 package collector
 
 import (
+	"maps"
 	"reflect"
+	"runtime/debug"
+	runtimemetrics "runtime/metrics"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,40 +24,66 @@ var timeDependent = map[*prometheus.Desc]bool{activeHostsDesc: true, peakMeeting
 // and encoding only what differs from the last call: nothing when snap
 // holds the same numbers as the last snapshot (a poll that counted nothing
 // new), only the time-dependent gauges when nothing else moved, all of the
-// account's metrics otherwise. Encoding happens outside c.mu, so scrapes of
-// the live metrics never wait for it; the poller is an account's only writer.
+// account's metrics otherwise. The metrics are encoded into the cache and
+// not kept (Collect builds them again from the snapshot). Encoding happens
+// outside c.mu, so scrapes of the live metrics never wait for it; the
+// poller is an account's only writer.
 func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 	c.mu.RLock()
-	var prev *account
+	var prev *store.Snapshot
 	if a := c.accounts[name]; a != nil && a.snap != nil && a.opts == opts {
-		prev = &account{usage: a.usage, snap: a.snap}
+		prev = a.snap
 	}
 	c.mu.RUnlock()
-	if prev != nil && sameSnapshot(prev.snap, snap, false) {
+	switch {
+	case prev != nil && sameSnapshot(prev, snap, false):
+		tidy(false)
 		return
-	}
-	if prev != nil && sameSnapshot(prev.snap, snap, true) {
-		if ms, fresh, ok := replaceGauges(name, snap, opts, prev.usage); ok {
-			c.publish(name, snap, opts, ms, fresh, true)
+	case prev != nil && sameSnapshot(prev, snap, true):
+		if fresh, ok := gauges(name, snap, opts, prev); ok {
+			c.publish(name, snap, opts, fresh, true)
+			tidy(false)
 			return
 		}
 	}
-	ms := BuildUsage(name, snap, opts)
-	c.publish(name, snap, opts, ms, ms, false)
+	c.publish(name, snap, opts, BuildUsage(name, snap, opts), false)
+	tidy(true)
+}
+
+// tidyHeap is the heap's size after the last tidy.
+var tidyHeap atomic.Uint64
+
+// tidy hands garbage back to the system after a poll: always after a full
+// build, which leaves the account's metrics several times over as garbage
+// (metric objects, gathered families, encoding buffers), otherwise when
+// the heap grew by a quarter since the last time (the fetch and snapshot
+// of polls that counted nothing). Polls are minutes apart: collecting now
+// costs little, while the garbage collector's pacing would let the heap,
+// and the resident set, grow to twice the live data.
+func tidy(force bool) {
+	sample := []runtimemetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	runtimemetrics.Read(sample)
+	if last := tidyHeap.Load(); !force && sample[0].Value.Uint64() <= last+last/4 {
+		return
+	}
+	debug.FreeOSMemory()
+	runtimemetrics.Read(sample)
+	tidyHeap.Store(sample[0].Value.Uint64())
 }
 
 // usagePart and directoryPart name an account's parts of the cache.
 func usagePart(account string) string     { return account }
 func directoryPart(account string) string { return account + " directory" }
 
-// publish encodes changed (all of ms, or with partial the families in
-// changed) into the cache, then makes ms the account's usage metrics.
-func (c *Collector) publish(name string, snap *store.Snapshot, opts Options, ms, changed []prometheus.Metric, partial bool) {
-	c.encode(usagePart(name), changed, partial)
+// publish encodes ms (all of the account's usage metrics, or with partial
+// the families to replace) into the cache and records what built them.
+func (c *Collector) publish(name string, snap *store.Snapshot, opts Options, ms []prometheus.Metric, partial bool) {
+	c.usageBuilt.Add(int64(len(ms)))
+	c.encode(usagePart(name), ms, partial)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.get(name)
-	a.usage, a.snap, a.opts = ms, snap, opts
+	a.snap, a.opts = snap, opts
 }
 
 // encode gathers ms and encodes them into a part of the cache; a failure
@@ -101,30 +131,24 @@ func sameSnapshot(a, b *store.Snapshot, ignoreGauges bool) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// replaceGauges builds only the time-dependent gauges of snap and returns
-// usage with them replaced, and the fresh gauges. It fails when the set of
-// gauge families changed, which needs a full build.
-func replaceGauges(name string, snap *store.Snapshot, opts Options, usage []prometheus.Metric) (ms, fresh []prometheus.Metric, ok bool) {
-	gauges := &store.Snapshot{At: snap.At, ActiveHosts: snap.ActiveHosts, PeakMeetings: snap.PeakMeetings, PeakParticipants: snap.PeakParticipants}
-	before, after := map[*prometheus.Desc]bool{}, map[*prometheus.Desc]bool{}
-	for _, m := range BuildUsage(name, gauges, opts) {
-		if timeDependent[m.Desc()] {
-			fresh = append(fresh, m)
-			after[m.Desc()] = true
+// gauges builds only the time-dependent gauges of snap. It fails when
+// their families differ from those of prev, which needs a full build.
+func gauges(name string, snap *store.Snapshot, opts Options, prev *store.Snapshot) ([]prometheus.Metric, bool) {
+	build := func(s *store.Snapshot) ([]prometheus.Metric, map[*prometheus.Desc]bool) {
+		only := &store.Snapshot{At: s.At, ActiveHosts: s.ActiveHosts, PeakMeetings: s.PeakMeetings, PeakParticipants: s.PeakParticipants}
+		var ms []prometheus.Metric
+		descs := map[*prometheus.Desc]bool{}
+		for _, m := range BuildUsage(name, only, opts) {
+			if timeDependent[m.Desc()] {
+				ms = append(ms, m)
+				descs[m.Desc()] = true
+			}
 		}
+		return ms, descs
 	}
-	ms = make([]prometheus.Metric, 0, len(usage))
-	for _, m := range usage {
-		if timeDependent[m.Desc()] {
-			before[m.Desc()] = true
-			continue
-		}
-		ms = append(ms, m)
-	}
-	if !reflect.DeepEqual(before, after) {
-		return nil, nil, false
-	}
-	return append(ms, fresh...), fresh, true
+	fresh, after := build(snap)
+	_, before := build(prev)
+	return fresh, maps.Equal(before, after)
 }
 
 // metrics is a collector of prebuilt metrics.

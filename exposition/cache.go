@@ -21,6 +21,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Formats are the exposition formats served, in order of preference, as
@@ -45,8 +46,15 @@ func encodingOf(f expfmt.Format) encoding {
 	return encText
 }
 
-// formatOf is the Format the cache encodes an encoding with.
-var formatOf = [numEncodings]expfmt.Format{encText: expfmt.FmtText, encOpenMetrics: expfmt.FmtOpenMetrics_1_0_0}
+// formatOf is the Format the cache encodes an encoding with. Without
+// escaping: names that need none come out the same under every escaping
+// scheme, and checking each sample's labels for it doubled the cost of
+// encoding. Metric names must therefore be legacy names (the exporter's
+// all are); Update checks family names.
+var formatOf = [numEncodings]expfmt.Format{
+	encText:        expfmt.FmtText + "; escaping=" + model.AllowUTF8,
+	encOpenMetrics: expfmt.FmtOpenMetrics_1_0_0 + "; escaping=" + model.AllowUTF8,
+}
 
 // chunk is a piece of exposition text and the same text as deflate blocks
 // ending in a sync flush (byte-aligned, not final), so the compressed
@@ -91,7 +99,9 @@ type Cache struct {
 
 // NewCache returns an empty Cache.
 func NewCache() *Cache {
-	zw, _ := flate.NewWriter(nil, flate.DefaultCompression) // the level is valid
+	// BestSpeed: several times faster than the default level on
+	// exposition text, which compresses well at any level.
+	zw, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid
 	c := &Cache{parts: map[string]map[string]*family{}, failed: map[string]error{}, zw: zw}
 	c.cur.Store(&view{names: map[string]struct{}{}})
 	return c
@@ -107,6 +117,9 @@ func (c *Cache) Update(part string, mfs []*dto.MetricFamily, partial bool) error
 	defer c.mu.Unlock()
 	encoded := make(map[string]*family, len(mfs))
 	for _, mf := range mfs {
+		if !model.IsValidLegacyMetricName(mf.GetName()) {
+			return fmt.Errorf("%s: metric name %q needs escaping, which the cache does not do", part, mf.GetName())
+		}
 		f, err := c.encode(mf)
 		if err != nil {
 			return fmt.Errorf("encoding %s of %s: %w", mf.GetName(), part, err)
