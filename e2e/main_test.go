@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 }
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,7 +72,7 @@ func (b *syncBuffer) String() string {
 
 // exporter is one running exporter process.
 type exporter struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	Addr string // host:port of its web server
 	Logs *syncBuffer
@@ -82,7 +82,7 @@ type exporter struct {
 // startExporter runs the binary with args plus --web.listen-address on a free
 // port, and waits until /-/ready answers (or asks for credentials). The process is killed when the
 // test ends.
-func startExporter(t *testing.T, args ...string) *exporter {
+func startExporter(t testing.TB, args ...string) *exporter {
 	t.Helper()
 	addr := freeAddr(t)
 	e := &exporter{t: t, Addr: addr, Logs: &syncBuffer{}, done: make(chan struct{})}
@@ -187,7 +187,7 @@ func sumMetric(exposition, name string, contains ...string) (float64, bool) {
 }
 
 // waitFor polls cond every 100ms until it is true or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

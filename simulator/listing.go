@@ -60,6 +60,11 @@ func (s *Simulator) listing(fromDay, toDay int64, now time.Time) []entry {
 		return nil
 	}
 	days, added, raw := s.snapshot(fromDay-1, toDay, now)
+	memo := s.memo.Load()
+	if memo != nil && memo.fromDay == fromDay && memo.toDay == toDay && memo.added == len(added) && memo.raw == len(raw) &&
+		!now.Before(memo.at) && now.Before(memo.until) {
+		return memo.es
+	}
 	var es []entry
 	for _, d := range days {
 		for i := range d.meetings {
@@ -76,8 +81,13 @@ func (s *Simulator) listing(fromDay, toDay int64, now time.Time) []entry {
 			}
 		}
 	}
+	until := maxTime // when an added meeting not listed yet ends
 	for i, m := range added {
-		if m.endDay >= fromDay && m.endDay <= toDay && !m.end.After(now) {
+		if m.endDay >= fromDay && m.endDay <= toDay {
+			if m.end.After(now) {
+				until = minOf(until, m.end)
+				continue
+			}
 			es = append(es, entry{at: m.start.Unix(), kind: entryMeeting, seq: i + 1, m: m})
 		}
 	}
@@ -87,7 +97,32 @@ func (s *Simulator) listing(fromDay, toDay int64, now time.Time) []entry {
 		}
 	}
 	slices.SortFunc(es, compareEntries)
+	if s.opts.NoGenerated {
+		// Without a live company the listing changes only with Add, AddRaw
+		// and added meetings ending: keep it for the pages that follow, so
+		// paging through a million records does not sort them per page.
+		s.memo.Store(&listingMemo{fromDay: fromDay, toDay: toDay, added: len(added), raw: len(raw), at: now, until: until, es: es})
+	}
 	return es
+}
+
+// listingMemo is the last listing of a simulator without generated
+// meetings, valid for the same days and added records from at to until.
+// Its entries are shared: callers only read them.
+type listingMemo struct {
+	fromDay, toDay int64
+	added, raw     int
+	at, until      time.Time
+	es             []entry
+}
+
+var maxTime = time.Unix(1<<62, 0)
+
+func minOf(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // recordFlags are the boolean fields of a record, in the vendor's order.

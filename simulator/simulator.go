@@ -64,6 +64,7 @@ type Simulator struct {
 	htmlHits  int // alternates the two shapes of the html fault
 
 	requests atomic.Int64
+	memo     atomic.Pointer[listingMemo] // see listing
 
 	srvMu sync.Mutex
 	srv   *http.Server
