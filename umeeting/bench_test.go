@@ -127,7 +127,6 @@ func BenchmarkDecodeLibraries(b *testing.B) {
 // v1Record holds the raw values of a record's fields for decodeV1.
 type v1Record struct {
 	UUID            json.RawMessage `json:"uuid"`
-	ID              json.RawMessage `json:"id"`
 	Host            json.RawMessage `json:"host"`
 	Email           json.RawMessage `json:"email"`
 	UserType        json.RawMessage `json:"user_type"`
@@ -172,8 +171,8 @@ func decodeV1(b *testing.B, body []byte, start time.Time) int {
 			if err := dec.Decode(&r); err != nil {
 				b.Fatal(err)
 			}
-			for i, v := range [nFields]json.RawMessage{r.UUID, r.ID, r.Host, r.Email, r.UserType, r.Start, r.End, r.Duration,
-				r.Participants, r.PSTN, r.VoIP, r.ThirdPartyAudio, r.Video, r.ScreenShare, r.Recording} {
+			for i, v := range [nFields]json.RawMessage{r.UUID, r.Host, r.Email, r.UserType, r.Start, r.End, r.Duration,
+				r.Participants, r.Video, r.ScreenShare, r.VoIP, r.PSTN, r.ThirdPartyAudio, r.Recording} {
 				p.f[i] = jsontext.Value(v)
 			}
 			if reason, keep := p.record(start, start.Add(umeetingtest.Span)); reason == "" && keep {

@@ -2,10 +2,12 @@ package umeeting
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,7 +30,6 @@ const (
 
 	maxBackoff    = 30 * time.Second
 	maxRetryAfter = 10 * time.Minute // a longer Retry-After is not waited for in full
-	maxRedirects  = 10
 	userAgent     = "umeeting_exporter"
 	dateLayout    = "2006-01-02"
 )
@@ -83,19 +84,11 @@ func New(cfg Config) (*Client, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("account %s: url must be an absolute http or https URL", cfg.Account)
 	}
-	switch strings.ToUpper(cfg.Method) {
-	case "", http.MethodPost:
-		cfg.Method = http.MethodPost
-	case http.MethodGet:
-		cfg.Method = http.MethodGet
-	default:
+	if cfg.Method = strings.ToUpper(cmp.Or(cfg.Method, http.MethodPost)); cfg.Method != http.MethodPost && cfg.Method != http.MethodGet {
 		return nil, fmt.Errorf("account %s: method must be POST or GET, not %q", cfg.Account, cfg.Method)
 	}
-	if cfg.APIKey == "" {
-		return nil, fmt.Errorf("account %s: api_key is empty", cfg.Account)
-	}
-	if cfg.APISecret == "" {
-		return nil, fmt.Errorf("account %s: api_secret is empty", cfg.Account)
+	if cfg.APIKey == "" || cfg.APISecret == "" {
+		return nil, fmt.Errorf("account %s: api_key and api_secret must not be empty", cfg.Account)
 	}
 	if cfg.Location == nil {
 		cfg.Location = shanghai
@@ -145,23 +138,20 @@ func sameHostOnly(hc *http.Client, u *url.URL) *http.Client {
 		if next != nil {
 			return next(req, via)
 		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
 		}
 		return nil
 	}
 	return c
 }
 
-// Fetch asks for every meeting that ended in [from, to] and hands them to
-// sink while decoding. Its requests reach back MaxLength before from (an
-// API that lists meetings by their start date lists a long meeting that
-// ends in the period under an earlier day) and are padded by a day on each
-// side (the zone and the inclusiveness of `to` are unknown); it splits the
-// period into requests of at most one month, follows paging, retries what
-// may pass, and drops the records whose end_time lies outside [from, to].
-// Invalid records always go to sink.Invalid. Errors never contain the API
-// key or secret.
+// Fetch hands sink every meeting that ended in [from, to] while decoding,
+// and every invalid record. Its requests reach back MaxLength before from
+// (an API may list a meeting under its start day) and a day further on each
+// side (the zone and the inclusiveness of `to` are unknown), a month at a
+// time, following paging and retrying what may pass. Errors never contain
+// the API key or secret.
 func (c *Client) Fetch(ctx context.Context, from, to time.Time, sink Sink) error {
 	if to.Before(from) {
 		return fmt.Errorf("account %s: hisMeeting: to %s is before from %s", c.cfg.Account,
@@ -209,13 +199,8 @@ func monthEnd(a time.Time) time.Time {
 // came, or at page_count. pages counts the requests of the whole Fetch
 // against MaxPages, which total_records may raise for its chunk.
 func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to time.Time, sink Sink, pages *int) error {
-	params := url.Values{
-		"api_key":    {c.cfg.APIKey},
-		"api_secret": {c.cfg.APISecret},
-		"from":       {a.Format(dateLayout)},
-		"to":         {b.Format(dateLayout)},
-		"page_size":  {strconv.Itoa(c.cfg.PageSize)},
-	}
+	params := url.Values{"api_key": {c.cfg.APIKey}, "api_secret": {c.cfg.APISecret}, "from": {a.Format(dateLayout)},
+		"to": {b.Format(dateLayout)}, "page_size": {strconv.Itoa(c.cfg.PageSize)}}
 	clear(dec.seen)
 	token := ""
 	received, needed := 0, 0 // elements so far; pages total_records needs
@@ -226,9 +211,7 @@ func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to ti
 			return fmt.Errorf("%s: the poll needs more than %d pages (max_pages)", where, c.cfg.MaxPages)
 		}
 		params.Set("page_number", strconv.Itoa(page))
-		if token != "" {
-			params.Set("next_page_token", token)
-		} else {
+		if params.Set("next_page_token", token); token == "" {
 			params.Del("next_page_token")
 		}
 		env, err := c.request(ctx, dec, params, where, span, from, to, sink)
@@ -310,21 +293,13 @@ func (c *Client) request(ctx context.Context, dec *decoder, params url.Values, w
 }
 
 // backoff is first×2^n, capped.
-func backoff(first time.Duration, n int) time.Duration {
-	d := first
-	for i := 0; i < n && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
-}
+func backoff(first time.Duration, n int) time.Duration { return min(first<<min(n, 20), maxBackoff) }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-time.After(d):
 		return nil
 	}
 }
@@ -398,9 +373,7 @@ func (c *Client) newRequest(ctx context.Context, params url.Values) (*http.Reque
 	var body io.Reader
 	if c.cfg.Method == http.MethodGet {
 		q := u.Query()
-		for k, v := range params {
-			q[k] = v
-		}
+		maps.Copy(q, params)
 		u.RawQuery = q.Encode()
 	} else {
 		body = strings.NewReader(params.Encode())

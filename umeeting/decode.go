@@ -101,7 +101,7 @@ type decoder struct {
 	in   window
 	dec  jsontext.Decoder
 	p    parser
-	hide func(string) string // hides credentials in texts kept for errors; may be nil
+	hide func(string) string // hides credentials in texts kept for errors
 	seen map[uint64]bool     // hashes of the elements seen in this period; nil: not tracked
 	seed maphash.Seed
 	br   *bufio.Reader // lets the head be seen before parsing
@@ -109,7 +109,7 @@ type decoder struct {
 
 func newDecoder(loc *time.Location, maxLength time.Duration) *decoder {
 	return &decoder{p: parser{loc: loc, maxLength: maxLength, in: map[string]string{}}, seed: maphash.MakeSeed(),
-		br: bufio.NewReaderSize(nil, headBytes)}
+		br: bufio.NewReaderSize(nil, headBytes), hide: func(s string) string { return s }}
 }
 
 // Decode reads one hisMeeting answer from r as a stream and hands its
@@ -185,13 +185,9 @@ func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (env Envelo
 			}
 			env.HasData = true
 		case "status":
-			if raw.Kind() != 'n' {
-				env.HasStatus = true
-				n, ok := d.p.integer(raw)
-				env.Status, badStatus = n, ""
-				if !ok {
-					badStatus = d.clip(raw, 64)
-				}
+			n, ok := d.p.integer(raw)
+			if env.HasStatus, env.Status, badStatus = raw.Kind() != 'n', n, ""; !ok && env.HasStatus {
+				badStatus = d.clip(raw, 64)
 			}
 		case "message":
 			env.Message = d.clip(d.p.text(raw), maxMessage)
@@ -270,20 +266,15 @@ func (d *decoder) mark() bool {
 
 // expectEnd checks that only white space follows the answer.
 func (d *decoder) expectEnd() error {
+	end := d.dec.InputOffset()
 	d.mark()
-	if d.dec.PeekKind() != 0 {
-		off := d.dec.InputOffset() + int64(len(d.dec.UnreadBuffer())-len(bytes.TrimLeft(d.dec.UnreadBuffer(), " \t\r\n")))
-		return badf("unexpected data after the JSON answer at byte %d", off)
+	if _, err := d.dec.ReadToken(); err != io.EOF {
+		if d.in.err != nil {
+			return d.jsonErr(err)
+		}
+		return badf("unexpected data after the JSON answer, which ends at byte %d", end)
 	}
-	var se *jsontext.SyntacticError
-	switch _, err := d.dec.ReadToken(); {
-	case err == io.EOF:
-		return nil
-	case d.in.err == nil && errors.As(err, &se):
-		return badf("unexpected data after the JSON answer at byte %d", se.ByteOffset)
-	default:
-		return d.jsonErr(err)
-	}
+	return nil
 }
 
 // jsonErr turns an error of the JSON decoder into the decoder's own.
@@ -331,13 +322,7 @@ func (d *decoder) errorObject(raw jsontext.Value) *APIError {
 // clip returns b as text for an error message, credentials hidden, cut to
 // at most n bytes. Hiding comes first: cutting first could leave part of a
 // credential that no longer matches.
-func (d *decoder) clip(b []byte, n int) string {
-	s := string(b)
-	if d.hide != nil {
-		s = d.hide(s)
-	}
-	return truncateUTF8(s, n)
-}
+func (d *decoder) clip(b []byte, n int) string { return truncateUTF8(d.hide(string(b)), n) }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
 func truncateUTF8(s string, n int) string {

@@ -119,7 +119,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"missing comma", `{"status": 200 "data": []}`, `invalid JSON at byte 15`, 0, false},
 		{"trailing comma", `{"status": 200, "data": [],}`, `invalid JSON`, 0, false},
 		{"trailing comma in data", `{"status": 200, "data": [` + rec + `,]}`, `invalid JSON`, 1, false},
-		{"trailing garbage", `{"status": 200, "data": []} {"status": 200}`, "unexpected data after the JSON answer at byte 28", 0, false},
+		{"trailing garbage", `{"status": 200, "data": []} {"status": 200}`, "unexpected data after the JSON answer, which ends at byte 27", 0, false},
 		{"status 500", `{"status": 500, "message": "internal error", "data": []}`, `API status 500: "internal error"`, 0, true},
 		{"status as text 401", `{"status": "401", "message": "Invalid api_secret"}`, `API status 401: "Invalid api_secret"`, 0, true},
 		{"status not a number", `{"status": "OK", "data": []}`, `envelope status "OK" is not a number`, 0, false},
@@ -313,7 +313,7 @@ func TestDecodeZonelessTimes(t *testing.T) {
 		}
 	}
 	// The same text in another account's zone is another instant.
-	m, reason := ParseRecord([]byte(record("end_time", `"2018-01-02 04:02:10"`)), time.FixedZone("UTC-5", -5*3600))
+	m, reason := parseRecord([]byte(record("end_time", `"2018-01-02 04:02:10"`)), time.FixedZone("UTC-5", -5*3600))
 	if reason != "" || !m.End.Equal(mustTime("2018-01-02T09:02:10Z")) {
 		t.Errorf("in UTC-5: %v %q", m.End, reason)
 	}

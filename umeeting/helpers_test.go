@@ -1,6 +1,7 @@
 package umeeting
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -148,4 +149,22 @@ func mustTime(s string) time.Time {
 		panic(err)
 	}
 	return t
+}
+
+// parseRecord decodes raw as the only element of an answer, reading times
+// without a zone in loc: a Meeting, or the reason it is invalid (malformed
+// for anything that is not one JSON value).
+func parseRecord(raw []byte, loc *time.Location) (Meeting, string) {
+	if !json.Valid(raw) {
+		return Meeting{}, ReasonMalformed
+	}
+	sink := &eventSink{}
+	answer := `{"status": 200, "data": [` + string(raw) + `]}`
+	if _, err := newDecoder(loc, DefaultMaxMeetingLength).decode(strings.NewReader(answer), time.Time{}, time.Time{}, sink); err != nil {
+		return Meeting{}, ReasonMalformed // larger than maxValueBytes
+	}
+	if len(sink.invalid) > 0 {
+		return Meeting{}, sink.invalid[0]
+	}
+	return sink.meetings[0], ""
 }

@@ -24,16 +24,6 @@ var AllFeatures = []Feature{FeatureVideo, FeatureScreenShare, FeatureVoIP, Featu
 // FeatureNames are the values of the `feature` label, index i naming AllFeatures[i].
 var FeatureNames = []string{"video", "screen_share", "voip", "pstn", "third_party_audio", "recording"}
 
-// String returns the label value of a single feature.
-func (f Feature) String() string {
-	for i, g := range AllFeatures {
-		if f == g {
-			return FeatureNames[i]
-		}
-	}
-	return "unknown"
-}
-
 // UnknownUserType stands for a record without a user_type.
 const UnknownUserType = "unknown"
 
@@ -56,17 +46,14 @@ func (m *Meeting) Length() time.Duration { return m.End.Sub(m.Start) }
 // Reasons a record is rejected: the values of the `reason` label of
 // umeeting_records_invalid_total.
 const (
-	ReasonMissingUUID     = "missing_uuid"     // no uuid, so it cannot be counted once
-	ReasonBadEndTime      = "bad_end_time"     // end_time missing or unparsable
-	ReasonEndBeforeStart  = "end_before_start" // end_time earlier than start_time
-	ReasonNoLength        = "no_length"        // start_time and duration both unusable
-	ReasonBadParticipants = "bad_participants" // participants negative or not a number
-	ReasonMalformed       = "malformed"        // not a JSON object, or a field of an impossible type
-	// ReasonTooLong: longer than the account's max_meeting_length (a start
-	// time of 0001-01-01 would otherwise count a 2,000-year meeting).
-	ReasonTooLong = "too_long"
-	// ReasonTooManyParticipants: more than MaxParticipants.
-	ReasonTooManyParticipants = "too_many_participants"
+	ReasonMissingUUID         = "missing_uuid"          // no uuid, so it cannot be counted once
+	ReasonBadEndTime          = "bad_end_time"          // end_time missing or unparsable
+	ReasonEndBeforeStart      = "end_before_start"      // end_time earlier than start_time
+	ReasonNoLength            = "no_length"             // start_time and duration both unusable
+	ReasonBadParticipants     = "bad_participants"      // participants negative or not a number
+	ReasonMalformed           = "malformed"             // not a JSON object, or a field of an impossible type
+	ReasonTooLong             = "too_long"              // longer than max_meeting_length (e.g. a start in the year 1)
+	ReasonTooManyParticipants = "too_many_participants" // more than MaxParticipants
 )
 
 // InvalidReasons lists every reason, so counters can start at zero.

@@ -2,8 +2,8 @@ package umeeting
 
 import (
 	"bytes"
-	"io"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -21,22 +21,15 @@ const MaxParticipants = 100_000
 
 // fieldNames are the record members the parser reads; the flags come last,
 // in the order of AllFeatures.
-var fieldNames = [...]string{"uuid", "id", "host", "email", "user_type", "start_time", "end_time", "duration",
+// (The meeting number, "id", is not read: nothing counts by it.)
+var fieldNames = [...]string{"uuid", "host", "email", "user_type", "start_time", "end_time", "duration",
 	"participants", "has_video", "has_screen_share", "has_voip", "has_pstn", "has_3rd_party_audio", "recording"}
 
 // Indexes into fieldNames.
-const fUUID, fID, fHost, fEmail, fUserType, fStart, fEnd, fDuration, fParticipants, fFeatures, nFields = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, len(fieldNames)
-
-var fieldIndex = map[string]int{} // name → index+1
-
-func init() {
-	for i, n := range fieldNames {
-		fieldIndex[n] = i + 1
-	}
-}
+const fUUID, fHost, fEmail, fUserType, fStart, fEnd, fDuration, fParticipants, fFeatures, nFields = 0, 1, 2, 3, 4, 5, 6, 7, 8, len(fieldNames)
 
 // fieldOf returns the index of the field a record member names, or -1.
-func fieldOf(name []byte) int { return fieldIndex[string(name)] - 1 }
+func fieldOf(name []byte) int { return slices.Index(fieldNames[:], string(name)) }
 
 // parser turns elements of the data array into Meetings, reusing its buffers.
 type parser struct {
@@ -47,25 +40,7 @@ type parser struct {
 	f         [nFields]jsontext.Value // each field's value; nil when absent
 	m         Meeting
 	in        map[string]string // shared strings of host, e-mail and user type
-	scratch   []byte            // unescaped text of the field being read
-	key, low  []byte
-}
-
-// ParseRecord validates and normalises one element of the `data` array,
-// reading times without a zone in loc and with DefaultMaxMeetingLength.
-// reason is "" for a valid record, else one of the Reason* constants (and
-// m is zero).
-func ParseRecord(raw []byte, loc *time.Location) (m Meeting, reason string) {
-	p := parser{loc: loc, maxLength: DefaultMaxMeetingLength, in: map[string]string{}}
-	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsonOptions...)
-	object, err := p.element(dec, fieldOf)
-	if _, end := dec.ReadToken(); !object || err != nil || end != io.EOF { // not one valid JSON object
-		return Meeting{}, ReasonMalformed
-	}
-	if reason, _ = p.record(time.Time{}, time.Time{}); reason != "" {
-		return Meeting{}, reason
-	}
-	return p.m, ""
+	key, low  []byte            // unescaped and lower-cased text
 }
 
 // element reads the next value from dec into p.raw. An object is read
@@ -127,8 +102,8 @@ func (p *parser) unquote(v []byte) []byte {
 // returns the reason the record is invalid, or "" and whether its end lies
 // in [from, to] (a zero bound is open). Strings are made only for kept records.
 func (p *parser) record(from, to time.Time) (reason string, keep bool) {
-	for i, v := range p.f[:fFeatures] { // text: a string or a number; null or absent: no value
-		if k := v.Kind(); i != fID && k != 0 && k != 'n' && k != '"' && k != '0' {
+	for _, v := range p.f[:fFeatures] { // text: a string or a number; null or absent: no value
+		if k := v.Kind(); k != 0 && k != 'n' && k != '"' && k != '0' {
 			return ReasonMalformed, false
 		}
 	}
@@ -173,12 +148,8 @@ func (p *parser) record(from, to time.Time) (reason string, keep bool) {
 			features |= f
 		}
 	}
-	var id int64
-	if v, ok := p.number(p.text(p.f[fID])); ok && v == math.Trunc(v) && math.Abs(v) < math.MaxInt64 {
-		id = int64(v)
-	}
-	// One text at a time: each may live in p.scratch until the next.
-	p.m = Meeting{UUID: validString(p.text(p.f[fUUID])), ID: id, Host: p.intern(p.text(p.f[fHost])),
+	// One text at a time: each may live in p.key until the next.
+	p.m = Meeting{UUID: validString(p.text(p.f[fUUID])), Host: p.intern(p.text(p.f[fHost])),
 		Email: p.intern(p.lower(p.text(p.f[fEmail]))), UserType: p.intern(p.text(p.f[fUserType])),
 		Start: start, End: end, Participants: int(participants), Features: features}
 	if p.m.UserType == "" {
@@ -188,15 +159,11 @@ func (p *parser) record(from, to time.Time) (reason string, keep bool) {
 }
 
 // text returns the trimmed text of a string or number value, nil for any
-// other. The result may live in p.scratch: use it before the next call.
+// other. The result may live in p.key: use it before the next call.
 func (p *parser) text(v jsontext.Value) []byte {
 	switch v.Kind() {
 	case '"':
-		if bytes.IndexByte(v, '\\') < 0 {
-			return bytes.TrimSpace(v[1 : len(v)-1])
-		}
-		p.scratch, _ = jsontext.AppendUnquote(p.scratch[:0], v)
-		return bytes.TrimSpace(p.scratch)
+		return bytes.TrimSpace(p.unquote(v))
 	case '0':
 		return v
 	}

@@ -36,7 +36,7 @@ func redactor(creds ...string) func(string) string {
 	var keys []string
 	for _, c := range creds {
 		for _, form := range []string{c, decodeEscapes(c)} {
-			if k := strings.ReplaceAll(form, "+", " "); k != "" {
+			if k := strings.ReplaceAll(form, "+", " "); k != "" && !strings.Contains(k, "\x00") {
 				keys = append(keys, k)
 			}
 		}
@@ -45,15 +45,9 @@ func redactor(creds ...string) func(string) string {
 		s = decodeEscapes(s)
 		fold := strings.ReplaceAll(s, "+", " ")
 		for _, k := range keys {
-			for from := 0; ; {
-				i := strings.Index(fold[from:], k)
-				if i < 0 {
-					break
-				}
-				i += from
-				s = s[:i] + "<secret>" + s[i+len(k):]
-				fold = fold[:i] + "<secret>" + fold[i+len(k):]
-				from = i + len("<secret>")
+			for i := strings.Index(fold, k); i >= 0; i = strings.Index(fold, k) {
+				// fold keeps s's length, with a mark no key holds where s has "<secret>".
+				s, fold = s[:i]+"<secret>"+s[i+len(k):], fold[:i]+strings.Repeat("\x00", 8)+fold[i+len(k):]
 			}
 		}
 		return strings.ToValidUTF8(s, "\uFFFD")
