@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // RequiredColumns must be in the header of a directory CSV file.
@@ -65,6 +66,7 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
+	header = slices.Clone(header) // ReuseRecord: the next Read overwrites it
 	col := map[string]int{}
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(h))
@@ -84,7 +86,7 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 	}
 	at := func(name string) int { return col[name] }
 	iEmail, iDept, iCC, iSite, iLic := at("email"), at("department"), at("cost_center"), at("site"), at("licence")
-	iAccount, hasAccount := col[accountColumn]
+	iAccount, hasAccount := col[accountColumn] // 0 (email) when absent
 	iExtra := make([]int, len(extra))
 	for i, c := range extra {
 		iExtra[i] = col[c]
@@ -99,6 +101,9 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 		if err != nil {
 			return nil, err // csv.ParseError names the line
 		}
+		if err := checkUTF8(cr, rec, header, append([]int{iEmail, iDept, iCC, iSite, iLic, iAccount}, iExtra...)); err != nil {
+			return nil, err
+		}
 		e := Entry{Email: rec[iEmail], Department: rec[iDept], CostCenter: rec[iCC], Site: rec[iSite], Licence: rec[iLic]}
 		if hasAccount {
 			e.Account = rec[iAccount]
@@ -112,4 +117,16 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 		b.add(e)
 	}
 	return b.done(), nil
+}
+
+// checkUTF8 fails on a used field that is not UTF-8: its value would be a
+// label value client_golang refuses (a file saved in a legacy code page).
+func checkUTF8(cr *csv.Reader, rec, header []string, used []int) error {
+	for _, i := range used {
+		if !utf8.ValidString(rec[i]) {
+			line, _ := cr.FieldPos(i)
+			return fmt.Errorf("line %d: column %q is not UTF-8 (save the file as UTF-8)", line, strings.TrimSpace(header[i]))
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseCSV(t *testing.T) {
@@ -151,10 +152,32 @@ func FuzzParseCSV(f *testing.F) {
 			if e.Email == "" || e.Email != NormalizeEmail(e.Email) || seen[e.Email] {
 				t.Fatalf("bad entry %+v", e)
 			}
+			for _, v := range []string{e.Email, e.Department, e.CostCenter, e.Site, e.Licence, e.Account} {
+				if !utf8.ValidString(v) {
+					t.Fatalf("not UTF-8: %+v", e) // would fail every scrape
+				}
+			}
 			seen[e.Email] = true
 			if got, ok := d.Lookup(e.Email); !ok || got.Email != e.Email {
 				t.Fatalf("lookup of %q", e.Email)
 			}
 		}
 	})
+}
+
+// TestNotUTF8 : a file saved in a legacy code page (é as 0xE9) would make
+// label values that client_golang refuses, failing every scrape: the read
+// fails with the line and column named, and the last good copy stays.
+func TestNotUTF8(t *testing.T) {
+	_, err := ParseCSV(strings.NewReader("email,department,cost_center,site,licence\na@x.com,Op\xe9rations,CC,S,Pro\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `line 2: column "department" is not UTF-8`) {
+		t.Fatalf("want the line and column named, got %v", err)
+	}
+	// Values that do not come from a file (LDAP) are repaired instead.
+	b := newBuilder(nil, 1)
+	b.add(Entry{Email: "b@x.com", Department: "Op\xe9rations", Site: "\xff"})
+	e, _ := b.done().Lookup("b@x.com")
+	if !utf8.ValidString(e.Department) || !utf8.ValidString(e.Site) || !strings.HasPrefix(e.Department, "Op") {
+		t.Fatalf("entry = %+v", e)
+	}
 }

@@ -105,7 +105,7 @@ func newBuilder(extra []string, sizeHint int) *builder {
 // value trims a field and shares the memory of values seen before
 // (departments, sites and licences repeat on every row).
 func (b *builder) value(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.ToValidUTF8(strings.TrimSpace(s), "\uFFFD") // label values must be UTF-8
 	if v, ok := b.intern[s]; ok {
 		return v
 	}
@@ -119,7 +119,7 @@ func (b *builder) value(s string) string {
 // add adds e unless its e-mail is missing or taken; e's strings are
 // normalised and copied.
 func (b *builder) add(e Entry) {
-	e.Email = NormalizeEmail(e.Email)
+	e.Email = strings.ToValidUTF8(NormalizeEmail(e.Email), "\uFFFD")
 	if e.Email == "" {
 		b.d.NoEmail++
 		return
