@@ -20,8 +20,8 @@ var RequiredColumns = []string{"email", "department", "cost_center", "site", "li
 const accountColumn = "account"
 
 // maxCSVBytes bounds a directory file, so a wrong path (a log, a disk
-// image) fails clearly instead of eating the memory.
-const maxCSVBytes = 1 << 30
+// image) fails clearly instead of eating the memory; a variable for tests.
+var maxCSVBytes int64 = 1 << 30
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
@@ -46,7 +46,7 @@ func ReadFile(path string, extra []string) (*Directory, error) {
 // and any others (ignored). A row with an e-mail already listed is
 // dropped and counted in Duplicates: the first one wins.
 func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, maxCSVBytes), 64<<10)
+	br := bufio.NewReaderSize(&capReader{r: r, left: maxCSVBytes}, 64<<10)
 	if bom, _ := br.Peek(len(utf8BOM)); bytes.Equal(bom, utf8BOM) {
 		br.Discard(len(utf8BOM))
 	}
@@ -129,4 +129,21 @@ func checkUTF8(cr *csv.Reader, rec, header []string, used []int) error {
 		}
 	}
 	return nil
+}
+
+// capReader fails a read past left bytes, so that an oversized file is an
+// error instead of a silently truncated directory.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("larger than %d MiB: is this the directory file?", maxCSVBytes>>20)
+	}
+	p = p[:min(int64(len(p)), c.left)]
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }

@@ -3,6 +3,7 @@ package directory
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,4 +181,38 @@ func TestNotUTF8(t *testing.T) {
 	if !utf8.ValidString(e.Department) || !utf8.ValidString(e.Site) || !strings.HasPrefix(e.Department, "Op") {
 		t.Fatalf("entry = %+v", e)
 	}
+}
+
+func TestOversizedFileFails(t *testing.T) {
+	defer func(old int64) { maxCSVBytes = old }(maxCSVBytes)
+	maxCSVBytes = 1 << 20
+	r := io.MultiReader(strings.NewReader("email,department,cost_center,site,licence\n"),
+		&repeatReader{line: []byte("a@x.com,D,C,S,Pro\n"), n: int(maxCSVBytes/18) + 10})
+	_, err := ParseCSV(r, nil)
+	if err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Fatalf("want a size error, got %v", err)
+	}
+}
+
+// repeatReader yields line n times without holding it all in memory.
+type repeatReader struct {
+	line []byte
+	n    int
+	off  int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	k := 0
+	for k < len(p) && r.n > 0 {
+		c := copy(p[k:], r.line[r.off:])
+		k += c
+		r.off += c
+		if r.off == len(r.line) {
+			r.off, r.n = 0, r.n-1
+		}
+	}
+	return k, nil
 }
