@@ -1,0 +1,179 @@
+// Command pollcpu measures, on the real binaries, what polls cost in the
+// steady state of an account with 10,000 hosts (110,000 series), for this
+// tree and for the previous design side by side (issue #12): the CPU time
+// of a poll that counts nothing new, and the resident set after the first
+// poll and after 20 more. Both binaries poll the same simulator (one
+// meeting per host in the lookback, paged at 100) every few seconds and
+// are never scraped. Run from the repository root:
+//
+//	go run ./scripts/pollcpu [-previous 2f8324b] [-polls 20]
+//
+// It stops by itself (about 5 minutes).
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+var (
+	previous = flag.String("previous", "2f8324b", "git revision of the previous design, before the exposition cache")
+	hosts    = flag.Int("hosts", 10000, "hosts of the account, each with one meeting in the lookback")
+	polls    = flag.Int("polls", 20, "polls measured after the first")
+	interval = flag.Duration("interval", 3*time.Second, "poll interval")
+)
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	dir, err := os.MkdirTemp("", "pollcpu")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	current := filepath.Join(dir, "current")
+	build(".", current)
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("git archive %s | tar -x -C %s", *previous, src)).CombinedOutput(); err != nil {
+		log.Fatalf("git archive %s: %v\n%s", *previous, err, out)
+	}
+	prev := filepath.Join(dir, "previous")
+	build(src, prev)
+
+	now := time.Now()
+	sim := simulator.New(simulator.Options{APIKey: "k", APISecret: "s", NoGenerated: true})
+	ms := make([]umeeting.Meeting, *hosts)
+	for i := range ms {
+		end := now.Add(-time.Hour - time.Duration(i%(20*3600))*time.Second)
+		ms[i] = umeeting.Meeting{UUID: fmt.Sprintf("m%07dXw8NitKXw==", i), Host: fmt.Sprintf("Host %d", i), Email: fmt.Sprintf("host%d@example.com", i),
+			UserType: []string{"Corp", "Pro", "Basic", "Edu"}[i%4], Start: end.Add(-time.Duration(5+i%90) * time.Minute), End: end,
+			Participants: 1 + i%30, Features: umeeting.Feature(i % 64)}
+	}
+	sim.Add(ms...)
+	apiURL, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sim.Close()
+	cfg := filepath.Join(dir, "config.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`poll_interval: %s
+lookback: 48h
+backfill: 48h
+accounts:
+  - {name: steady, api_url: %q, api_key: k, api_secret: s, page_size: 100, daily_request_budget: 0}
+`, *interval, apiURL)), 0o600)
+
+	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s; %d polls that count nothing measured after the first\n\n", *hosts, *interval, *polls)
+	fmt.Println("| binary | CPU per poll, nothing new | RSS after the first poll | RSS after the last | ratio |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+	var cpu [2]float64
+	for i, b := range []struct{ name, bin string }{{"this tree", current}, {"previous design (" + *previous + ")", prev}} {
+		c, first, last := run(b.bin, cfg, filepath.Join(dir, fmt.Sprint("data", i)))
+		cpu[i] = c
+		fmt.Printf("| %s | %.0f ms | %.0f MiB | %.0f MiB | %.2f |\n", b.name, c*1000, first/(1<<20), last/(1<<20), last/first)
+	}
+	fmt.Printf("\nCPU per poll, this tree / previous design: %.1f%%\n", 100*cpu[0]/cpu[1])
+}
+
+func build(src, out string) {
+	abs, _ := filepath.Abs(out)
+	cmd := exec.Command("go", "build", "-o", abs, ".")
+	cmd.Dir = src
+	if b, err := cmd.CombinedOutput(); err != nil {
+		log.Fatalf("go build in %s: %v\n%s", src, err, b)
+	}
+}
+
+// run starts bin, waits for its first poll, then for polls more, and
+// returns the CPU seconds per poll after the first and the resident sets.
+// Polls are counted from the debug log line each poll writes (both designs
+// do): reading /metrics would cost the previous design a full gather.
+func run(bin, cfg, data string) (cpuPerPoll, rssFirst, rssLast float64) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+addr, "--log.level=debug")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var done atomic.Int64
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if line := sc.Text(); strings.Contains(line, `msg="Poll finished"`) {
+				done.Add(1)
+			} else if strings.Contains(line, "level=error") {
+				log.Printf("%s: %s", filepath.Base(bin), line)
+			}
+		}
+	}()
+	pid := cmd.Process.Pid
+	waitPolls := func(n int64) {
+		deadline := time.Now().Add(10 * time.Minute)
+		for done.Load() < n {
+			if time.Now().After(deadline) {
+				log.Fatalf("%s: %d polls after 10 minutes, want %d", bin, done.Load(), n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitPolls(1)
+	time.Sleep(time.Second) // the first poll's publication
+	rssFirst = procStatus(pid, "VmRSS")
+	start, from := cpuSeconds(pid), done.Load()
+	waitPolls(from + int64(*polls))
+	cpuPerPoll = (cpuSeconds(pid) - start) / float64(done.Load()-from)
+	rssLast = procStatus(pid, "VmRSS")
+	return cpuPerPoll, rssFirst, rssLast
+}
+
+// cpuSeconds is a process's user and system CPU time (/proc/PID/stat).
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Fields after the command (in parentheses): utime and stime are the
+	// 14th and 15th fields of the line.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+func procStatus(pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
