@@ -77,10 +77,38 @@ type stream struct {
 	crc    uint32 // CRC-32 of the raw text, for the gzip trailer
 }
 
+// span is the chunks [from, to) of a stream.
+type span struct{ from, to int }
+
+// filter returns the part of s with the families in names, in order.
+func (v *view) filter(s *stream, names map[string]bool) *stream {
+	var spans []span
+	for n := range names {
+		if sp, ok := v.names[n]; ok {
+			spans = append(spans, sp)
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	out := &stream{}
+	for _, sp := range spans {
+		out.chunks = append(out.chunks, s.chunks[sp.from:sp.to]...)
+	}
+	out.sum()
+	return out
+}
+
+// sum sets the size and the CRC of the stream's chunks.
+func (s *stream) sum() {
+	for _, ch := range s.chunks {
+		s.size += len(ch.raw)
+		s.crc = crc32.Update(s.crc, crc32.IEEETable, ch.raw)
+	}
+}
+
 // view is what scrapes read: immutable once published.
 type view struct {
 	streams [numEncodings]stream
-	names   map[string]struct{}
+	names   map[string]span // the chunks of each family, alike in every stream
 	err     error // families that cannot be served together
 }
 
@@ -103,7 +131,7 @@ func NewCache() *Cache {
 	// exposition text, which compresses well at any level.
 	zw, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid
 	c := &Cache{parts: map[string]map[string]*family{}, failed: map[string]error{}, zw: zw}
-	c.cur.Store(&view{names: map[string]struct{}{}})
+	c.cur.Store(&view{names: map[string]span{}})
 	return c
 }
 
@@ -232,7 +260,7 @@ func (c *Cache) deflate(raw []byte) []byte {
 // name, each with one HELP/TYPE head and then every part's samples in the
 // order of the parts' names. Called with mu held.
 func (c *Cache) publish() {
-	v := &view{names: map[string]struct{}{}}
+	v := &view{names: map[string]span{}}
 	byName := map[string][]*family{}
 	for _, part := range slices.Sorted(maps.Keys(c.parts)) {
 		for name, f := range c.parts[part] {
@@ -241,7 +269,7 @@ func (c *Cache) publish() {
 	}
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		fs := byName[name]
-		v.names[name] = struct{}{}
+		v.names[name] = span{len(v.streams[0].chunks), len(v.streams[0].chunks) + 1 + len(fs)}
 		for _, f := range fs[1:] {
 			if v.err == nil && !bytes.Equal(f.head[encText].raw, fs[0].head[encText].raw) {
 				v.err = fmt.Errorf("metric family %s has a different help or type in two parts", name)
@@ -256,11 +284,7 @@ func (c *Cache) publish() {
 		}
 	}
 	for e := range numEncodings {
-		s := &v.streams[e]
-		for _, ch := range s.chunks {
-			s.size += len(ch.raw)
-			s.crc = crc32.Update(s.crc, crc32.IEEETable, ch.raw)
-		}
+		v.streams[e].sum()
 	}
 	for _, part := range slices.Sorted(maps.Keys(c.failed)) {
 		v.err = cmp.Or(v.err, c.failed[part])

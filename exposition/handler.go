@@ -29,7 +29,8 @@ type HandlerOpts struct {
 // Handler serves the cached families and, after them, the families that
 // live gathers per scrape, in the format and compression the request
 // negotiates as promhttp does (expfmt.NegotiateAccept over Formats; gzip or
-// identity). The families of live must not be cached ones.
+// identity), all of them or those named by name[] parameters. The
+// families of live must not be cached ones.
 type Handler struct {
 	cache    *Cache
 	live     prometheus.Gatherer
@@ -83,11 +84,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	live := bufPool.Get().(*bytes.Buffer)
 	live.Reset()
 	defer bufPool.Put(live)
+	// name[] selects families, as with promhttp.
+	var only map[string]bool
+	if r.URL != nil {
+		for _, n := range r.URL.Query()["name[]"] {
+			if only == nil {
+				only = map[string]bool{}
+			}
+			only[n] = true
+		}
+	}
 	enc := expfmt.NewEncoder(live, format, expfmt.WithCreatedLines()) // as the cache (encode)
 	for _, mf := range mfs {
 		if _, dup := v.names[mf.GetName()]; dup {
 			h.fail(w, "gathering metrics", fmt.Errorf("metric family %s is both cached and gathered live", mf.GetName()))
 			return
+		}
+		if only != nil && !only[mf.GetName()] {
+			continue
 		}
 		if err := enc.Encode(mf); err != nil {
 			h.fail(w, "encoding metrics", err)
@@ -100,6 +114,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s := &v.streams[encodingOf(format)]
+	if only != nil {
+		s = v.filter(s, only)
+	}
 	hdr := w.Header()
 	hdr.Add("Vary", "Accept")
 	hdr.Add("Vary", "Accept-Encoding")

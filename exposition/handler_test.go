@@ -272,3 +272,33 @@ func TestOpenMetricsCreatedLines(t *testing.T) {
 		t.Errorf("text answer has _created lines:\n%s", text.Body)
 	}
 }
+
+// TestNameFilter: name[] selects cached and live families, as promhttp's.
+func TestNameFilter(t *testing.T) {
+	f := newFixture(t)
+	h := NewHandler(f.cache, f.live, HandlerOpts{})
+	ref := promhttp.HandlerFor(f.full, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	target := "/metrics?name[]=umeeting_up&name[]=umeeting_meetings_total&name[]=umeeting_meeting_duration_seconds&name[]=nothing"
+	for _, enc := range []string{"", "gzip"} {
+		got, err := expositiontest.ScrapeURL(h, target, "", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := expositiontest.ScrapeURL(ref, target, "", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotMfs, err := got.Families()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantMfs, err := want.Families()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(wantMfs) != 3 {
+			t.Fatalf("promhttp served %d families, want 3", len(wantMfs))
+		}
+		sameFamilies(t, "name[] with Accept-Encoding "+enc, gotMfs, wantMfs)
+	}
+}

@@ -34,7 +34,12 @@ type Answer struct {
 // member (clients may stop after the first); an OpenMetrics body ends with
 // its only `# EOF`.
 func Scrape(h http.Handler, accept, acceptEncoding string) (Answer, error) {
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	return ScrapeURL(h, "/metrics", accept, acceptEncoding)
+}
+
+// ScrapeURL is Scrape of another target, such as "/metrics?name[]=up".
+func ScrapeURL(h http.Handler, target, accept, acceptEncoding string) (Answer, error) {
+	req := httptest.NewRequest(http.MethodGet, target, nil)
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
