@@ -109,7 +109,7 @@ func (s *stream) sum() {
 type view struct {
 	streams [numEncodings]stream
 	names   map[string]span // the chunks of each family, alike in every stream
-	err     error // families that cannot be served together
+	err     error           // families that cannot be served together
 }
 
 // Cache holds the encoded families of every part. Updates are serialised;
