@@ -25,6 +25,11 @@ var idleBuckets = []struct {
 // IdleNever is the `idle` value of licence holders with no meeting at all.
 const IdleNever = "never"
 
+// maxLicenceTypes caps the distinct values of the `licence` label (a free
+// text column in many directories); the least held types beyond it are
+// "(other)".
+const maxLicenceTypes = 50
+
 const byGroup = " Each meeting is attributed to the department (or cost centre) its host had in the directory when the meeting was counted; later moves change no past number. Hosts not in the directory count as \"(unknown)\"."
 
 // groupFamily is one usage counter family by department and by cost centre.
@@ -187,7 +192,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 	}
 	now := snap.At.Unix()
 	var holders []*directory.Entry
-	perDept := map[string]int{}
+	perDept, perLicence := map[string]int{}, map[string]int{}
 	entries := d.Dir.Entries()
 	for i := range entries {
 		e := &entries[i]
@@ -196,8 +201,10 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 		}
 		holders = append(holders, e)
 		perDept[orUnknown(e.Department)]++
+		perLicence[e.Licence]++
 	}
 	dept := capDepartments(perDept, d.MaxDepartments)
+	licence := capDepartments(perLicence, maxLicenceTypes)
 
 	licences := map[licenceKey]int{}
 	idle := map[licenceKey]*[3]int{} // never, 30d, 90d
@@ -205,13 +212,13 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 	costs := map[costKey]float64{}
 	type idleHolder struct {
 		e    *directory.Entry
-		dept string
+		k    licenceKey
 		last int64 // 0: never
 	}
 	var idleHolders []idleHolder
 	var ms []prometheus.Metric
 	for _, e := range holders {
-		k := licenceKey{dept(e.Department), e.Licence}
+		k := licenceKey{dept(e.Department), licence(e.Licence)}
 		licences[k]++
 		counts := idle[k]
 		if counts == nil {
@@ -230,7 +237,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 				}
 			}
 			if h.UserType != umeeting.UnknownUserType && !strings.EqualFold(h.UserType, e.Licence) {
-				mismatches[mismatchKey{k.dept, e.Licence, h.UserType}]++
+				mismatches[mismatchKey{k.dept, k.licence, h.UserType}]++
 			}
 		}
 		if isIdle && opts.PerHost {
@@ -238,7 +245,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 			if seen {
 				last = h.LastEnd
 			}
-			idleHolders = append(idleHolders, idleHolder{e, k.dept, last})
+			idleHolders = append(idleHolders, idleHolder{e, k, last})
 		}
 		if t := d.Tariffs; t != nil {
 			if price, ok := t.Monthly[e.Licence]; ok {
@@ -255,7 +262,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 		idleHolders = idleHolders[:opts.MaxHosts]
 	}
 	for _, h := range idleHolders {
-		ms = append(ms, prometheus.MustNewConstMetric(idleHolderDesc, prometheus.GaugeValue, float64(h.last), name, h.e.Email, h.dept, h.e.Licence))
+		ms = append(ms, prometheus.MustNewConstMetric(idleHolderDesc, prometheus.GaugeValue, float64(h.last), name, h.e.Email, h.k.dept, h.k.licence))
 	}
 	for _, k := range sortedBy(licences, func(a, b licenceKey) int {
 		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence))

@@ -192,3 +192,35 @@ func TestIdleHoldersCapped(t *testing.T) {
 		t.Errorf("never-used licences = %v, want 49 (the counts are not capped)", n)
 	}
 }
+
+// TestLicenceTypesCapped: a free-text licence column does not multiply
+// the licence series: the least held types beyond maxLicenceTypes are
+// folded into (other), with their counts.
+func TestLicenceTypesCapped(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("email,department,cost_center,site,licence\n")
+	for i := range maxLicenceTypes + 20 {
+		fmt.Fprintf(&csv, "p%03d@x.com,D,C,S,Type %03d\n", i, i)
+	}
+	for i := range 3 {
+		fmt.Fprintf(&csv, "pro%d@x.com,D,C,S,Pro\n", i)
+	}
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{Directory: &config.Directory{Embedded: []byte(csv.String()), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
+	s, _ := store.Open(t.TempDir(), "acme")
+	c := New()
+	c.SetDirectory(dirs.Current())
+	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true})
+	got := series(t, c, "umeeting_directory_licences")
+	var total float64
+	for _, v := range got {
+		total += v
+	}
+	if len(got) != maxLicenceTypes+1 || total != maxLicenceTypes+23 {
+		t.Fatalf("%d licence series holding %v licences, want %d holding %d", len(got), total, maxLicenceTypes+1, maxLicenceTypes+23)
+	}
+	if got["umeeting_directory_licences{account=acme,department=D,licence=Pro}"] != 3 {
+		t.Errorf("the most held type was folded: %v", got)
+	}
+}
