@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,4 +270,63 @@ func TestWarningsLoggedAtStartAndReload(t *testing.T) {
 	waitFor(t, 10*time.Second, "the warning at reload", func() bool {
 		return strings.Contains(e.Logs.String(), "2s polls with a 48h lookback need about 43200 requests a day")
 	})
+}
+
+// TestReloadInPlace runs the real binary: a reload that changes only
+// metrics.* sends no request and shows the new options at once, a new
+// daily_request_budget shows at once, and neither resets the status
+// metrics.
+func TestReloadInPlace(t *testing.T) {
+	sim, apiURL := newSim(t, simulator.Options{Hosts: 30})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, apiURL, retries, "")
+	slow := func(text string) string { return strings.Replace(text, "poll_interval: 2s", "poll_interval: 1h", 1) }
+	if err := os.WriteFile(cfg, []byte(slow(mustRead(t, cfg))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	waitExact(t, e, sim, "e2e")
+	status := []string{"umeeting_up", "umeeting_last_successful_poll_timestamp_seconds",
+		"umeeting_state_last_save_timestamp_seconds", "umeeting_poll_duration_seconds"}
+	read := func() map[string]float64 {
+		text, vals := e.Metrics(), map[string]float64{}
+		for _, n := range status {
+			vals[n], _ = sumMetric(text, n, `account="e2e"`)
+		}
+		return vals
+	}
+	before, requests := read(), sim.Requests()
+	reload := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(slow(text)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("reload: HTTP %d", resp.StatusCode)
+		}
+	}
+	reload(mustRead(t, writeConfig(t, dir, apiURL, retries, "metrics:\n  max_hosts: 4\n")))
+	text := e.Metrics()
+	if n := strings.Count(text, "\numeeting_host_last_meeting_timestamp_seconds{"); n != 4 {
+		t.Errorf("max_hosts 4 right after the reload: %d host series", n)
+	}
+	reload(strings.Replace(mustRead(t, writeConfig(t, dir, apiURL, retries, "metrics:\n  max_hosts: 4\n")),
+		"daily_request_budget: 0", "daily_request_budget: 5", 1))
+	if v, _ := sumMetric(e.Metrics(), "umeeting_api_request_budget_remaining", `account="e2e"`); v != 5 {
+		t.Errorf("budget remaining %v right after a reload to 5 (no request since), want 5", v)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := sim.Requests() - requests; n != 0 {
+		t.Errorf("the reloads sent %d requests", n)
+	}
+	for n, v := range read() {
+		if v != before[n] || v == 0 {
+			t.Errorf("%s = %v after the reloads, was %v", n, v, before[n])
+		}
+	}
 }
