@@ -4,11 +4,14 @@
 // Usage metrics are built once per poll from an immutable store.Snapshot
 // into const metrics, so a scrape only copies prebuilt values: it never
 // races a poll, and a label set that disappeared is not exported forever.
+//
+// Usage counters have a stable identity, {account, email, user_type}: a
+// host's display name is not a label of theirs (a rename would move its
+// history to a new series) but of umeeting_host_info, joined in PromQL.
+// Which series a meeting is counted in is decided by the store.
 package collector
 
 import (
-	"cmp"
-	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,7 +38,7 @@ func newFamily(name, help string, extra ...string) family {
 	fq := prometheus.BuildFQName(namespace, "", name)
 	help += fromLastPoll
 	return family{
-		withHost:    prometheus.NewDesc(fq, help, append([]string{"account", "host", "email", "user_type"}, extra...), nil),
+		withHost:    prometheus.NewDesc(fq, help, append([]string{"account", "email", "user_type"}, extra...), nil),
 		withoutHost: prometheus.NewDesc(fq, help, append([]string{"account", "user_type"}, extra...), nil),
 	}
 }
@@ -46,7 +49,7 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	meetingsDesc = newFamily("meetings_total",
-		"Finished meetings, each counted once when first seen.")
+		"Finished meetings, each counted once when first seen, by host e-mail and the host's licence type at the meeting (hosts without a series of their own have no email label); join umeeting_host_info for display names.")
 	secondsDesc = newFamily("meeting_seconds_total",
 		"Sum of the lengths of finished meetings, in seconds.")
 	participantsDesc = newFamily("participants_total",
@@ -61,6 +64,11 @@ var (
 	participantsHistDesc = newDesc("meeting_participants",
 		"Distribution of the participants of finished meetings."+fromLastPoll, "account", "user_type")
 
+	hostInfoGauge = newDesc("host_info",
+		"Always 1: the latest display name and licence type of each host with series of its own, for joins like `* on(account, email) group_left(host) umeeting_host_info`."+fromLastPoll,
+		"account", "email", "host", "user_type")
+	foldedDesc = newDesc("meetings_user_type_folded_total",
+		"Meetings counted with user_type \"other\" because the account already had metrics.max_user_types distinct licence types.", "account")
 	hostLastDesc = newDesc("host_last_meeting_timestamp_seconds",
 		"Unix time at which the host's latest meeting ended, one series per host e-mail with its latest name and user_type."+fromLastPoll,
 		"account", "host", "email", "user_type")
@@ -96,13 +104,9 @@ var (
 		"Licence limit of meetings at the same moment, from the config (concurrent_meetings_limit).", "account")
 )
 
-// Options choose the labels of the usage metrics.
-type Options struct {
-	PerHost  bool
-	Include  *regexp.Regexp // nil: every host
-	Exclude  *regexp.Regexp // nil: none
-	MaxHosts int            // 0: no cap
-}
+// Options choose which hosts get series of their own and cap the
+// user_type values; the store applies them when it counts.
+type Options = store.Policy
 
 // Status is the poll health of one account.
 type Status struct {
@@ -131,8 +135,8 @@ type account struct {
 }
 
 // Collector exposes the prebuilt metrics of every account. It is an
-// unchecked collector: hosts left out of per-host series are counted in a
-// series of the same family without host/email labels.
+// unchecked collector: hosts without series of their own are counted in a
+// series of the same family without the email label.
 type Collector struct {
 	mu        sync.RWMutex
 	accounts  map[string]*account
@@ -239,74 +243,43 @@ func buildStatus(name string, st Status) []prometheus.Metric {
 	return ms
 }
 
-// admitted returns the e-mails of the hosts that get series of their own:
-// those the filters keep, the first MaxHosts of them in first-seen order.
-func admitted(hosts []store.HostSnapshot, opts Options) map[string]bool {
-	if !opts.PerHost {
-		return nil
-	}
-	kept := make([]store.HostSnapshot, 0, len(hosts))
-	for _, h := range hosts {
-		match := func(re *regexp.Regexp) bool { return re.MatchString(h.Email) || re.MatchString(h.Host.Host) }
-		if (opts.Include == nil || match(opts.Include)) && (opts.Exclude == nil || !match(opts.Exclude)) {
-			kept = append(kept, h)
-		}
-	}
-	if opts.MaxHosts > 0 && len(kept) > opts.MaxHosts {
-		slices.SortFunc(kept, func(a, b store.HostSnapshot) int { return cmp.Compare(a.Order, b.Order) })
-		kept = kept[:opts.MaxHosts]
-	}
-	set := make(map[string]bool, len(kept))
-	for _, h := range kept {
-		set[h.Email] = true
-	}
-	return set
-}
-
-// BuildUsage builds the usage metrics of one account from snap.
+// BuildUsage builds the usage metrics of one account from snap. The store
+// decided which series there are (it applies the policy when it counts);
+// with opts.PerHost false the per-host series are folded into the series
+// without host labels, as that policy shows them.
 func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Metric {
-	adm := admitted(snap.Hosts, opts)
-	ms := make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+len(snap.Hosts)+32)
-	counter := func(f family, v uint64, withHost bool, labels []string, extra ...string) {
-		d := f.withoutHost
-		if withHost {
-			d = f.withHost
-		}
-		ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append(labels, extra...)...))
+	if !opts.PerHost {
+		snap = snap.WithoutHosts()
 	}
-	emit := func(c *store.Counters, withHost bool, labels []string) {
-		counter(meetingsDesc, c.Meetings, withHost, labels)
-		counter(secondsDesc, c.Seconds, withHost, labels)
-		counter(participantsDesc, c.Participants, withHost, labels)
-		counter(participantSecondsDesc, c.ParticipantSeconds, withHost, labels)
-		for i, f := range umeeting.FeatureNames {
-			counter(featureDesc, c.Features[i], withHost, labels, f)
-		}
-	}
-	// Hosts left out are summed per user_type into one series without
-	// host/email labels, so account totals stay exact.
-	others := map[string]*store.Counters{}
+	ms := make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+2*len(snap.Hosts)+32)
 	for i := range snap.Series {
 		s := &snap.Series[i]
-		if adm[s.Email] {
-			emit(&s.Counters, true, []string{name, s.Host, s.Email, s.UserType})
-			continue
+		// Hosts without a series of their own have no email label at all:
+		// an empty one would make the same series to Prometheus.
+		labels := []string{name, s.UserType}
+		if s.Email != "" {
+			labels = []string{name, s.Email, s.UserType}
 		}
-		o := others[s.UserType]
-		if o == nil {
-			o = &store.Counters{}
-			others[s.UserType] = o
+		counter := func(fam family, v uint64, extra ...string) {
+			d := fam.withoutHost
+			if s.Email != "" {
+				d = fam.withHost
+			}
+			lv := append(labels[:len(labels):len(labels)], extra...)
+			if s.Created.IsZero() {
+				ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...))
+				return
+			}
+			// OpenMetrics _created, for Prometheus versions that ingest it.
+			ms = append(ms, prometheus.MustNewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, float64(v), s.Created, lv...))
 		}
-		o.Meetings += s.Meetings
-		o.Seconds += s.Seconds
-		o.Participants += s.Participants
-		o.ParticipantSeconds += s.ParticipantSeconds
-		for j := range o.Features {
-			o.Features[j] += s.Features[j]
+		counter(meetingsDesc, s.Meetings)
+		counter(secondsDesc, s.Seconds)
+		counter(participantsDesc, s.Participants)
+		counter(participantSecondsDesc, s.ParticipantSeconds)
+		for i, feat := range umeeting.FeatureNames {
+			counter(featureDesc, s.Features[i], feat)
 		}
-	}
-	for _, ut := range sortedKeys(others) {
-		emit(others[ut], false, []string{name, ut})
 	}
 
 	for _, ut := range sortedKeys(snap.Histograms) {
@@ -316,8 +289,10 @@ func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Me
 			constHistogram(participantsHistDesc, h.Participants, store.ParticipantBuckets, name, ut))
 	}
 	for _, h := range snap.Hosts {
-		if adm[h.Email] {
-			ms = append(ms, prometheus.MustNewConstMetric(hostLastDesc, prometheus.GaugeValue, float64(h.LastEnd), name, h.Host.Host, h.Email, h.UserType))
+		if h.Admitted {
+			ms = append(ms,
+				prometheus.MustNewConstMetric(hostInfoGauge, prometheus.GaugeValue, 1, name, h.Email, h.Host.Host, h.UserType),
+				prometheus.MustNewConstMetric(hostLastDesc, prometheus.GaugeValue, float64(h.LastEnd), name, h.Host.Host, h.Email, h.UserType))
 		}
 	}
 	for _, w := range store.ActiveWindows {
@@ -329,7 +304,8 @@ func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Me
 	ms = append(ms,
 		prometheus.MustNewConstMetric(peakMeetingsDesc, prometheus.GaugeValue, float64(snap.PeakMeetings), name),
 		prometheus.MustNewConstMetric(peakParticipantsDesc, prometheus.GaugeValue, float64(snap.PeakParticipants), name),
-		prometheus.MustNewConstMetric(rememberedDesc, prometheus.GaugeValue, float64(snap.Remembered), name))
+		prometheus.MustNewConstMetric(rememberedDesc, prometheus.GaugeValue, float64(snap.Remembered), name),
+		prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(snap.Folded), name))
 	for _, r := range sortedKeys(snap.Invalid) {
 		ms = append(ms, prometheus.MustNewConstMetric(invalidDesc, prometheus.CounterValue, float64(snap.Invalid[r]), name, r))
 	}

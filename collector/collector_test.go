@@ -15,9 +15,15 @@ import (
 
 var t0 = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
-// testSnapshot builds a real store with two hosts and takes its snapshot.
+// testSnapshot builds a real store with three hosts, counted in its first
+// poll (the baseline), and takes its snapshot.
 func testSnapshot(t testing.TB) *store.Snapshot {
+	return snapshotWith(t, Options{PerHost: true})
+}
+
+func snapshotWith(t testing.TB, opts Options) *store.Snapshot {
 	s, _ := store.Open(t.TempDir(), "acme")
+	s.SetPolicy(opts, t0)
 	b := s.NewBatch(s.Window(t0, 48*time.Hour, 30*24*time.Hour))
 	for _, m := range []umeeting.Meeting{
 		{UUID: "u1", Host: "Ann", Email: "ann@x.com", UserType: "Corp", Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour), Participants: 3, Features: umeeting.FeatureVideo | umeeting.FeatureVoIP},
@@ -37,36 +43,51 @@ func TestUsageMetricsPerHost(t *testing.T) {
 	c := New()
 	c.SetUsage("acme", testSnapshot(t), Options{PerHost: true})
 	want := `
-# HELP umeeting_meetings_total Finished meetings, each counted once when first seen. Values come from the last successful poll.
+# HELP umeeting_meetings_total Finished meetings, each counted once when first seen, by host e-mail and the host's licence type at the meeting (hosts without a series of their own have no email label); join umeeting_host_info for display names. Values come from the last successful poll.
 # TYPE umeeting_meetings_total counter
-umeeting_meetings_total{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 2
-umeeting_meetings_total{account="acme",email="cy@x.com",host="Cy",user_type="Pro"} 1
+umeeting_meetings_total{account="acme",email="ann@x.com",user_type="Corp"} 2
+umeeting_meetings_total{account="acme",email="bob@x.com",user_type="Pro"} 1
+umeeting_meetings_total{account="acme",email="cy@x.com",user_type="Pro"} 1
 # HELP umeeting_meeting_seconds_total Sum of the lengths of finished meetings, in seconds. Values come from the last successful poll.
 # TYPE umeeting_meeting_seconds_total counter
-umeeting_meeting_seconds_total{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 4200
-umeeting_meeting_seconds_total{account="acme",email="cy@x.com",host="Cy",user_type="Pro"} 300
+umeeting_meeting_seconds_total{account="acme",email="ann@x.com",user_type="Corp"} 4200
+umeeting_meeting_seconds_total{account="acme",email="bob@x.com",user_type="Pro"} 3600
+umeeting_meeting_seconds_total{account="acme",email="cy@x.com",user_type="Pro"} 300
 # HELP umeeting_participants_total Sum of participants over finished meetings. Values come from the last successful poll.
 # TYPE umeeting_participants_total counter
-umeeting_participants_total{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 5
-umeeting_participants_total{account="acme",email="cy@x.com",host="Cy",user_type="Pro"} 1
+umeeting_participants_total{account="acme",email="ann@x.com",user_type="Corp"} 5
+umeeting_participants_total{account="acme",email="bob@x.com",user_type="Pro"} 5
+umeeting_participants_total{account="acme",email="cy@x.com",user_type="Pro"} 1
 # HELP umeeting_participant_seconds_total Sum of meeting length times participants (participant-seconds) over finished meetings. Values come from the last successful poll.
 # TYPE umeeting_participant_seconds_total counter
-umeeting_participant_seconds_total{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 12000
-umeeting_participant_seconds_total{account="acme",email="cy@x.com",host="Cy",user_type="Pro"} 300
+umeeting_participant_seconds_total{account="acme",email="ann@x.com",user_type="Corp"} 12000
+umeeting_participant_seconds_total{account="acme",email="bob@x.com",user_type="Pro"} 18000
+umeeting_participant_seconds_total{account="acme",email="cy@x.com",user_type="Pro"} 300
 # HELP umeeting_meetings_by_feature_total Finished meetings that used a feature (video, screen_share, voip, pstn dial-in, third_party_audio, recording). Values come from the last successful poll.
 # TYPE umeeting_meetings_by_feature_total counter
-umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="pstn",host="Ann",user_type="Corp"} 0
-umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="recording",host="Ann",user_type="Corp"} 1
-umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="screen_share",host="Ann",user_type="Corp"} 0
-umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="third_party_audio",host="Ann",user_type="Corp"} 0
-umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="video",host="Ann",user_type="Corp"} 1
-umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="voip",host="Ann",user_type="Corp"} 1
-umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="pstn",host="Cy",user_type="Pro"} 1
-umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="recording",host="Cy",user_type="Pro"} 0
-umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="screen_share",host="Cy",user_type="Pro"} 0
-umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="third_party_audio",host="Cy",user_type="Pro"} 0
-umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="video",host="Cy",user_type="Pro"} 0
-umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="voip",host="Cy",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="pstn",user_type="Corp"} 0
+umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="recording",user_type="Corp"} 1
+umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="screen_share",user_type="Corp"} 0
+umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="third_party_audio",user_type="Corp"} 0
+umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="video",user_type="Corp"} 1
+umeeting_meetings_by_feature_total{account="acme",email="ann@x.com",feature="voip",user_type="Corp"} 1
+umeeting_meetings_by_feature_total{account="acme",email="bob@x.com",feature="pstn",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="bob@x.com",feature="recording",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="bob@x.com",feature="screen_share",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="bob@x.com",feature="third_party_audio",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="bob@x.com",feature="video",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="bob@x.com",feature="voip",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="pstn",user_type="Pro"} 1
+umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="recording",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="screen_share",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="third_party_audio",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="video",user_type="Pro"} 0
+umeeting_meetings_by_feature_total{account="acme",email="cy@x.com",feature="voip",user_type="Pro"} 0
+# HELP umeeting_host_info Always 1: the latest display name and licence type of each host with series of its own, for joins like ` + "`* on(account, email) group_left(host) umeeting_host_info`" + `. Values come from the last successful poll.
+# TYPE umeeting_host_info gauge
+umeeting_host_info{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 1
+umeeting_host_info{account="acme",email="bob@x.com",host="Bob",user_type="Pro"} 1
+umeeting_host_info{account="acme",email="cy@x.com",host="Cy",user_type="Pro"} 1
 # HELP umeeting_host_last_meeting_timestamp_seconds Unix time at which the host's latest meeting ended, one series per host e-mail with its latest name and user_type. Values come from the last successful poll.
 # TYPE umeeting_host_last_meeting_timestamp_seconds gauge
 umeeting_host_last_meeting_timestamp_seconds{account="acme",email="ann@x.com",host="Ann",user_type="Corp"} 1.7951724e+09
@@ -99,12 +120,15 @@ umeeting_records_invalid_total{account="acme",reason="too_many_participants"} 0
 # HELP umeeting_remembered_meetings Meetings remembered to count each once; grows with the lookback, not with uptime.
 # TYPE umeeting_remembered_meetings gauge
 umeeting_remembered_meetings{account="acme"} 3
+# HELP umeeting_meetings_user_type_folded_total Meetings counted with user_type "other" because the account already had metrics.max_user_types distinct licence types.
+# TYPE umeeting_meetings_user_type_folded_total counter
+umeeting_meetings_user_type_folded_total{account="acme"} 0
 `
 	names := []string{
 		"umeeting_meetings_total", "umeeting_meeting_seconds_total", "umeeting_participants_total", "umeeting_participant_seconds_total",
 		"umeeting_meetings_by_feature_total", "umeeting_host_last_meeting_timestamp_seconds", "umeeting_active_hosts",
 		"umeeting_concurrent_meetings_peak", "umeeting_concurrent_participants_peak", "umeeting_records_invalid_total",
-		"umeeting_remembered_meetings",
+		"umeeting_remembered_meetings", "umeeting_host_info", "umeeting_meetings_user_type_folded_total",
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
@@ -138,15 +162,15 @@ umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="600"
 umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="900"} 1
 umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="1800"} 1
 umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="2700"} 1
-umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="3600"} 1
-umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="5400"} 1
-umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="7200"} 1
-umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="10800"} 1
-umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="14400"} 1
-umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="28800"} 1
-umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="+Inf"} 1
-umeeting_meeting_duration_seconds_sum{account="acme",user_type="Pro"} 300
-umeeting_meeting_duration_seconds_count{account="acme",user_type="Pro"} 1
+umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="3600"} 2
+umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="5400"} 2
+umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="7200"} 2
+umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="10800"} 2
+umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="14400"} 2
+umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="28800"} 2
+umeeting_meeting_duration_seconds_bucket{account="acme",user_type="Pro",le="+Inf"} 2
+umeeting_meeting_duration_seconds_sum{account="acme",user_type="Pro"} 3900
+umeeting_meeting_duration_seconds_count{account="acme",user_type="Pro"} 2
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "umeeting_meeting_duration_seconds"); err != nil {
 		t.Error(err)
@@ -157,26 +181,25 @@ umeeting_meeting_duration_seconds_count{account="acme",user_type="Pro"} 1
 }
 
 // TestHostsLeftOutKeepTotals checks per_host: false, include/exclude and
-// the cap: hosts left out move into series without host/email labels and
-// the account's totals do not change.
+// the cap: hosts left out are counted in series without the email label
+// and the account's totals do not change.
 func TestHostsLeftOutKeepTotals(t *testing.T) {
-	snap := testSnapshot(t)
 	for name, tc := range map[string]struct {
 		opts       Options
 		hostSeries int // umeeting_meetings_total series with host labels
 		hostGauges int
 	}{
-		"per host":      {Options{PerHost: true}, 2, 3},
+		"per host":      {Options{PerHost: true}, 3, 3},
 		"per_host off":  {Options{PerHost: false}, 0, 0},
 		"include":       {Options{PerHost: true, Include: regexp.MustCompile(`^(?:ann@.*)$`)}, 1, 1},
-		"exclude name":  {Options{PerHost: true, Exclude: regexp.MustCompile(`^(?:Cy)$`)}, 1, 2},
+		"exclude name":  {Options{PerHost: true, Exclude: regexp.MustCompile(`^(?:Cy)$`)}, 2, 2},
 		"cap of 1 host": {Options{PerHost: true, MaxHosts: 1}, 1, 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			reg := prometheus.NewPedanticRegistry()
 			c := New()
 			reg.MustRegister(c)
-			c.SetUsage("acme", snap, tc.opts)
+			c.SetUsage("acme", snapshotWith(t, tc.opts), tc.opts)
 			mfs, err := reg.Gather()
 			if err != nil {
 				t.Fatal(err)
@@ -205,8 +228,8 @@ func TestHostsLeftOutKeepTotals(t *testing.T) {
 					}
 				}
 			}
-			if total != 3 {
-				t.Errorf("total meetings %v, want 3", total)
+			if total != 4 {
+				t.Errorf("total meetings %v, want 4", total)
 			}
 			if withHost != tc.hostSeries || gauges != tc.hostGauges {
 				t.Errorf("host series %d gauges %d, want %d %d", withHost, gauges, tc.hostSeries, tc.hostGauges)
@@ -247,7 +270,8 @@ umeeting_concurrent_meetings_limit{account="acme"} 50
 
 func TestLint(t *testing.T) {
 	c := New()
-	c.SetUsage("acme", testSnapshot(t), Options{PerHost: true, MaxHosts: 1})
+	opts := Options{PerHost: true, MaxHosts: 1}
+	c.SetUsage("acme", snapshotWith(t, opts), opts)
 	c.SetStatus("acme", Status{Up: true, ConcurrentLimit: 3})
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {

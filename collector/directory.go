@@ -145,7 +145,7 @@ func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, op
 	if d == nil || d.Dir == nil {
 		return ms
 	}
-	ms = append(ms, buildHostInfo(name, snap, d, opts)...)
+	ms = append(ms, buildHostInfo(name, snap, d)...)
 	return append(ms, buildLicences(name, snap, d, opts)...)
 }
 
@@ -159,16 +159,12 @@ func hostInfoDesc(extra []string) *prometheus.Desc {
 
 // buildHostInfo exports the directory's attributes of the hosts that have
 // series of their own (the filters and max_hosts of the usage metrics).
-func buildHostInfo(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
-	adm := admitted(snap.Hosts, opts)
-	if len(adm) == 0 {
-		return nil
-	}
+func buildHostInfo(name string, snap *store.Snapshot, d *directory.Snapshot) []prometheus.Metric {
 	desc := hostInfoDesc(d.Dir.ExtraColumns)
-	ms := make([]prometheus.Metric, 0, len(adm))
+	var ms []prometheus.Metric
 	for _, h := range snap.Hosts {
 		e, ok := d.Dir.Lookup(h.Email)
-		if !adm[h.Email] || !ok {
+		if !h.Admitted || !ok {
 			continue
 		}
 		labels := append([]string{name, e.Email, orUnknown(e.Department), orUnknown(e.CostCenter), e.Site, e.Licence}, e.Extra...)

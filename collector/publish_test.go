@@ -58,7 +58,7 @@ func checkServedEqualsFresh(t *testing.T, c *Collector, snaps map[string]*store.
 	ref := prometheus.NewRegistry()
 	ref.MustRegister(fresh)
 	h := exposition.NewHandler(c.Cache(), live, exposition.HandlerOpts{})
-	refH := promhttp.HandlerFor(ref, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	refH := promhttp.HandlerFor(ref, promhttp.HandlerOpts{EnableOpenMetrics: true, EnableOpenMetricsTextCreatedSamples: true})
 	for _, req := range [][2]string{{"", ""}, {"application/openmetrics-text;version=1.0.0", "gzip"}} {
 		got, want := decoded(t, h, req[0], req[1]), decoded(t, refH, req[0], req[1])
 		for _, d := range expositiontest.Diff(got, want, nil) {

@@ -48,6 +48,9 @@ var (
 		HTTPClientConfig:   promconfig.DefaultHTTPClientConfig,
 	}
 	DefaultMaxHosts = 10000
+	// DefaultMaxUserTypes is far above the handful of licence types an
+	// account has, and bounds the series a misbehaving API can create.
+	DefaultMaxUserTypes = 20
 )
 
 // Config is the whole configuration file.
@@ -118,6 +121,9 @@ type Metrics struct {
 	// MaxHosts caps the hosts that get series of their own (first seen
 	// first); the rest are counted without host/email labels. 0: no cap.
 	MaxHosts int `yaml:"max_hosts"`
+	// MaxUserTypes caps the distinct user_type values (first seen first);
+	// meetings of later ones are counted as "other". 0: no cap.
+	MaxUserTypes int `yaml:"max_user_types"`
 }
 
 // Duration is a Prometheus-style duration (30s, 5m, 2h, 30d). A bad value
@@ -246,7 +252,7 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 		PollInterval: DefaultPollInterval,
 		Lookback:     DefaultLookback,
 		Backfill:     DefaultBackfill,
-		Metrics:      Metrics{PerHost: true, MaxHosts: DefaultMaxHosts},
+		Metrics:      Metrics{PerHost: true, MaxHosts: DefaultMaxHosts, MaxUserTypes: DefaultMaxUserTypes},
 	}
 	type plain Config
 	return unmarshal((*plain)(c))
@@ -261,7 +267,7 @@ func (a *Account) UnmarshalYAML(unmarshal func(any) error) error {
 
 // UnmarshalYAML sets defaults, then decodes strictly.
 func (m *Metrics) UnmarshalYAML(unmarshal func(any) error) error {
-	*m = Metrics{PerHost: true, MaxHosts: DefaultMaxHosts}
+	*m = Metrics{PerHost: true, MaxHosts: DefaultMaxHosts, MaxUserTypes: DefaultMaxUserTypes}
 	type plain Metrics
 	return unmarshal((*plain)(m))
 }
@@ -347,6 +353,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Metrics.HostInclude.check("metrics.host_include"), c.Metrics.HostExclude.check("metrics.host_exclude"))
 	if c.Metrics.MaxHosts < 0 {
 		errs = append(errs, errors.New("metrics.max_hosts: must not be negative"))
+	}
+	if c.Metrics.MaxUserTypes < 0 {
+		errs = append(errs, errors.New("metrics.max_user_types: must not be negative (0 means no cap)"))
 	}
 	if c.Directory != nil {
 		errs = append(errs, c.Directory.validate()...)

@@ -23,7 +23,8 @@ var knownMetrics = func() map[string]bool {
 	for _, n := range []string{
 		"umeeting_meetings_total", "umeeting_meeting_seconds_total", "umeeting_participants_total",
 		"umeeting_participant_seconds_total", "umeeting_meetings_by_feature_total",
-		"umeeting_host_last_meeting_timestamp_seconds", "umeeting_active_hosts",
+		"umeeting_host_last_meeting_timestamp_seconds", "umeeting_host_info", "umeeting_active_hosts",
+		"umeeting_meetings_user_type_folded_total",
 		"umeeting_concurrent_meetings_peak", "umeeting_concurrent_participants_peak",
 		"umeeting_concurrent_meetings_limit",
 		"umeeting_up", "umeeting_last_successful_poll_timestamp_seconds", "umeeting_poll_duration_seconds",

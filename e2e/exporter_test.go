@@ -337,21 +337,40 @@ func TestReloadKeepsCounts(t *testing.T) {
 		t.Error("umeeting_config_last_reload_successful not 0 after a failed reload")
 	}
 	// A changed account (GET instead of POST) by SIGHUP: counts stay exact.
-	writeConfig(t, dir, apiURL, retries+"\n    method: GET", "metrics:\n  max_hosts: 5\n")
+	writeConfig(t, dir, apiURL, retries+"\n    method: GET", "")
 	e.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, 10*time.Second, "reload", func() bool {
 		v, _ := sumMetric(e.Metrics(), "umeeting_config_last_reload_successful")
 		return v == 1
 	})
 	text := waitExact(t, e, sim, "e2e")
-	hosts := 0
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, "umeeting_host_last_meeting_timestamp_seconds{") {
-			hosts++
-		}
+	others := func(text string) float64 {
+		v, _ := sumMetric(text, "umeeting_meetings_total", `{account="e2e",user_type=`)
+		return v
 	}
-	if hosts != 5 {
-		t.Errorf("max_hosts 5 after reload: %d host series", hosts)
+	before := others(text)
+
+	// A lower max_hosts by POST /-/reload takes effect with the next poll.
+	// The hosts that lose their series take no history into the series
+	// without host labels, which would be an increase of meetings never
+	// held: that series stays as it was.
+	writeConfig(t, dir, apiURL, retries+"\n    method: GET", "metrics:\n  max_hosts: 5\n")
+	resp, err = http.Post("http://"+e.Addr+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	hosts := 0
+	waitFor(t, 10*time.Second, "5 host series after max_hosts: 5", func() bool {
+		text = e.Metrics()
+		hosts = strings.Count(text, "\numeeting_host_last_meeting_timestamp_seconds{")
+		return hosts == 5
+	})
+	if got := others(text); got != before {
+		t.Errorf("series without host labels went from %v to %v when hosts left the per-host set", before, got)
+	}
+	if n := strings.Count(text, "\numeeting_meetings_total{account=\"e2e\",email="); n > 5 {
+		t.Errorf("%d per-host meetings series with max_hosts 5", n)
 	}
 }
 

@@ -159,7 +159,7 @@ func checkMixin(t *testing.T, p *promServer, dashboards []dashboardFile, ruleFil
 		// One active host and one idle for 30+ days, so that the usage
 		// panels and the idle-licence table both have rows.
 		types := firstValues(p.labelValues(t, "user_type", `umeeting_meetings_total{account="demo"}`), 2)
-		hostsOfTypes := fmt.Sprintf(`umeeting_meetings_total{account="demo",user_type=~"%s"}`, strings.Join(types, "|"))
+		hostsOfTypes := fmt.Sprintf(`umeeting_host_info{account="demo",user_type=~"%s"}`, strings.Join(types, "|"))
 		idle := p.hostsOf(t, fmt.Sprintf(`umeeting_host_last_meeting_timestamp_seconds{account="demo",user_type=~"%s"} < time() - 30 * 86400`, strings.Join(types, "|")))
 		if len(idle) == 0 {
 			t.Fatalf("no host of types %v idle for 30 days in the demo", types)

@@ -72,7 +72,7 @@ accounts:
 func (f *fixture) firstStart(t testing.TB) {
 	t.Helper()
 	st, _ := store.Open(f.dir, f.account)
-	win := store.Window{Now: seamAt, CountFrom: seamAt.Add(-f.cfg.Backfill.D()), KeepFrom: seamAt.Add(-f.cfg.Backfill.D())}
+	win := st.Window(seamAt, f.cfg.Lookback.D(), f.cfg.Backfill.D()) // the baseline
 	b := st.NewBatch(win)
 	client, err := poller.NewClient(f.cfg.Accounts[0], nil, nil, nil)
 	if err != nil {

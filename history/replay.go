@@ -61,6 +61,7 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 	}
 	defer os.RemoveAll(dir)
 	st, _ := store.Open(dir, in.name) // an empty folder: a fresh, in-memory state
+	st.SetPolicy(in.hist, in.start)
 
 	orders := make(map[string]uint64, len(in.baseline.Hosts))
 	for _, h := range in.baseline.Hosts {
@@ -89,7 +90,9 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 		if final {
 			t = in.seam
 		}
-		win := store.Window{Now: t, CountFrom: in.start, KeepFrom: t.Add(-store.PeakWindow)}
+		// Baseline: every step shows what it counted at once; the replay
+		// writes a series' first sample itself one step before it moves.
+		win := store.Window{Now: t, CountFrom: in.start, KeepFrom: t.Add(-store.PeakWindow), Baseline: true}
 		b := st.NewBatch(win)
 		for {
 			if next == len(pending) {

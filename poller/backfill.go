@@ -79,11 +79,15 @@ func budgetReserve(s settings) int {
 // backfillStep reads the next period of older history, if the backfill
 // is not done, is due and the budget allows it.
 func (r *runner) backfillStep(ctx context.Context) {
+	if r.rebackfill.Swap(false) {
+		r.bf = newBackfillState(r.store)
+		r.setStatus(func(st *collector.Status) { st.BackfillProgress = r.bf.progress() })
+	}
 	b := &r.bf
 	if b.done {
 		return
 	}
-	if r.store.Backfilled() { // read by another path (a fresh state's first poll)
+	if r.store.Backfilled() { // read by a fresh state's first poll, the baseline
 		r.finishBackfill(r.settings())
 		return
 	}
@@ -121,7 +125,7 @@ func (r *runner) backfillStep(ctx context.Context) {
 	if from.Before(target) {
 		from = target
 	}
-	batch := r.store.NewBatch(r.store.Window(now, s.lookback, s.backfill))
+	batch := r.store.NewBatch(r.store.Window(now, s.lookback, s.backfill).HostsOnly())
 	pctx, cancel := context.WithTimeout(ctx, s.pollTimeout)
 	err := client.Fetch(pctx, from, b.cursor, batch)
 	cancel()

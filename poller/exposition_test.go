@@ -100,7 +100,7 @@ func (c *cached) checkFresh(what string, openMetrics bool) {
 	}
 	c.m.mu.Unlock()
 	fresh.MustRegister(ms)
-	freshHandler := promhttp.HandlerFor(fresh, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	freshHandler := promhttp.HandlerFor(fresh, promhttp.HandlerOpts{EnableOpenMetrics: true, EnableOpenMetricsTextCreatedSamples: true})
 	reqs := [][2]string{{"", ""}}
 	if openMetrics {
 		reqs = append(reqs, [2]string{"application/openmetrics-text;version=1.0.0", "gzip"})

@@ -48,6 +48,8 @@ func newSettings(cfg *config.Config, a config.Account) settings {
 		backfillText: cfg.Backfill.String(),
 		metrics:      MetricsOptions(cfg.Metrics),
 	}
+	// A series exposed (again) holds its next increments for a poll.
+	s.metrics.HoldFor = cfg.PollInterval.D()
 	if re := cfg.Metrics.HostInclude; re != nil {
 		s.include = re.String()
 	}
@@ -72,13 +74,14 @@ func (s settings) sameClient(o settings) bool {
 // sameMetrics compares the metrics options: expressions by text.
 func (s settings) sameMetrics(o settings) bool {
 	return s.include == o.include && s.exclude == o.exclude &&
-		s.metrics.PerHost == o.metrics.PerHost && s.metrics.MaxHosts == o.metrics.MaxHosts
+		s.metrics.PerHost == o.metrics.PerHost && s.metrics.MaxHosts == o.metrics.MaxHosts &&
+		s.metrics.MaxUserTypes == o.metrics.MaxUserTypes
 }
 
 // MetricsOptions are the collector's label options of the config's metrics
 // section.
 func MetricsOptions(m config.Metrics) collector.Options {
-	o := collector.Options{PerHost: m.PerHost, MaxHosts: m.MaxHosts}
+	o := collector.Options{PerHost: m.PerHost, MaxHosts: m.MaxHosts, MaxUserTypes: m.MaxUserTypes}
 	if m.HostInclude != nil {
 		o.Include = m.HostInclude.Regexp
 	}

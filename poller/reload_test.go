@@ -270,13 +270,17 @@ func TestStatusKeptAcrossReload(t *testing.T) {
 	}
 }
 
-// TestBackfillHasItsOwnStatus: an API that rejects dates older than 7 days
-// fails the one-time read of older history, but not the regular polls:
-// umeeting_up stays 1, umeeting_backfill_up is 0, the read backs off, and
-// once the API allows it the read resumes where it stopped.
+// TestBackfillHasItsOwnStatus: after a reload raises backfill, an API that
+// rejects dates older than 7 days fails the read of older history (for
+// hosts' latest meetings), but not the regular polls: umeeting_up stays 1,
+// umeeting_backfill_up is 0, the read backs off, and once the API allows it
+// the read resumes where it stopped. (A fresh state reads its backfill in
+// its first poll, the baseline of the counters.)
 func TestBackfillHasItsOwnStatus(t *testing.T) {
 	f, g, logs := newGatedFixture(t, 60*24*time.Hour)
 	g.reject(time.Now().Add(-7 * 24 * time.Hour))
+	f.apply(gatedConfig(g, "poll_interval: 1s\nbackfill: 48h\n", ", daily_request_budget: 0"))
+	f.waitValue("umeeting_up", "a", func(v float64) bool { return v == 1 }, "the first poll")
 	f.apply(gatedConfig(g, "poll_interval: 1s\nbackfill: 50d\n", ", daily_request_budget: 0"))
 	f.waitValue("umeeting_backfill_up", "a", func(v float64) bool { return v == 0 }, "the backfill failing")
 	start := time.Now()

@@ -41,6 +41,9 @@ type runner struct {
 	// republication and a poll's cannot publish old options last.
 	pubMu sync.Mutex
 
+	// rebackfill asks the loop to read older history again (backfill raised).
+	rebackfill atomic.Bool
+
 	// Used by the loop only.
 	lastStart    time.Time
 	failures     int
@@ -99,7 +102,9 @@ func (r *runner) start() {
 			BackfillProgress: r.bf.progress(),
 		}
 	})
-	// Counts restored from disk are served at once, before the first poll.
+	// Counts restored from disk are served at once, before the first poll;
+	// the store applies the metrics options when it counts.
+	r.store.SetPolicy(s.metrics, r.now())
 	r.publish(r.now())
 	go r.run(ctx)
 }
@@ -127,6 +132,13 @@ func (r *runner) update(s settings, c *umeeting.Client) {
 	st := r.status
 	r.mu.Unlock()
 	r.coll.SetStatus(r.name, st)
+	// Which hosts have series of their own changes at once; the store
+	// holds the next increments of series it exposes (again) for a poll.
+	r.store.SetPolicy(s.metrics, r.now())
+	if s.backfill > old.backfill {
+		r.store.ReadHistoryAgain()
+		r.rebackfill.Store(true)
+	}
 	if !old.sameMetrics(s) {
 		r.publish(r.now())
 		level.Info(r.logger).Log("msg", "Metrics options changed; republished the stored numbers")
@@ -178,7 +190,7 @@ func (r *runner) poll(ctx context.Context) error {
 	win := r.store.Window(start, s.lookback, s.backfill)
 	batch := r.store.NewBatch(win)
 	pctx, cancel := context.WithTimeout(ctx, s.pollTimeout)
-	err := client.Fetch(pctx, win.KeepFrom, start, batch)
+	err := client.Fetch(pctx, win.From, start, batch)
 	cancel()
 	took := r.now().Sub(start)
 	if err != nil {
@@ -204,8 +216,20 @@ func (r *runner) poll(ctx context.Context) error {
 		level.Error(r.logger).Log("msg", msg, "err", err, "duration", roundDuration(took), "failed_polls", r.failures)
 		return err
 	}
-	res := r.store.Apply(batch)
-	saved := r.save()
+	// Counted only once durable: a counter served and then lost in a
+	// restart would go down. A poll whose save fails is undone; a later
+	// poll counts its meetings.
+	res, err := r.store.Commit(batch)
+	if err != nil {
+		r.inst.StateSaveFailures.WithLabelValues(r.name).Inc()
+		r.inst.Polls.WithLabelValues(r.name, collector.PollFailure).Inc()
+		r.setStatus(func(st *collector.Status) {
+			st.PollDuration = took
+			st.BudgetRemaining = r.budget.Remaining()
+		})
+		level.Error(r.logger).Log("msg", "Saving state failed; the poll's meetings are counted once a save succeeds", "err", err)
+		return err
+	}
 	done := r.now()
 	r.publish(done)
 	r.setStatus(func(st *collector.Status) {
@@ -213,9 +237,7 @@ func (r *runner) poll(ctx context.Context) error {
 		st.LastSuccess = done
 		st.PollDuration = took
 		st.BudgetRemaining = r.budget.Remaining()
-		if saved {
-			st.LastSave = done
-		}
+		st.LastSave = done
 	})
 	r.inst.Polls.WithLabelValues(r.name, collector.PollSuccess).Inc()
 	if r.failures > 0 {
@@ -224,11 +246,11 @@ func (r *runner) poll(ctx context.Context) error {
 		r.failures = 0
 	}
 	lvl := level.Debug
-	if res.Counted > 0 || res.Invalid > 0 {
+	if res.Counted > 0 || res.Invalid > 0 || win.Baseline {
 		lvl = level.Info
 	}
-	lvl(r.logger).Log("msg", "Poll finished", "counted", res.Counted, "invalid", res.Invalid,
-		"remembered", r.store.Remembered(), "pruned", res.Pruned, "duration", roundDuration(took))
+	lvl(r.logger).Log("msg", "Poll finished", "counted", res.Counted, "invalid", res.Invalid, "baseline", win.Baseline,
+		"folded_user_type", res.Folded, "remembered", r.store.Remembered(), "pruned", res.Pruned, "duration", roundDuration(took))
 	return nil
 }
 

@@ -19,10 +19,12 @@ import (
 // strings, and a CRC-32 of all that. A binary format because a state of
 // 100,000 remembered meetings must save in well under 100 ms. Version 2
 // appends the request times of the daily budget, version 3 the counters by
-// department and cost centre; older files still load.
+// department and cost centre, version 4 the horizon, the seam and how each
+// series is published (series by e-mail, no longer by display name); older
+// files still load.
 const (
 	fileMagic   = "UMST"
-	fileVersion = 3 // 3: counters by department and cost centre
+	fileVersion = 4 // 4: horizon, seam, held series
 )
 
 // OpenInfo says what Open found.
@@ -49,7 +51,7 @@ type OpenInfo struct {
 // to save, so that it never overwrites the evidence or the counts.
 func Open(dir, account string) (*Store, OpenInfo) {
 	path := filepath.Join(dir, account+".state")
-	s := &Store{path: path, st: newState()}
+	s := &Store{path: path, st: newState(), policy: DefaultPolicy}
 	var info OpenInfo
 	info.RemovedTemp = removeStaleTemp(path)
 	data, err := os.ReadFile(path)
@@ -230,6 +232,21 @@ func (e *encoder) hist(h *Histogram) {
 	e.uvarint(h.Count)
 }
 
+func (e *encoder) counters(c *Counters) {
+	for _, v := range [...]uint64{c.Meetings, c.Seconds, c.Participants, c.ParticipantSeconds} {
+		e.uvarint(v)
+	}
+	for _, v := range c.Features {
+		e.uvarint(v)
+	}
+}
+
+// Flags of a series in the state file.
+const (
+	seriesExposed = 1 << iota
+	seriesHeld
+)
+
 func encodeState(buf *bytes.Buffer, st *state) {
 	e := &encoder{buf: buf}
 	buf.WriteString(fileMagic)
@@ -237,6 +254,10 @@ func encodeState(buf *bytes.Buffer, st *state) {
 	e.bool(st.Backfilled)
 	e.varint(st.CountedThrough)
 	e.uvarint(st.NextOrder)
+	e.varint(st.Horizon)
+	e.varint(st.Seam)
+	e.varint(st.MaxEnd)
+	e.uvarint(st.Folded)
 	e.uvarint(uint64(len(st.Meetings)))
 	for id, m := range st.Meetings {
 		e.str(id)
@@ -245,15 +266,22 @@ func encodeState(buf *bytes.Buffer, st *state) {
 		e.uvarint(uint64(m.Participants))
 	}
 	e.uvarint(uint64(len(st.Series)))
-	for k, c := range st.Series {
+	for k, x := range st.Series {
 		e.str(k.Email)
-		e.str(k.Host)
 		e.str(k.UserType)
-		for _, v := range [...]uint64{c.Meetings, c.Seconds, c.Participants, c.ParticipantSeconds} {
-			e.uvarint(v)
+		e.counters(&x.Counters)
+		e.varint(x.Created)
+		e.varint(x.Since)
+		var flags uint64
+		if x.Exposed {
+			flags |= seriesExposed
 		}
-		for _, v := range c.Features {
-			e.uvarint(v)
+		if x.Held != nil {
+			flags |= seriesHeld
+		}
+		e.uvarint(flags)
+		if x.Held != nil {
+			e.counters(x.Held)
 		}
 	}
 	e.uvarint(uint64(len(st.Hists)))
@@ -261,6 +289,7 @@ func encodeState(buf *bytes.Buffer, st *state) {
 		e.str(ut)
 		e.hist(h.Duration)
 		e.hist(h.Participants)
+		e.bool(h.New)
 	}
 	e.uvarint(uint64(len(st.Hosts)))
 	for email, h := range st.Hosts {
@@ -269,6 +298,7 @@ func encodeState(buf *bytes.Buffer, st *state) {
 		e.str(h.UserType)
 		e.varint(h.LastEnd)
 		e.uvarint(h.Order)
+		e.bool(h.Admitted)
 	}
 	e.uvarint(uint64(len(st.Invalid)))
 	for r, n := range st.Invalid {
@@ -363,6 +393,14 @@ func (d *decoder) bool() bool {
 	return v == 1
 }
 
+func (d *decoder) counters() Counters {
+	c := Counters{Meetings: d.uvarint(), Seconds: d.uvarint(), Participants: d.uvarint(), ParticipantSeconds: d.uvarint()}
+	for i := range c.Features {
+		c.Features[i] = d.uvarint()
+	}
+	return c
+}
+
 func (d *decoder) hist(bounds []float64) *Histogram {
 	n := d.count(1)
 	if d.err == nil && n != len(bounds)+1 {
@@ -397,6 +435,10 @@ func decodeState(data []byte) (*state, error) {
 	st.Backfilled = d.bool()
 	st.CountedThrough = d.varint()
 	st.NextOrder = d.uvarint()
+	v4 := version >= 4
+	if v4 {
+		st.Horizon, st.Seam, st.MaxEnd, st.Folded = d.varint(), d.varint(), d.varint(), d.uvarint()
+	}
 	n := d.count(4)
 	for range n {
 		id := d.str()
@@ -404,26 +446,53 @@ func decodeState(data []byte) (*state, error) {
 		st.Meetings[id] = meeting{Start: start, End: start + d.varint(), Participants: d.uint32()}
 	}
 	d.distinct(len(st.Meetings), n, "meeting")
-	n = d.count(13)
-	for range n {
-		k := SeriesKey{Email: d.str(), Host: d.str(), UserType: d.str()}
-		c := &Counters{Meetings: d.uvarint(), Seconds: d.uvarint(), Participants: d.uvarint(), ParticipantSeconds: d.uvarint()}
-		for i := range c.Features {
-			c.Features[i] = d.uvarint()
+	n = d.count(12)
+	if v4 {
+		for range n {
+			k := SeriesKey{Email: d.str(), UserType: d.str()}
+			x := &series{Counters: d.counters(), Created: d.varint(), Since: d.varint()}
+			flags := d.uvarint()
+			x.Exposed = flags&seriesExposed != 0
+			if flags&seriesHeld != 0 {
+				held := d.counters()
+				x.Held = &held
+			}
+			st.Series[k] = x
 		}
-		st.Series[k] = c
+		d.distinct(len(st.Series), n, "series")
+	} else {
+		// Older files kept a series per display name: merged by e-mail.
+		for range n {
+			k := SeriesKey{Email: d.str()}
+			d.str()
+			k.UserType = d.str()
+			x := st.Series[k]
+			if x == nil {
+				x = &series{Exposed: true}
+				st.Series[k] = x
+			}
+			c := d.counters()
+			x.merge(&c)
+		}
 	}
-	d.distinct(len(st.Series), n, "series")
 	n = d.count(3)
 	for range n {
 		ut := d.str()
-		st.Hists[ut] = &Histograms{Duration: d.hist(DurationBuckets), Participants: d.hist(ParticipantBuckets)}
+		h := &Histograms{Duration: d.hist(DurationBuckets), Participants: d.hist(ParticipantBuckets)}
+		if v4 {
+			h.New = d.bool()
+		}
+		st.Hists[ut] = h
 	}
 	d.distinct(len(st.Hists), n, "histogram")
 	n = d.count(5)
 	for range n {
 		email := d.str()
-		st.Hosts[email] = &Host{Host: d.str(), UserType: d.str(), LastEnd: d.varint(), Order: d.uvarint()}
+		h := &Host{Host: d.str(), UserType: d.str(), LastEnd: d.varint(), Order: d.uvarint()}
+		if v4 {
+			h.Admitted = d.bool()
+		}
+		st.Hosts[email] = h
 	}
 	d.distinct(len(st.Hosts), n, "host")
 	n = d.count(2)
@@ -452,5 +521,26 @@ func decodeState(data []byte) (*state, error) {
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("decoding state: %d unexpected trailing bytes", len(d.b))
 	}
+	if !v4 {
+		st.fromOlder()
+	}
+	st.indexUserTypes()
 	return st, nil
+}
+
+// fromOlder sets what a state of a release before format 4 lacks. Those
+// forgot meetings that ended before their last window (less a margin) and
+// remembered all the others, so the earliest remembered end is a safe
+// horizon: nothing before it can be told apart from a meeting counted and
+// forgotten.
+func (st *state) fromOlder() {
+	st.migrate = true
+	st.Horizon = st.CountedThrough
+	for _, m := range st.Meetings {
+		st.Horizon = min(st.Horizon, m.End)
+	}
+	for _, h := range st.Hosts {
+		st.MaxEnd = max(st.MaxEnd, h.LastEnd)
+	}
+	st.MaxEnd = min(st.MaxEnd, st.CountedThrough)
 }

@@ -61,7 +61,8 @@ func TestVersion1StateStillLoads(t *testing.T) {
 	if s.Remembered() != 3 || !s.Backfilled() || len(s.RequestTimes()) != 0 {
 		t.Errorf("remembered %d, backfilled %v, requests %v", s.Remembered(), s.Backfilled(), s.RequestTimes())
 	}
-	if got := s.Snapshot(t0).Series; len(got) != 3 || got[2].Host != "李 雷" {
+	// Its three series (two display names of li@x.cn) are one per e-mail now.
+	if got := s.Snapshot(t0).Series; len(got) != 2 || got[1].Email != "li@x.cn" || got[0].Meetings+got[1].Meetings != 3 {
 		t.Errorf("series %+v", got)
 	}
 	// Saved again, it is a version 2 state with the same content.
@@ -102,17 +103,17 @@ func tamper(t *testing.T, data []byte, f func(*state)) []byte {
 
 func TestInvalidStateIsSetAside(t *testing.T) {
 	good := savedState(t)
-	anySeries := func(st *state) (SeriesKey, *Counters) {
+	anySeries := func(st *state) (SeriesKey, *series) {
 		for k, c := range st.Series {
 			return k, c
 		}
 		panic("no series")
 	}
 	for name, f := range map[string]func(*state){
-		"invalid UTF-8 host": func(st *state) {
+		"invalid UTF-8 e-mail": func(st *state) {
 			k, c := anySeries(st)
 			delete(st.Series, k)
-			k.Host = "\xff\xfe"
+			k.Email = "\xff\xfe"
 			st.Series[k] = c
 		},
 		"invalid UTF-8 user type": func(st *state) { st.Hosts["b@x"].UserType = "Co\xc3rp" },
@@ -267,7 +268,7 @@ func checkLoaded(t *testing.T, s *Store) {
 	snap := s.Snapshot(t0)
 	labels := []string{}
 	for _, x := range snap.Series {
-		labels = append(labels, x.Email, x.Host, x.UserType)
+		labels = append(labels, x.Email, x.UserType)
 	}
 	for _, h := range snap.Hosts {
 		labels = append(labels, h.Email, h.Host.Host, h.UserType)

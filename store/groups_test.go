@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"os"
@@ -106,15 +105,16 @@ func TestNoAttributorNoGroups(t *testing.T) {
 	}
 }
 
-// TestVersion2StateLoads: a state file of the previous format (no
-// groups) still loads, with its counts.
+// TestVersion2StateLoads: a state file of the format before groups still
+// loads, with its counts.
 func TestVersion2StateLoads(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := Open(dir, "a")
-	poll(s, t0, mtg("1", "a@x", time.Hour, time.Minute, 2, 0))
-	var buf bytes.Buffer
-	encodeState(&buf, s.st)
-	v2 := encodeV2(t, buf.Bytes())
+	st := newState()
+	st.Backfilled, st.CountedThrough = true, t0.Unix()
+	st.Meetings["1"] = meeting{Start: t0.Add(-time.Hour).Unix(), End: t0.Add(-time.Hour + time.Minute).Unix(), Participants: 2}
+	st.Hists["Corp"] = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
+	st.Hosts["a@x"] = &Host{Host: "A", UserType: "Corp", LastEnd: t0.Add(-time.Hour + time.Minute).Unix()}
+	v2 := encodeOld(st, map[[3]string]Counters{{"a@x", "A", "Corp"}: {Meetings: 1}}, 2)
 	if err := os.WriteFile(filepath.Join(dir, "b.state"), v2, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -125,19 +125,6 @@ func TestVersion2StateLoads(t *testing.T) {
 	if snap := s1.Snapshot(t0); len(snap.Series) != 1 || snap.Series[0].Meetings != 1 {
 		t.Fatalf("series = %+v", snap.Series)
 	}
-}
-
-// encodeV2 rewrites a version-3 file of a state without groups into the
-// version-2 layout: version byte 2 and no groups section (two zero counts).
-func encodeV2(t *testing.T, v3 []byte) []byte {
-	t.Helper()
-	body := v3[:len(v3)-4]
-	if body[len(fileMagic)] != 3 || !bytes.HasSuffix(body, []byte{0, 0}) {
-		t.Fatalf("unexpected layout")
-	}
-	body = append([]byte(nil), body[:len(body)-2]...)
-	body[len(fileMagic)] = 2
-	return appendCRC(body)
 }
 
 func appendCRC(body []byte) []byte {

@@ -3,12 +3,33 @@
 // values, the histograms and every host's latest meeting. It survives
 // restarts and crashes through a state file written atomically after each
 // poll.
+//
+// Counting rules (README "How counting works"):
+//   - A persisted horizon that never moves back: a meeting that ended before
+//     it is never counted, whatever the lookback, the backfill or the clock
+//     say later; such records only update hosts. Every counted meeting that
+//     ended at or after the horizon is remembered, so it is never counted
+//     twice.
+//   - The first poll of a fresh state reads the backfill and counts all of
+//     it into the counters' starting values (the baseline), published at
+//     once; Seam is the time of that poll.
+//   - Where a meeting is counted is decided when it is counted: in its
+//     host's own series when the host is admitted by the Policy, else in
+//     the series without host labels of its user_type. History never moves
+//     between series, so hosts entering or leaving the per-host set move
+//     only new increments.
+//   - A series that was not in the last published snapshot shows its old
+//     values (0 for a new series) for one poll before it shows a new
+//     increment, so Prometheus has seen it before it moves.
+//   - A poll is applied as a whole or not at all: Commit saves the state and
+//     undoes the poll when the save fails, so what is served is durable.
 package store
 
 import (
 	"bytes"
 	"cmp"
 	"math"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -26,15 +47,40 @@ var ParticipantBuckets = []float64{1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000}
 // PeakWindow is the trailing window of the concurrency peaks.
 const PeakWindow = 24 * time.Hour
 
-// pruneMargin keeps remembered meetings a little longer than strictly
-// needed, so a small backwards step of the clock cannot count one twice.
-const pruneMargin = time.Hour
+// invalidKeep is how long the hash of an invalid record is kept after it
+// was last listed: it may lack an end_time, and a request is padded by a
+// day on each side.
+const invalidKeep = 49 * time.Hour
 
-// SeriesKey identifies one counter series: a host's identity, its display
-// name and licence type at the time of the meeting.
+// OtherUserType is the user_type that values beyond Policy.MaxUserTypes
+// are folded into.
+const OtherUserType = "other"
+
+// Policy says which hosts get series of their own and bounds the distinct
+// user_type values. It takes effect at the next Apply.
+type Policy struct {
+	PerHost bool
+	Include *regexp.Regexp // nil: every host
+	Exclude *regexp.Regexp // nil: none
+	// MaxHosts caps the admitted hosts, first seen first; 0: no cap.
+	MaxHosts int
+	// MaxUserTypes caps the distinct user_type values, first seen first;
+	// later ones are counted as OtherUserType. 0: no cap.
+	MaxUserTypes int
+	// HoldFor is how long a series must have been exposed before it shows
+	// a held increment: the poll interval, so that a scrape saw it. 0: the
+	// next poll.
+	HoldFor time.Duration
+}
+
+// DefaultPolicy is the policy of a Store until SetPolicy.
+var DefaultPolicy = Policy{PerHost: true}
+
+// SeriesKey identifies one counter series: a host's identity (its e-mail)
+// and its licence type at the time of the meeting. An empty Email is the
+// series of the hosts without a series of their own.
 type SeriesKey struct {
 	Email    string
-	Host     string
 	UserType string
 }
 
@@ -46,6 +92,30 @@ type Counters struct {
 	Participants       uint64
 	ParticipantSeconds uint64
 	Features           [6]uint64 // indexed like umeeting.AllFeatures
+}
+
+// series is one counter series and how it is published.
+type series struct {
+	Counters
+	// Created is the unix time the series was first published at zero; 0
+	// for baseline series and those of older releases.
+	Created int64
+	// Exposed says the series was in the last published snapshot, since
+	// Since (unix seconds).
+	Exposed bool
+	Since   int64
+	// Held, when set, is what is shown instead of Counters until the
+	// series was exposed for one poll.
+	Held *Counters
+}
+
+func (x *series) clone() *series {
+	c := *x
+	if x.Held != nil {
+		h := *x.Held
+		c.Held = &h
+	}
+	return &c
 }
 
 // Histogram is a cumulative-free histogram: Buckets[i] counts observations
@@ -94,6 +164,13 @@ func satAdd(a, b uint64) uint64 {
 type Histograms struct {
 	Duration     *Histogram
 	Participants *Histogram
+	// New says the histograms were created by the last poll: they are shown
+	// empty until exposed for one poll.
+	New bool
+}
+
+func (h *Histograms) clone() *Histograms {
+	return &Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone(), New: h.New}
 }
 
 // Host is what is known of one host (by e-mail): its latest meeting.
@@ -102,6 +179,7 @@ type Host struct {
 	UserType string // licence type at its latest meeting
 	LastEnd  int64  // unix seconds
 	Order    uint64 // first-seen order, for a stable cap on per-host series
+	Admitted bool   // has series of its own since the last poll
 }
 
 // meeting is what is remembered of a counted meeting: enough to dedup and
@@ -112,45 +190,82 @@ type meeting struct {
 	Participants uint32
 }
 
-// state is everything the state file holds.
-type state struct {
+// header holds the scalar fields of the state.
+type header struct {
 	Backfilled bool
-	// CountedThrough is the time of the last successful poll: meetings that
-	// ended after CountedThrough-lookback and are not remembered were not
-	// counted yet, even after a long downtime.
+	// CountedThrough is the time of the last successful poll.
 	CountedThrough int64
 	NextOrder      uint64
-	Meetings       map[string]meeting
-	Series         map[SeriesKey]*Counters
-	Hists          map[string]*Histograms
-	Hosts          map[string]*Host
-	Invalid        map[string]uint64
-	InvalidSeen    map[uint64]int64 // hash of the raw record → first seen, unix
+	// Horizon never decreases: nothing that ended before it is counted.
+	Horizon int64
+	// Seam is the time of the first poll (the baseline); 0 for states of
+	// older releases.
+	Seam int64
+	// MaxEnd is the latest end of a listed meeting, at most the poll time:
+	// the horizon follows the data, so a clock stepped forward cannot push
+	// it past meetings still to come.
+	MaxEnd int64
+	// Folded counts meetings whose user_type was folded into OtherUserType.
+	Folded uint64
+}
+
+// state is everything the state file holds.
+type state struct {
+	header
+	Meetings    map[string]meeting
+	Series      map[SeriesKey]*series
+	Hists       map[string]*Histograms
+	Hosts       map[string]*Host
+	Invalid     map[string]uint64
+	InvalidSeen map[uint64]int64 // hash of the raw record → last listed, unix
 	// Requests are the times (unix nanoseconds, oldest first) of the API
 	// requests inside the daily budget's window, so a restart cannot
 	// hand out a fresh allowance.
 	Requests []int64
 	Groups   groups // counters by department and cost centre (groups.go)
+
+	// migrate says the state comes from a file of a release before format 4, whose series were
+	// per host whatever the policy: see migrateOlder.
+	migrate bool
+	// userTypes are the distinct user_type values in use (not saved).
+	userTypes map[string]struct{}
 }
 
 func newState() *state {
 	return &state{
 		Meetings:    map[string]meeting{},
-		Series:      map[SeriesKey]*Counters{},
+		Series:      map[SeriesKey]*series{},
 		Hists:       map[string]*Histograms{},
 		Hosts:       map[string]*Host{},
 		Invalid:     map[string]uint64{},
 		InvalidSeen: map[uint64]int64{},
 		Groups:      newGroups(),
+		userTypes:   map[string]struct{}{},
+	}
+}
+
+// indexUserTypes rebuilds the set of user_type values in use.
+func (st *state) indexUserTypes() {
+	st.userTypes = map[string]struct{}{}
+	for ut := range st.Hists {
+		st.userTypes[ut] = struct{}{}
+	}
+	for _, h := range st.Hosts {
+		st.userTypes[h.UserType] = struct{}{}
+	}
+	for k := range st.Series {
+		st.userTypes[k.UserType] = struct{}{}
 	}
 }
 
 // Store is the state of one account. Its methods are safe for concurrent
 // use; the poller is its only writer.
 type Store struct {
-	mu   sync.Mutex
-	path string
-	st   *state
+	mu     sync.Mutex
+	path   string
+	st     *state
+	policy Policy
+	undo   *undoLog // what the last Apply changed, until Commit or Rollback
 	// saveMu serialises Save, which reuses buf outside mu.
 	saveMu sync.Mutex
 	buf    bytes.Buffer
@@ -163,26 +278,126 @@ type Store struct {
 	maxGroups  int
 }
 
-// Window says which meetings a poll counts.
-type Window struct {
-	Now       time.Time
-	CountFrom time.Time // meetings that ended before this are not counted
-	KeepFrom  time.Time // meetings that ended before this are not remembered
+// SetPolicy sets the policy, at now. Which hosts have series of their own
+// changes at once; a series it exposes (again) shows the value it has now
+// until it was exposed for HoldFor, so its next increments are seen. A state
+// of an older release is converted with it (see migrateOlder).
+func (s *Store) SetPolicy(p Policy, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policy = p
+	s.migrateOlder()
+	adm := s.admission()
+	for email, h := range s.st.Hosts {
+		h.Admitted = adm[email]
+	}
+	t := now.Unix()
+	for k, x := range s.st.Series {
+		exposed := k.Email == "" || adm[k.Email]
+		switch {
+		case exposed && !x.Exposed:
+			x.Exposed, x.Since = true, t
+			if x.Held == nil {
+				held := x.Counters
+				x.Held = &held
+			}
+		case !exposed && x.Exposed:
+			x.Exposed, x.Since = false, 0
+		}
+	}
 }
 
-// Window returns the counting window of a poll at now. It reaches back to
-// the last successful poll minus lookback, at most maxGap, so meetings that
-// ended while the exporter was down are counted too.
+// exposedFor says whether x was exposed for the policy's HoldFor at now
+// (a clock step counts as time passed).
+func (s *Store) exposedFor(x *series, now int64) bool {
+	d := now - x.Since
+	return x.Exposed && d != 0 && time.Duration(max(d, -d))*time.Second >= s.policy.HoldFor
+}
+
+// migrateOlder turns the per-host series of a state of a release before format 4 into series of
+// the admitted hosts and, for the others, the series without host labels,
+// which is what that release served: the numbers go on from there.
+func (s *Store) migrateOlder() {
+	if !s.st.migrate {
+		return
+	}
+	s.st.migrate = false
+	adm := s.admission()
+	for email, h := range s.st.Hosts {
+		h.Admitted = adm[email]
+	}
+	for k, x := range s.st.Series {
+		x.Exposed = true
+		if k.Email == "" || adm[k.Email] {
+			continue
+		}
+		delete(s.st.Series, k)
+		o := s.st.Series[SeriesKey{UserType: k.UserType}]
+		if o == nil {
+			o = &series{Exposed: true}
+			s.st.Series[SeriesKey{UserType: k.UserType}] = o
+		}
+		o.merge(&x.Counters)
+	}
+}
+
+// merge adds the counts of o.
+func (c *Counters) merge(o *Counters) {
+	c.Meetings = satAdd(c.Meetings, o.Meetings)
+	c.Seconds = satAdd(c.Seconds, o.Seconds)
+	c.Participants = satAdd(c.Participants, o.Participants)
+	c.ParticipantSeconds = satAdd(c.ParticipantSeconds, o.ParticipantSeconds)
+	for i := range c.Features {
+		c.Features[i] = satAdd(c.Features[i], o.Features[i])
+	}
+}
+
+// Window says which meetings a poll asks for and counts.
+type Window struct {
+	Now time.Time
+	// From is where the request starts.
+	From time.Time
+	// CountFrom is the horizon: meetings that ended before it are not
+	// counted.
+	CountFrom time.Time
+	// KeepFrom: meetings that ended before it are not remembered.
+	KeepFrom time.Time
+	// Lookback is how late a meeting may be listed after it ended.
+	Lookback time.Duration
+	// Baseline: the first poll of a fresh state, counted into the
+	// starting values.
+	Baseline bool
+	// hostsOnly: see HostsOnly.
+	hostsOnly bool
+}
+
+// HostsOnly returns w for a read of older history that only updates hosts:
+// it counts nothing and is no poll for the series held until one passed.
+func (w Window) HostsOnly() Window {
+	w.hostsOnly, w.Baseline = true, false
+	w.CountFrom, w.KeepFrom = w.Now, minTime(w.KeepFrom, w.Now)
+	return w
+}
+
+// Window returns the window of a poll at now. The first poll of a fresh
+// state reaches back max(maxGap, lookback) and is the baseline. Later polls
+// ask for at least lookback, and back to the horizon (at most maxGap) so
+// that meetings that ended while the exporter was down are counted too.
 func (s *Store) Window(now time.Time, lookback, maxGap time.Duration) Window {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from := now.Add(-lookback)
-	if s.st.CountedThrough != 0 {
-		last := time.Unix(s.st.CountedThrough, 0).Add(-lookback)
-		from = minTime(from, last)
+	reach := now.Add(-max(maxGap, lookback))
+	w := Window{Now: now, Lookback: lookback}
+	if s.st.CountedThrough == 0 {
+		w.Baseline = true
+		w.CountFrom = reach
+	} else {
+		w.CountFrom = time.Unix(s.st.Horizon, 0)
+		reach = minTime(now.Add(-lookback), maxTime(w.CountFrom, reach))
 	}
-	from = maxTime(from, now.Add(-max(maxGap, lookback)))
-	return Window{Now: now, CountFrom: from, KeepFrom: minTime(from, now.Add(-PeakWindow))}
+	w.From = minTime(reach, now.Add(-PeakWindow))
+	w.KeepFrom = minTime(w.CountFrom, now.Add(-PeakWindow))
+	return w
 }
 
 // Backfilled says whether the one-time read of older history was done.
@@ -199,14 +414,42 @@ func (s *Store) SetBackfilled() {
 	s.st.Backfilled = true
 }
 
+// ReadHistoryAgain marks the read of older history as not done, so that a
+// raised backfill reads it for hosts' latest meetings; it counts nothing,
+// since all of it is before the horizon.
+func (s *Store) ReadHistoryAgain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Backfilled = false
+}
+
 // CountedThrough is the time of the last successful poll; zero before it.
 func (s *Store) CountedThrough() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.st.CountedThrough == 0 {
+	return unixTime(s.st.CountedThrough)
+}
+
+// Seam is the time of the first poll, whose backfill is in the counters'
+// starting values; zero for states of releases before it was kept.
+func (s *Store) Seam() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return unixTime(s.st.Seam)
+}
+
+// Horizon is the time before which no meeting is counted any more.
+func (s *Store) Horizon() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return unixTime(s.st.Horizon)
+}
+
+func unixTime(t int64) time.Time {
+	if t == 0 {
 		return time.Time{}
 	}
-	return time.Unix(s.st.CountedThrough, 0)
+	return time.Unix(t, 0)
 }
 
 // Remembered is how many meetings are remembered for dedup.
@@ -240,6 +483,7 @@ type Batch struct {
 type invalidRecord struct {
 	reason string
 	hash   uint64
+	known  bool // already counted: only its last-listed time moves
 }
 
 // NewBatch starts collecting the records of a poll with window w.
@@ -284,8 +528,8 @@ func (b *Batch) hostCandidate(m *umeeting.Meeting) {
 	b.hostOnly = append(b.hostOnly, *m)
 }
 
-// Invalid implements umeeting.Sink: an invalid record is counted once,
-// however often it is listed again.
+// Invalid implements umeeting.Sink: an invalid record is counted once for
+// as long as the API keeps listing it.
 func (b *Batch) Invalid(reason string, raw []byte) {
 	h := hashBytes(raw)
 	if _, dup := b.invalidSet[h]; dup {
@@ -294,11 +538,8 @@ func (b *Batch) Invalid(reason string, raw []byte) {
 	b.s.mu.Lock()
 	_, known := b.s.st.InvalidSeen[h]
 	b.s.mu.Unlock()
-	if known {
-		return
-	}
 	b.invalidSet[h] = struct{}{}
-	b.invalid = append(b.invalid, invalidRecord{reason: reason, hash: h})
+	b.invalid = append(b.invalid, invalidRecord{reason: reason, hash: h, known: known})
 }
 
 // CommitPage implements umeeting.Sink.
@@ -326,102 +567,374 @@ func (b *Batch) DiscardPage() {
 // ApplyResult says what Apply changed.
 type ApplyResult struct {
 	Counted    int // meetings added to the counters
-	Remembered int // meetings remembered but not counted (ended before the window)
+	Remembered int // meetings remembered but not counted (ended before the horizon)
 	Invalid    int // invalid records counted
 	Pruned     int // remembered meetings forgotten
+	Folded     int // counted meetings whose user_type was folded into OtherUserType
+}
+
+// undoLog is what one Apply changed, to put back on Rollback.
+type undoLog struct {
+	header      header
+	series      map[SeriesKey]*series // prior values; nil: absent
+	hists       map[string]*Histograms
+	hosts       map[string]*Host
+	added       []string           // remembered meetings added
+	pruned      map[string]meeting // remembered meetings forgotten
+	invalid     map[string]uint64  // prior copy (few reasons)
+	invalidSeen map[uint64]int64   // prior values; -1: absent
+	userTypes   []string           // added to the set in use
+	groups      groups             // prior copy (few departments)
+}
+
+func (u *undoLog) touchSeries(st *state, k SeriesKey) {
+	if _, done := u.series[k]; done {
+		return
+	}
+	var prior *series
+	if x := st.Series[k]; x != nil {
+		prior = x.clone()
+	}
+	u.series[k] = prior
+}
+
+func (u *undoLog) touchHist(st *state, ut string) {
+	if _, done := u.hists[ut]; done {
+		return
+	}
+	var prior *Histograms
+	if h := st.Hists[ut]; h != nil {
+		prior = h.clone()
+	}
+	u.hists[ut] = prior
+}
+
+func (u *undoLog) touchHost(st *state, email string) {
+	if _, done := u.hosts[email]; done {
+		return
+	}
+	var prior *Host
+	if h := st.Hosts[email]; h != nil {
+		c := *h
+		prior = &c
+	}
+	u.hosts[email] = prior
+}
+
+// Commit applies the batch of a successful poll and saves the state. When
+// the save fails the poll is undone, so the counters served never run
+// ahead of what a restart would load; its meetings are counted by a later
+// poll whose save succeeds.
+func (s *Store) Commit(b *Batch) (ApplyResult, error) {
+	res := s.Apply(b)
+	if err := s.Save(); err != nil {
+		s.Rollback()
+		return ApplyResult{}, err
+	}
+	return res, nil
+}
+
+// Rollback undoes the last Apply.
+func (s *Store) Rollback() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.undo
+	if u == nil {
+		return
+	}
+	s.undo = nil
+	st := s.st
+	st.header = u.header
+	restore(st.Series, u.series)
+	restore(st.Hists, u.hists)
+	restore(st.Hosts, u.hosts)
+	for _, id := range u.added {
+		delete(st.Meetings, id)
+	}
+	for id, m := range u.pruned {
+		st.Meetings[id] = m
+	}
+	st.Invalid = u.invalid
+	st.Groups = u.groups
+	for h, t := range u.invalidSeen {
+		if t == -1 {
+			delete(st.InvalidSeen, h)
+		} else {
+			st.InvalidSeen[h] = t
+		}
+	}
+	for _, ut := range u.userTypes {
+		delete(st.userTypes, ut)
+	}
+}
+
+func restore[K comparable, V any](m map[K]*V, prior map[K]*V) {
+	for k, v := range prior {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
 }
 
 // Apply adds the batch of a successful poll to the state: it counts the new
-// meetings, remembers them, moves hosts' latest meetings forward, then
-// forgets meetings that can no longer be counted.
+// meetings that ended at or after the horizon, remembers them, moves hosts'
+// latest meetings forward, publishes held series, moves the horizon and
+// forgets meetings that can no longer be counted. Rollback undoes it.
 func (s *Store) Apply(b *Batch) ApplyResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var res ApplyResult
-	s.releaseGroups()
-	if len(s.st.Meetings) == 0 {
-		// The first poll or backfill: size the map once instead of growing it.
-		s.st.Meetings = make(map[string]meeting, len(b.newMeetings))
+	s.migrateOlder()
+	st := s.st
+	u := &undoLog{
+		header:      st.header,
+		series:      map[SeriesKey]*series{},
+		hists:       map[string]*Histograms{},
+		hosts:       map[string]*Host{},
+		pruned:      map[string]meeting{},
+		invalid:     cloneMap(st.Invalid),
+		invalidSeen: map[uint64]int64{},
+		groups:      st.Groups.clone(),
 	}
-	countFrom := b.win.CountFrom.Unix()
+	s.undo = u
+	var res ApplyResult
+	win := b.win
+	now := win.Now.Unix()
+	if !win.hostsOnly {
+		s.releaseGroups()
+	}
+
+	// Series exposed for a poll show what they hold from now on.
+	for k, x := range st.Series {
+		if x.Held != nil && !win.hostsOnly && s.exposedFor(x, now) {
+			u.touchSeries(st, k)
+			x.Held = nil
+		}
+	}
+	for ut, h := range st.Hists {
+		if h.New && !win.hostsOnly {
+			u.touchHist(st, ut)
+			h.New = false
+		}
+	}
+
+	if len(st.Meetings) == 0 {
+		// The first poll or backfill: size the map once instead of growing it.
+		st.Meetings = make(map[string]meeting, len(b.newMeetings))
+	}
+	countFrom := win.CountFrom.Unix()
+	var counted []*umeeting.Meeting
 	for i := range b.newMeetings {
 		m := &b.newMeetings[i]
-		if _, known := s.st.Meetings[m.UUID]; known {
+		if _, known := st.Meetings[m.UUID]; known {
 			continue
 		}
 		start, end := m.Start.Unix(), m.End.Unix()
-		s.st.Meetings[m.UUID] = meeting{Start: start, End: end, Participants: uint32(min(m.Participants, 1<<31))}
-		s.updateHost(m)
+		st.Meetings[m.UUID] = meeting{Start: start, End: end, Participants: uint32(min(m.Participants, 1<<31))}
+		u.added = append(u.added, m.UUID)
+		if end <= now {
+			st.MaxEnd = max(st.MaxEnd, end)
+		}
+		s.updateHost(u, m)
 		if end < countFrom {
 			res.Remembered++
 			continue
 		}
-		s.count(m, uint64(end-start))
-		res.Counted++
+		counted = append(counted, m)
 	}
 	for i := range b.hostOnly {
-		s.updateHost(&b.hostOnly[i])
+		s.updateHost(u, &b.hostOnly[i])
 	}
-	now := b.win.Now.Unix()
+	adm := s.admission()
+	for email, h := range st.Hosts {
+		if h.Admitted != adm[email] {
+			u.touchHost(st, email)
+			h.Admitted = adm[email]
+		}
+	}
+	for _, m := range counted {
+		key := SeriesKey{UserType: s.fold(u, m.UserType)}
+		if key.UserType != m.UserType {
+			res.Folded++
+			st.Folded++
+		}
+		if adm[m.Email] {
+			key.Email = m.Email
+		}
+		s.count(u, key, m, uint64(m.End.Unix()-m.Start.Unix()), win)
+		res.Counted++
+	}
+	for k, x := range st.Series {
+		exposed := k.Email == "" || adm[k.Email]
+		if x.Exposed != exposed {
+			u.touchSeries(st, k)
+			x.Exposed, x.Since = exposed, 0
+			if exposed {
+				x.Since = now
+			}
+		}
+	}
+
 	for _, r := range b.invalid {
-		if _, known := s.st.InvalidSeen[r.hash]; !known {
-			s.st.InvalidSeen[r.hash] = now
-			s.st.Invalid[r.reason]++
+		prior, known := st.InvalidSeen[r.hash]
+		if _, done := u.invalidSeen[r.hash]; !done {
+			if !known {
+				prior = -1
+			}
+			u.invalidSeen[r.hash] = prior
+		}
+		st.InvalidSeen[r.hash] = max(prior, now)
+		if !known {
+			st.Invalid[r.reason]++
 			res.Invalid++
 		}
 	}
-	s.st.CountedThrough = max(s.st.CountedThrough, now)
-	res.Pruned = s.prune(b.win)
+	if win.Baseline {
+		// History before the backfill is never counted later either.
+		st.Backfilled = true
+		st.Seam = now
+		st.Horizon = max(st.Horizon, countFrom)
+	}
+	st.CountedThrough = max(st.CountedThrough, now)
+	st.Horizon = max(st.Horizon, min(now, st.MaxEnd)-int64(win.Lookback/time.Second))
+	res.Pruned = s.prune(u, now)
 	return res
 }
 
-func (s *Store) count(m *umeeting.Meeting, secs uint64) {
-	key := SeriesKey{Email: m.Email, Host: m.Host, UserType: m.UserType}
-	c := s.st.Series[key]
-	if c == nil {
-		c = &Counters{}
-		s.st.Series[key] = c
+func (g groups) clone() groups {
+	c := newGroups()
+	for _, p := range [][2]map[string]*group{{g.Departments, c.Departments}, {g.CostCenters, c.CostCenters}} {
+		for name, gr := range p[0] {
+			cp := *gr
+			p[1][name] = &cp
+		}
 	}
-	c.add(m, secs)
-	h := s.st.Hists[m.UserType]
+	return c
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// fold returns ut, or OtherUserType once MaxUserTypes values are in use.
+func (s *Store) fold(u *undoLog, ut string) string {
+	if _, ok := s.st.userTypes[ut]; ok {
+		return ut
+	}
+	if s.policy.MaxUserTypes > 0 && len(s.st.userTypes) >= s.policy.MaxUserTypes {
+		ut = OtherUserType
+		if _, ok := s.st.userTypes[ut]; ok {
+			return ut
+		}
+	}
+	s.st.userTypes[ut] = struct{}{}
+	u.userTypes = append(u.userTypes, ut)
+	return ut
+}
+
+func (s *Store) count(u *undoLog, key SeriesKey, m *umeeting.Meeting, secs uint64, win Window) {
+	st := s.st
+	u.touchSeries(st, key)
+	x := st.Series[key]
+	switch {
+	case x == nil:
+		x = &series{}
+		if !win.Baseline {
+			x.Created = win.Now.Unix()
+			x.Held = &Counters{}
+		}
+		st.Series[key] = x
+	case !x.Exposed && x.Held == nil && !win.Baseline:
+		// Coming back (its host admitted again): show the old values first.
+		held := x.Counters
+		x.Held = &held
+	}
+	x.Counters.add(m, secs)
+	p := uint64(m.Participants)
+	u.touchHist(st, key.UserType)
+	h := st.Hists[key.UserType]
 	if h == nil {
-		h = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
-		s.st.Hists[m.UserType] = h
+		h = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets), New: !win.Baseline}
+		st.Hists[key.UserType] = h
 	}
 	h.Duration.observe(DurationBuckets, secs)
-	h.Participants.observe(ParticipantBuckets, uint64(m.Participants))
+	h.Participants.observe(ParticipantBuckets, p)
 	s.countGroups(m, secs)
 }
 
-func (s *Store) updateHost(m *umeeting.Meeting) {
+func (s *Store) updateHost(u *undoLog, m *umeeting.Meeting) {
 	end := m.End.Unix()
 	h := s.st.Hosts[m.Email]
+	if h != nil && end <= h.LastEnd {
+		return
+	}
+	u.touchHost(s.st, m.Email)
+	ut := s.fold(u, m.UserType)
 	if h == nil {
-		s.st.Hosts[m.Email] = &Host{Host: m.Host, UserType: m.UserType, LastEnd: end, Order: s.st.NextOrder}
+		s.st.Hosts[m.Email] = &Host{Host: m.Host, UserType: ut, LastEnd: end, Order: s.st.NextOrder}
 		s.st.NextOrder++
 		return
 	}
-	if end > h.LastEnd {
-		h.Host, h.UserType, h.LastEnd = m.Host, m.UserType, end
-	}
+	h.Host, h.UserType, h.LastEnd = m.Host, ut, end
 }
 
-// prune forgets meetings that ended before any future poll's window (with
-// a margin) and invalid-record hashes that can no longer be listed.
-func (s *Store) prune(w Window) int {
-	before := w.KeepFrom.Add(-pruneMargin).Unix()
+// admission returns the e-mails of the hosts that get series of their
+// own: those with an e-mail that the filters keep (matched against the
+// e-mail and the latest display name), the first MaxHosts of them in
+// first-seen order.
+func (s *Store) admission() map[string]bool {
+	p := s.policy
+	if !p.PerHost {
+		return nil
+	}
+	type cand struct {
+		email string
+		order uint64
+	}
+	kept := make([]cand, 0, len(s.st.Hosts))
+	for email, h := range s.st.Hosts {
+		if email == "" {
+			continue // no identity: it would be the series without host labels
+		}
+		match := func(re *regexp.Regexp) bool { return re.MatchString(email) || re.MatchString(h.Host) }
+		if (p.Include == nil || match(p.Include)) && (p.Exclude == nil || !match(p.Exclude)) {
+			kept = append(kept, cand{email, h.Order})
+		}
+	}
+	if p.MaxHosts > 0 && len(kept) > p.MaxHosts {
+		slices.SortFunc(kept, func(a, b cand) int { return cmp.Compare(a.order, b.order) })
+		kept = kept[:p.MaxHosts]
+	}
+	set := make(map[string]bool, len(kept))
+	for _, c := range kept {
+		set[c.email] = true
+	}
+	return set
+}
+
+// prune forgets meetings that ended before the horizon and outside the
+// peak window, and invalid records no longer listed.
+func (s *Store) prune(u *undoLog, now int64) int {
+	before := min(s.st.Horizon, now-int64(PeakWindow/time.Second))
 	n := 0
 	for id, m := range s.st.Meetings {
 		if m.End < before {
+			u.pruned[id] = m
 			delete(s.st.Meetings, id)
 			n++
 		}
 	}
-	// Invalid records may lack an end_time: forget them once they can no
-	// longer be inside a padded request (a day each side).
-	invalidBefore := w.KeepFrom.Add(-pruneMargin - 48*time.Hour).Unix()
+	invalidBefore := now - int64(invalidKeep/time.Second)
 	for h, seen := range s.st.InvalidSeen {
 		if seen < invalidBefore {
+			if _, done := u.invalidSeen[h]; !done {
+				u.invalidSeen[h] = seen
+			}
 			delete(s.st.InvalidSeen, h)
 		}
 	}
@@ -430,7 +943,8 @@ func (s *Store) prune(w Window) int {
 
 // Snapshot is an immutable copy of the numbers to expose, taken at At.
 type Snapshot struct {
-	At               time.Time
+	At time.Time
+	// Series are the exposed series, with the values to show.
 	Series           []Series
 	Histograms       map[string]Histograms
 	Hosts            []HostSnapshot
@@ -439,15 +953,22 @@ type Snapshot struct {
 	PeakParticipants int
 	Invalid          map[string]uint64
 	Remembered       int
+	// Folded counts meetings whose user_type was folded into OtherUserType.
+	Folded uint64
+	// Seam is the time of the baseline poll; zero for older states.
+	Seam time.Time
 	// Departments and CostCenters are the counters by directory group,
 	// sorted by name; empty without a directory.
 	Departments, CostCenters []GroupSeries
 }
 
-// Series is one counter series.
+// Series is one exposed counter series.
 type Series struct {
 	SeriesKey
 	Counters
+	// Created is when the series was first published at zero; zero for
+	// series whose history starts in the baseline.
+	Created time.Time
 }
 
 // HostSnapshot is one host's latest meeting.
@@ -466,6 +987,7 @@ var ActiveWindows = []struct {
 func (s *Store) Snapshot(now time.Time) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.migrateOlder()
 	snap := &Snapshot{
 		At:          now,
 		Series:      make([]Series, 0, len(s.st.Series)),
@@ -474,14 +996,27 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 		ActiveHosts: map[string]map[string]int{},
 		Invalid:     make(map[string]uint64, len(umeeting.InvalidReasons)),
 		Remembered:  len(s.st.Meetings),
+		Folded:      s.st.Folded,
+		Seam:        unixTime(s.st.Seam),
 	}
-	for k, c := range s.st.Series {
-		snap.Series = append(snap.Series, Series{SeriesKey: k, Counters: *c})
+	for k, x := range s.st.Series {
+		if !x.Exposed {
+			continue
+		}
+		c := x.Counters
+		if x.Held != nil {
+			c = *x.Held
+		}
+		snap.Series = append(snap.Series, Series{SeriesKey: k, Counters: c, Created: unixTime(x.Created)})
 	}
 	slices.SortFunc(snap.Series, func(a, b Series) int {
-		return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.Host, b.Host), cmp.Compare(a.UserType, b.UserType))
+		return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.UserType, b.UserType))
 	})
 	for ut, h := range s.st.Hists {
+		if h.New {
+			snap.Histograms[ut] = Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
+			continue
+		}
 		snap.Histograms[ut] = Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone()}
 	}
 	userTypes := map[string]struct{}{}
@@ -564,4 +1099,30 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// WithoutHosts returns a copy of snap as a policy without per-host series
+// would show it: every series merged into the series without host labels
+// of its user_type, no host admitted.
+func (snap *Snapshot) WithoutHosts() *Snapshot {
+	c := *snap
+	merged := map[string]*Series{}
+	c.Series = nil
+	for _, s := range snap.Series {
+		m := merged[s.UserType]
+		if m == nil {
+			m = &Series{SeriesKey: SeriesKey{UserType: s.UserType}}
+			merged[s.UserType] = m
+		}
+		m.merge(&s.Counters)
+	}
+	for _, m := range merged {
+		c.Series = append(c.Series, *m)
+	}
+	slices.SortFunc(c.Series, func(a, b Series) int { return cmp.Compare(a.UserType, b.UserType) })
+	c.Hosts = slices.Clone(snap.Hosts)
+	for i := range c.Hosts {
+		c.Hosts[i].Admitted = false
+	}
+	return &c
 }

@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,19 +49,26 @@ func TestCountsEachMeetingOnce(t *testing.T) {
 	if res := poll(s, t0.Add(5*time.Minute), b, a, c); res.Counted != 1 {
 		t.Fatalf("second poll counted %d, want 1", res.Counted)
 	}
-	snap := s.Snapshot(t0)
-	got := map[string]Counters{}
-	for _, se := range snap.Series {
-		got[se.Email] = se.Counters
+	series := func() map[string]Counters {
+		got := map[string]Counters{}
+		for _, se := range s.Snapshot(t0).Series {
+			got[se.Email] = se.Counters
+		}
+		return got
 	}
+	// b@x's series is new: it is shown at zero for one poll.
+	if got := series()["b@x"]; got != (Counters{}) {
+		t.Fatalf("new series shown at %+v before it was exposed", got)
+	}
+	poll(s, t0.Add(10*time.Minute))
 	want := map[string]Counters{
 		"a@x": {Meetings: 2, Seconds: 600 + 90, Participants: 5, ParticipantSeconds: 3*600 + 2*90, Features: [6]uint64{1, 0, 1, 0, 0, 1}},
 		"b@x": {Meetings: 1, Seconds: 3600, Participants: 10, ParticipantSeconds: 36000},
 	}
-	if !reflect.DeepEqual(got, want) {
+	if got := series(); !reflect.DeepEqual(got, want) {
 		t.Errorf("counters\n got %+v\nwant %+v", got, want)
 	}
-	h := snap.Histograms["Corp"]
+	h := s.Snapshot(t0).Histograms["Corp"]
 	// 90 s falls in (60, 300], 600 s in (300, 600], 3600 s in (2700, 3600].
 	wantBuckets := []uint64{0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}
 	if !reflect.DeepEqual(h.Duration.Buckets, wantBuckets) || h.Duration.Sum != 4290 || h.Duration.Count != 3 {
@@ -69,18 +79,28 @@ func TestCountsEachMeetingOnce(t *testing.T) {
 	}
 }
 
-func TestWindowDecidesWhatIsCounted(t *testing.T) {
+func TestBaselineCountsBackfillThenHorizonHolds(t *testing.T) {
 	s, _ := Open(t.TempDir(), "a")
 	inside := mtg("in", "a@x", 47*time.Hour, time.Minute, 1, 0)
-	outside := mtg("out", "b@x", 49*time.Hour, time.Minute, 1, 0)    // host only
-	ancient := mtg("old", "c@x", 20*24*time.Hour, time.Minute, 1, 0) // host only
-	res := poll(s, t0, inside, outside, ancient)
-	if res.Counted != 1 || res.Remembered != 0 {
-		t.Fatalf("result %+v, want 1 counted", res)
+	outside := mtg("out", "b@x", 49*time.Hour, time.Minute, 1, 0)
+	ancient := mtg("old", "c@x", 20*24*time.Hour, time.Minute, 1, 0)
+	if w := s.Window(t0, 48*time.Hour, 30*24*time.Hour); !w.Baseline || !w.From.Equal(t0.Add(-30*24*time.Hour)) {
+		t.Fatalf("first window %+v, want the baseline reaching back the backfill", w)
+	}
+	// The first poll counts the whole backfill into the starting values,
+	// shown at once.
+	if res := poll(s, t0, inside, outside, ancient); res.Counted != 3 {
+		t.Fatalf("result %+v, want 3 counted", res)
+	}
+	if !s.Seam().Equal(t0) {
+		t.Errorf("seam %v, want %v", s.Seam(), t0)
 	}
 	snap := s.Snapshot(t0)
-	if len(snap.Hosts) != 3 || snap.Remembered != 1 {
-		t.Fatalf("hosts %d remembered %d, want 3 and 1", len(snap.Hosts), snap.Remembered)
+	if len(snap.Series) != 3 || snap.Series[0].Meetings != 1 || !snap.Series[0].Created.IsZero() {
+		t.Fatalf("baseline series %+v", snap.Series)
+	}
+	if len(snap.Hosts) != 3 {
+		t.Fatalf("hosts %d, want 3", len(snap.Hosts))
 	}
 	if n := snap.ActiveHosts["7d"]["Corp"]; n != 2 {
 		t.Errorf("active 7d = %d, want 2", n)
@@ -88,25 +108,35 @@ func TestWindowDecidesWhatIsCounted(t *testing.T) {
 	if n := snap.ActiveHosts["30d"]["Corp"]; n != 3 {
 		t.Errorf("active 30d = %d, want 3", n)
 	}
-	if n := snap.ActiveHosts["1d"]["Corp"]; n != 0 {
-		t.Errorf("active 1d = %d, want 0", n)
-	}
-	// The outside meeting never becomes countable later.
-	if res := poll(s, t0.Add(time.Hour), outside); res.Counted != 0 {
-		t.Errorf("re-listed old meeting counted")
+	// Listed again later, with any lookback or backfill, none is counted twice.
+	for _, lb := range []time.Duration{48 * time.Hour, 96 * time.Hour, 30 * 24 * time.Hour} {
+		b := s.NewBatch(s.Window(t0.Add(time.Hour), lb, 60*24*time.Hour))
+		for _, m := range []umeeting.Meeting{inside, outside, ancient} {
+			b.Meeting(&m)
+		}
+		b.CommitPage()
+		if res := s.Apply(b); res.Counted != 0 {
+			t.Errorf("lookback %v: re-listed meetings counted: %+v", lb, res)
+		}
 	}
 }
 
 func TestShortLookbackRemembersForPeaks(t *testing.T) {
 	s, _ := Open(t.TempDir(), "a")
-	b := s.NewBatch(s.Window(t0, 2*time.Hour, 0))
-	m := mtg("u", "a@x", 3*time.Hour, time.Hour, 4, 0) // before the lookback, inside the peak window
+	// The baseline, with a 2h lookback: the horizon is 2h before its latest meeting.
+	b := s.NewBatch(s.Window(t0.Add(-time.Hour), 2*time.Hour, 0))
+	recent := mtg("r", "b@x", time.Hour, time.Minute, 1, 0)
+	b.Meeting(&recent)
+	b.CommitPage()
+	s.Apply(b)
+	b = s.NewBatch(s.Window(t0, 2*time.Hour, 0))
+	m := mtg("u", "a@x", 5*time.Hour, time.Hour, 4, 0) // before the horizon, inside the peak window
 	b.Meeting(&m)
 	b.CommitPage()
 	if res := s.Apply(b); res.Counted != 0 || res.Remembered != 1 {
 		t.Fatalf("result %+v, want 1 remembered, none counted", res)
 	}
-	if snap := s.Snapshot(t0); snap.PeakMeetings != 1 || snap.PeakParticipants != 4 || len(snap.Series) != 0 {
+	if snap := s.Snapshot(t0); snap.PeakMeetings != 1 || snap.PeakParticipants != 4 || len(snap.Series) != 1 {
 		t.Errorf("snapshot %+v", snap)
 	}
 }
@@ -114,13 +144,17 @@ func TestShortLookbackRemembersForPeaks(t *testing.T) {
 func TestDowntimeWithinBackfillIsRecovered(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, "a")
-	poll(s, t0)
+	poll(s, t0, mtg("u0", "a@x", time.Hour, time.Minute, 1, 0))
+	horizon := t0.Add(-time.Hour - 48*time.Hour)
+	if !s.Horizon().Equal(horizon) {
+		t.Fatalf("horizon %v, want latest end - lookback %v", s.Horizon(), horizon)
+	}
 	// Five days later a meeting that ended four days ago (outside the 48h
 	// lookback, but after the last poll) is still counted.
 	later := t0.Add(5 * 24 * time.Hour)
 	m := mtg("gap", "a@x", -24*time.Hour, time.Minute, 2, 0) // ended t0+1d
-	if w := s.Window(later, 48*time.Hour, 30*24*time.Hour); !w.CountFrom.Equal(t0.Add(-48 * time.Hour)) {
-		t.Fatalf("count from %v, want last poll - lookback", w.CountFrom)
+	if w := s.Window(later, 48*time.Hour, 30*24*time.Hour); !w.From.Equal(horizon) {
+		t.Fatalf("request from %v, want the horizon", w.From)
 	}
 	if res := poll(s, later, m); res.Counted != 1 {
 		t.Errorf("meeting ended during downtime not counted: %+v", res)
@@ -316,4 +350,296 @@ func TestLockDirIsExclusive(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	unlock2()
+}
+
+// breakSaves makes every save of the account's state fail, even as root:
+// a non-empty folder where the state file goes cannot be renamed over.
+func breakSaves(t *testing.T, path string) (repair func()) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	if err := os.MkdirAll(filepath.Join(path, "blocker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		os.RemoveAll(path)
+		os.WriteFile(path, data, 0o600)
+	}
+}
+
+func TestFailedSaveUndoesThePoll(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, "a")
+	a := mtg("u1", "a@x", time.Hour, time.Minute, 1, 0)
+	b := s.NewBatch(s.Window(t0, 48*time.Hour, 30*24*time.Hour))
+	b.Meeting(&a)
+	b.CommitPage()
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Snapshot(t0)
+	repair := breakSaves(t, s.Path())
+	later := t0.Add(5 * time.Minute)
+	c, d := mtg("u2", "a@x", 0, time.Minute, 1, 0), mtg("u3", "new@x", 0, time.Minute, 1, 0)
+	b = s.NewBatch(s.Window(later, 48*time.Hour, 30*24*time.Hour))
+	b.Meeting(&c)
+	b.Meeting(&d)
+	b.Invalid(umeeting.ReasonMalformed, []byte("x"))
+	b.CommitPage()
+	if _, err := s.Commit(b); err == nil {
+		t.Fatal("save over a folder succeeded")
+	}
+	if after := s.Snapshot(t0); !reflect.DeepEqual(before, after) {
+		t.Fatalf("a poll whose save failed changed the state:\n%+v\n%+v", before, after)
+	}
+	repair()
+	b = s.NewBatch(s.Window(later, 48*time.Hour, 30*24*time.Hour))
+	b.Meeting(&c)
+	b.Meeting(&d)
+	b.Invalid(umeeting.ReasonMalformed, []byte("x"))
+	b.CommitPage()
+	if res, err := s.Commit(b); err != nil || res.Counted != 2 || res.Invalid != 1 {
+		t.Fatalf("retry: %+v, %v", res, err)
+	}
+}
+
+// TestAdmissionMovesOnlyNewIncrements: a host entering or leaving the
+// per-host set takes no history with it, so no series jumps.
+func TestAdmissionMovesOnlyNewIncrements(t *testing.T) {
+	s, _ := Open(t.TempDir(), "a")
+	now := t0
+	n := 0
+	// Polls 5 minutes apart, each after a reload with policy p a minute
+	// after the previous poll.
+	step := func(p Policy, emails ...string) map[SeriesKey]uint64 {
+		p.HoldFor = 5 * time.Minute
+		s.SetPolicy(p, now.Add(time.Minute))
+		now = now.Add(5 * time.Minute)
+		var ms []umeeting.Meeting
+		for _, e := range emails {
+			n++
+			m := mtg(fmt.Sprint("m", n), e, 0, time.Minute, 1, 0)
+			m.End, m.Start = now.Add(-time.Minute), now.Add(-2*time.Minute)
+			ms = append(ms, m)
+		}
+		poll(s, now, ms...)
+		got := map[SeriesKey]uint64{}
+		for _, se := range s.Snapshot(now).Series {
+			got[se.SeriesKey] = se.Meetings
+		}
+		return got
+	}
+	one := Policy{PerHost: true, MaxHosts: 1}
+	two := Policy{PerHost: true, MaxHosts: 2}
+	a, b, other := SeriesKey{"a@x", "Corp"}, SeriesKey{"b@x", "Corp"}, SeriesKey{"", "Corp"}
+	want := func(got map[SeriesKey]uint64, w map[SeriesKey]uint64) {
+		t.Helper()
+		if !reflect.DeepEqual(got, w) {
+			t.Fatalf("series %v, want %v", got, w)
+		}
+	}
+	want(step(one, "a@x", "b@x", "b@x"), map[SeriesKey]uint64{a: 1, other: 2}) // baseline
+	want(step(two, "b@x"), map[SeriesKey]uint64{a: 1, b: 0, other: 2})         // b admitted: new series held at 0
+	want(step(two, "b@x"), map[SeriesKey]uint64{a: 1, b: 2, other: 2})         // its history stays in other
+	want(step(one, "b@x"), map[SeriesKey]uint64{a: 1, other: 3})               // b leaves: only new meetings move
+	want(step(two, "b@x"), map[SeriesKey]uint64{a: 1, b: 2, other: 3})         // back: old value first, increment held
+	want(step(two), map[SeriesKey]uint64{a: 1, b: 3, other: 3})                // exposed for a poll interval
+	// The reload itself shows who has series of their own, before a poll.
+	s.SetPolicy(one, now.Add(time.Minute))
+	if got := len(s.Snapshot(now).Series); got != 2 {
+		t.Errorf("%d series right after a reload to max_hosts 1, want 2", got)
+	}
+}
+
+func TestUserTypesAreCapped(t *testing.T) {
+	s, _ := Open(t.TempDir(), "a")
+	s.SetPolicy(Policy{PerHost: true, MaxUserTypes: 2}, t0)
+	var ms []umeeting.Meeting
+	for i := range 50 {
+		m := mtg(fmt.Sprint("u", i), "a@x", time.Duration(i)*time.Minute, time.Minute, 1, 0)
+		m.UserType = fmt.Sprint("T", i%5)
+		ms = append(ms, m)
+	}
+	res := poll(s, t0, ms...)
+	snap := s.Snapshot(t0)
+	types := map[string]uint64{}
+	for _, se := range snap.Series {
+		types[se.UserType] += se.Meetings
+	}
+	if len(types) != 3 || types[OtherUserType] != 30 || snap.Folded != 30 || res.Folded != 30 {
+		t.Errorf("series by user_type %v, folded %d", types, snap.Folded)
+	}
+	if len(snap.Histograms) != 3 {
+		t.Errorf("histograms %d, want 3", len(snap.Histograms))
+	}
+}
+
+func TestInvalidRecordCountedOnceWhileListed(t *testing.T) {
+	s, _ := Open(t.TempDir(), "a")
+	for h := range 24 * 7 {
+		b := s.NewBatch(s.Window(t0.Add(time.Duration(h)*time.Hour), 48*time.Hour, 0))
+		b.Invalid(umeeting.ReasonMissingUUID, []byte(`{"host":"still listed"}`))
+		b.CommitPage()
+		s.Apply(b)
+	}
+	if n := s.Snapshot(t0).Invalid[umeeting.ReasonMissingUUID]; n != 1 {
+		t.Errorf("an invalid record listed for a week was counted %d times", n)
+	}
+}
+
+// encodeOld writes st in a format before 4 (1, 2 or 3), as older
+// releases did, with series per display name.
+func encodeOld(st *state, series map[[3]string]Counters, version uint64) []byte {
+	var buf bytes.Buffer
+	e := &encoder{buf: &buf}
+	buf.WriteString(fileMagic)
+	e.uvarint(version)
+	e.bool(st.Backfilled)
+	e.varint(st.CountedThrough)
+	e.uvarint(st.NextOrder)
+	e.uvarint(uint64(len(st.Meetings)))
+	for id, m := range st.Meetings {
+		e.str(id)
+		e.varint(m.Start)
+		e.varint(m.End - m.Start)
+		e.uvarint(uint64(m.Participants))
+	}
+	e.uvarint(uint64(len(series)))
+	for k, c := range series {
+		e.str(k[0])
+		e.str(k[1])
+		e.str(k[2])
+		e.counters(&c)
+	}
+	e.uvarint(uint64(len(st.Hists)))
+	for ut, h := range st.Hists {
+		e.str(ut)
+		e.hist(h.Duration)
+		e.hist(h.Participants)
+	}
+	e.uvarint(uint64(len(st.Hosts)))
+	for email, h := range st.Hosts {
+		e.str(email)
+		e.str(h.Host)
+		e.str(h.UserType)
+		e.varint(h.LastEnd)
+		e.uvarint(h.Order)
+	}
+	e.uvarint(0) // invalid reasons
+	e.uvarint(0) // invalid records
+	if version >= 2 {
+		e.uvarint(0) // request times
+	}
+	if version >= 3 {
+		e.uvarint(0) // departments
+		e.uvarint(0) // cost centres
+	}
+	buf.Write(binary.LittleEndian.AppendUint32(nil, crc32.ChecksumIEEE(buf.Bytes())))
+	return buf.Bytes()
+}
+
+// TestFormat3StateLoads: a state of the previous release loads with the
+// values it served (series merged by e-mail, hosts left out in the series
+// without host labels) and a horizon that counts none of its meetings again.
+func TestFormat3StateLoads(t *testing.T) {
+	dir := t.TempDir()
+	st := newState()
+	st.Backfilled, st.CountedThrough, st.NextOrder = true, t0.Unix(), 3
+	st.Meetings["old"] = meeting{Start: t0.Add(-50 * time.Hour).Unix(), End: t0.Add(-49 * time.Hour).Unix(), Participants: 1}
+	st.Meetings["new"] = meeting{Start: t0.Add(-2 * time.Hour).Unix(), End: t0.Add(-time.Hour).Unix(), Participants: 1}
+	st.Hists["Corp"] = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
+	st.Hosts["a@x"] = &Host{Host: "Ann", UserType: "Corp", LastEnd: t0.Add(-time.Hour).Unix(), Order: 0}
+	st.Hosts["b@x"] = &Host{Host: "Bob", UserType: "Corp", LastEnd: t0.Add(-49 * time.Hour).Unix(), Order: 1}
+	st.Hosts[""] = &Host{Host: "Nobody", UserType: "Corp", LastEnd: t0.Add(-49 * time.Hour).Unix(), Order: 2}
+	data := encodeOld(st, map[[3]string]Counters{
+		{"a@x", "Ann", "Corp"}:       {Meetings: 5},
+		{"a@x", "Ann Smith", "Corp"}: {Meetings: 2},
+		{"b@x", "Bob", "Corp"}:       {Meetings: 3},
+		{"", "Nobody", "Corp"}:       {Meetings: 1},
+	}, 3)
+	if err := os.WriteFile(filepath.Join(dir, "a.state"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, info := Open(dir, "a")
+	if info.LoadError != nil || info.Fresh {
+		t.Fatalf("format 3 state not loaded: %+v", info)
+	}
+	s.SetPolicy(Policy{PerHost: true, MaxHosts: 1}, t0)
+	got := map[SeriesKey]uint64{}
+	for _, se := range s.Snapshot(t0).Series {
+		got[se.SeriesKey] = se.Meetings
+	}
+	want := map[SeriesKey]uint64{{"a@x", "Corp"}: 7, {"", "Corp"}: 4}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+	if !s.Horizon().Equal(t0.Add(-49*time.Hour)) || !s.Seam().IsZero() {
+		t.Errorf("horizon %v seam %v", s.Horizon(), s.Seam())
+	}
+	// Listed again with a wider lookback, its meetings are not counted again.
+	m := mtg("new", "a@x", time.Hour, time.Hour, 1, 0)
+	b := s.NewBatch(s.Window(t0.Add(time.Minute), 96*time.Hour, 30*24*time.Hour))
+	b.Meeting(&m)
+	b.CommitPage()
+	if res := s.Apply(b); res.Counted != 0 {
+		t.Errorf("remembered meeting counted again: %+v", res)
+	}
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	s2, info := Open(dir, "a")
+	if info.LoadError != nil || !reflect.DeepEqual(s.st, s2.st) {
+		t.Errorf("saved in format 4 and reloaded: %v\n%+v\n%+v", info.LoadError, s.st, s2.st)
+	}
+}
+
+// TestEmptyEmailIsNeverAHostSeries: a host without an e-mail is counted in
+// the series without host labels, which Prometheus could not tell apart
+// from a per-host series with an empty email label.
+func TestEmptyEmailIsNeverAHostSeries(t *testing.T) {
+	s, _ := Open(t.TempDir(), "a")
+	poll(s, t0, mtg("u1", "", time.Hour, time.Minute, 1, 0), mtg("u2", "a@x", time.Hour, time.Minute, 1, 0))
+	snap := s.Snapshot(t0)
+	got := map[SeriesKey]uint64{}
+	for _, se := range snap.Series {
+		got[se.SeriesKey] = se.Meetings
+	}
+	if want := map[SeriesKey]uint64{{"", "Corp"}: 1, {"a@x", "Corp"}: 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+	for _, h := range snap.Hosts {
+		if h.Email == "" && h.Admitted {
+			t.Error("a host without e-mail is admitted")
+		}
+	}
+}
+
+// TestHoldSurvivesRestart: a series held at zero is still held, and still
+// shown at zero, after a restart; the next poll shows its count.
+func TestHoldSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, "a")
+	poll(s, t0, mtg("u1", "a@x", time.Hour, time.Minute, 1, 0))
+	poll(s, t0.Add(5*time.Minute), mtg("u2", "new@x", 0, time.Minute, 1, 0))
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := Open(dir, "a")
+	shown := func(s *Store) map[string]uint64 {
+		got := map[string]uint64{}
+		for _, se := range s.Snapshot(t0).Series {
+			got[se.Email] = se.Meetings
+		}
+		return got
+	}
+	if got := shown(s2); got["new@x"] != 0 || got["a@x"] != 1 || len(got) != 2 {
+		t.Fatalf("after a restart %v, want new@x held at 0", got)
+	}
+	poll(s2, t0.Add(10*time.Minute))
+	if got := shown(s2); got["new@x"] != 1 {
+		t.Errorf("after the next poll %v, want new@x at 1", got)
+	}
 }

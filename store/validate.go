@@ -42,7 +42,7 @@ func (st *state) validate() error {
 		}
 	}
 	for k, c := range st.Series {
-		if err := checkLabels("series", k.Email, k.Host, k.UserType); err != nil {
+		if err := checkLabels("series", k.Email, k.UserType); err != nil {
 			return err
 		}
 		for i, f := range c.Features {
