@@ -32,5 +32,5 @@ func ReadOnly(dir, account string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
-	return &Store{path: path, st: st, saveBlocked: fmt.Errorf("state %s was opened read-only", path)}, nil
+	return &Store{path: path, st: st, policy: DefaultPolicy, saveBlocked: fmt.Errorf("state %s was opened read-only", path)}, nil
 }
