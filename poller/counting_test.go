@@ -13,6 +13,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/store"
 )
 
 // countingRig drives the whole path (simulator → client → store →
@@ -235,5 +236,24 @@ func TestCountingOnceUnderChanges(t *testing.T) {
 			run(g)
 			g.finish()
 		})
+	}
+}
+
+func TestBaselinePollGetsTimeForTheBackfill(t *testing.T) {
+	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	s := settings{pollTimeout: 10 * time.Minute, lookback: 48 * time.Hour}
+	for _, c := range []struct {
+		win  store.Window
+		want time.Duration
+	}{
+		{store.Window{Now: now, From: now.Add(-48 * time.Hour)}, 10 * time.Minute},
+		{store.Window{Now: now, From: now.Add(-30 * 24 * time.Hour)}, 10 * time.Minute}, // not the baseline
+		{store.Window{Now: now, From: now.Add(-30 * 24 * time.Hour), Baseline: true}, 150 * time.Minute},
+		{store.Window{Now: now, From: now.Add(-365 * 24 * time.Hour), Baseline: true}, maxBaselineTimeout},
+		{store.Window{Now: now, From: now.Add(-24 * time.Hour), Baseline: true}, 10 * time.Minute},
+	} {
+		if got := pollTimeout(s, c.win); got != c.want {
+			t.Errorf("window %v..%v baseline %v: timeout %v, want %v", c.win.From, c.win.Now, c.win.Baseline, got, c.want)
+		}
 	}
 }

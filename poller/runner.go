@@ -182,6 +182,20 @@ func (r *runner) run(ctx context.Context) {
 	}
 }
 
+// maxBaselineTimeout bounds the first poll of a fresh state.
+const maxBaselineTimeout = 6 * time.Hour
+
+// pollTimeout is poll_timeout, times the number of lookbacks in the window
+// for the baseline, which reads the whole backfill in one poll (at most
+// maxBaselineTimeout, and never less than poll_timeout).
+func pollTimeout(s settings, win store.Window) time.Duration {
+	if !win.Baseline || s.lookback <= 0 {
+		return s.pollTimeout
+	}
+	n := (win.Now.Sub(win.From) + s.lookback - 1) / s.lookback
+	return max(s.pollTimeout, min(s.pollTimeout*time.Duration(n), maxBaselineTimeout))
+}
+
 // poll fetches the window, and only when the whole fetch succeeded applies
 // it to the store, saves the store and publishes a new snapshot.
 func (r *runner) poll(ctx context.Context) error {
@@ -189,7 +203,7 @@ func (r *runner) poll(ctx context.Context) error {
 	start := r.now()
 	win := r.store.Window(start, s.lookback, s.backfill)
 	batch := r.store.NewBatch(win)
-	pctx, cancel := context.WithTimeout(ctx, s.pollTimeout)
+	pctx, cancel := context.WithTimeout(ctx, pollTimeout(s, win))
 	err := client.Fetch(pctx, win.From, start, batch)
 	cancel()
 	took := r.now().Sub(start)
