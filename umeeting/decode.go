@@ -68,17 +68,17 @@ const maxValueBytes, maxMessage, headBytes = 1 << 20, 512, 1024
 // invalid UTF-8 included), so both agree on what a valid answer is.
 var jsonOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
-// errValueTooLarge stops the stream when one value passes maxValueBytes.
-var errValueTooLarge = errors.New("value too large")
+var errValueTooLarge = errors.New("value too large") // a value passed maxValueBytes
 
 // window is the answer's reader as the JSON decoder sees it: it counts the
 // bytes, keeps the first read error, and refuses to read past limit, so one
 // value cannot fill memory.
 type window struct {
-	r     io.Reader
-	read  int64
-	limit int64
-	err   error // a read error of r, or errValueTooLarge
+	r           io.Reader
+	read, limit int64
+	err         error  // a read error of r, or errValueTooLarge
+	kept        []byte // what was read from offset base on, so the value being read is at hand
+	base        int64
 }
 
 func (w *window) Read(p []byte) (int, error) {
@@ -89,6 +89,7 @@ func (w *window) Read(p []byte) (int, error) {
 		return 0, w.err
 	}
 	n, err := w.r.Read(p[:min(int64(len(p)), w.limit-w.read)])
+	w.kept = append(w.kept, p[:n]...)
 	if w.read += int64(n); err != nil && err != io.EOF {
 		w.err = err
 	}
@@ -105,6 +106,7 @@ type decoder struct {
 	seen map[uint64]bool     // hashes of the elements seen in this period; nil: not tracked
 	seed maphash.Seed
 	br   *bufio.Reader // lets the head be seen before parsing
+	bom  int64         // length of a byte order mark skipped
 }
 
 func newDecoder(loc *time.Location, maxLength time.Duration) *decoder {
@@ -129,13 +131,13 @@ func Decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
 }
 
 func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (env Envelope, err error) {
-	d.in = window{r: r, limit: maxValueBytes}
+	d.in, d.bom = window{r: r, limit: maxValueBytes, kept: d.in.kept[:0]}, 0
 	d.br.Reset(&d.in)
 	defer d.br.Reset(nil) // drop the reader
 	head, _ := d.br.Peek(headBytes)
 	if bytes.HasPrefix(head, []byte("\xef\xbb\xbf")) {
 		d.br.Discard(3)
-		head = head[3:]
+		head, d.bom = head[3:], 3
 	}
 	start := bytes.TrimLeft(head, " \t\r\n")
 	switch {
@@ -228,10 +230,11 @@ func (d *decoder) data(env *Envelope, deliver bool, from, to time.Time, sink Sin
 		return d.jsonErr(err)
 	}
 	for d.mark() && d.dec.PeekKind() != ']' {
-		object, err := d.p.element(&d.dec, fieldOf)
+		object, start, err := d.p.element(&d.dec, fieldOf)
 		if err != nil {
 			return d.jsonErr(err)
 		}
+		d.p.resolve(d.in.kept, d.in.base-d.bom, start, d.dec.InputOffset())
 		raw := d.p.raw
 		env.Records++
 		if h := maphash.Bytes(d.seed, raw); d.seen != nil && !d.seen[h] {
@@ -259,8 +262,11 @@ func (d *decoder) data(env *Envelope, deliver bool, from, to time.Time, sink Sin
 
 // mark lets the next value be read: at most maxValueBytes from here.
 func (d *decoder) mark() bool {
-	ahead := d.br.Buffered() + len(d.dec.UnreadBuffer()) // read from the stream, not yet consumed
-	d.in.limit = d.in.read - int64(ahead) + maxValueBytes
+	pos := d.dec.InputOffset() + d.bom
+	if drop := pos - d.in.base; drop >= 64<<10 {
+		d.in.kept, d.in.base = d.in.kept[:copy(d.in.kept, d.in.kept[drop:])], pos
+	}
+	d.in.limit = pos + maxValueBytes
 	return true
 }
 
@@ -303,9 +309,9 @@ func (d *decoder) errorObject(raw jsontext.Value) *APIError {
 	e := &APIError{ErrorObject: true, Message: string(raw)} // true or an array: as written
 	switch raw.Kind() {
 	case '{':
-		d.p.element(jsontext.NewDecoder(bytes.NewReader(raw), jsonOptions...), func(name []byte) int {
-			return map[string]int{"code": 1, "message": 2}[string(name)] - 1
-		})
+		dec := jsontext.NewDecoder(bytes.NewReader(raw), jsonOptions...)
+		d.p.element(dec, func(name []byte) int { return map[string]int{"code": 1, "message": 2}[string(name)] - 1 })
+		d.p.resolve(raw, 0, 0, dec.InputOffset())
 		e.Code, _ = d.p.integer(d.p.f[0])
 		raw = d.p.f[1]
 		fallthrough

@@ -35,57 +35,51 @@ func fieldOf(name []byte) int { return slices.Index(fieldNames[:], string(name))
 type parser struct {
 	loc       *time.Location // zone of times written without one
 	maxLength time.Duration
-	raw       []byte                  // the element being read, without white space between members
-	at        [nFields][2]int         // where each field's value lies in raw
+	raw       []byte                  // the element just read, as written
+	at        [nFields][2]int64       // decoder offsets of each field's value
 	f         [nFields]jsontext.Value // each field's value; nil when absent
 	m         Meeting
 	in        map[string]string // shared strings of host, e-mail and user type
 	key, low  []byte            // unescaped and lower-cased text
 }
 
-// element reads the next value from dec into p.raw. An object is read
-// member by member, and p.f gets the values of the members that field
-// names (the last of duplicates wins). p.raw and p.f stay valid until the
-// next element.
-func (p *parser) element(dec *jsontext.Decoder, field func(name []byte) int) (object bool, err error) {
-	p.at, p.f = [nFields][2]int{}, [nFields]jsontext.Value{}
+// element reads the next value from dec; start is its decoder offset
+// (white space and a comma before it included). An object is read member
+// by member, noting where the members that field names lie (the last of
+// duplicates wins); resolve then finds them.
+func (p *parser) element(dec *jsontext.Decoder, field func(name []byte) int) (object bool, start int64, err error) {
+	p.at, start = [nFields][2]int64{}, dec.InputOffset()
 	if dec.PeekKind() != '{' {
-		v, err := dec.ReadValue()
-		p.raw = append(p.raw[:0], v...)
-		return false, err
+		_, err := dec.ReadValue()
+		return false, start, err
 	}
-	if _, err := dec.ReadToken(); err != nil {
-		return false, err
-	}
-	p.raw = append(p.raw[:0], '{')
-	for dec.PeekKind() == '"' {
-		name, err := dec.ReadValue()
-		if err != nil {
-			return false, err
-		}
-		if len(p.raw) > 1 {
-			p.raw = append(p.raw, ',')
-		}
-		p.raw = append(append(p.raw, name...), ':')
-		i := field(p.unquote(name))
-		val, err := dec.ReadValue()
-		if err != nil {
-			return false, err
-		}
-		if p.raw = append(p.raw, val...); i >= 0 {
-			p.at[i] = [2]int{len(p.raw) - len(val), len(p.raw)}
+	_, err = dec.ReadToken()
+	for err == nil && dec.PeekKind() == '"' {
+		var name, val jsontext.Value
+		if name, err = dec.ReadValue(); err == nil {
+			i := field(p.unquote(name))
+			if val, err = dec.ReadValue(); err == nil && i >= 0 {
+				p.at[i] = [2]int64{dec.InputOffset() - int64(len(val)), dec.InputOffset()}
+			}
 		}
 	}
-	if _, err := dec.ReadToken(); err != nil {
-		return false, err
+	if err == nil {
+		_, err = dec.ReadToken()
 	}
-	p.raw = append(p.raw, '}')
+	return err == nil, start, err
+}
+
+// resolve points p.raw at the element just read, which ends at decoder
+// offset end, and p.f at its fields' values, in src, the input from decoder
+// offset base on. They stay valid until src changes.
+func (p *parser) resolve(src []byte, base, start, end int64) {
+	p.raw = bytes.TrimLeft(src[start-base:end-base], " \t\r\n,")
 	for i, at := range p.at {
+		p.f[i] = nil
 		if at[1] > 0 {
-			p.f[i] = p.raw[at[0]:at[1]]
+			p.f[i] = src[at[0]-base : at[1]-base]
 		}
 	}
-	return true, nil
 }
 
 // unquote returns the text of a JSON string: a part of v, or in p.key
