@@ -180,8 +180,8 @@ func median(ds []time.Duration) time.Duration {
 //     is known), as the exporter does it now: fetch, decode, dedup, save,
 //     snapshot, compare; no metric built, nothing encoded.
 //   - nothing_new/previous: the same poll plus what the previous design did
-//     after it, building every usage metric again (BuildUsage), keeping
-//     the old set alive until replaced.
+//     after it: a snapshot of the store and every usage metric built again
+//     from it (BuildUsage), the old set kept alive until replaced.
 //   - new_meetings/cached: each poll counts 5 new meetings, so the account
 //     is rebuilt and re-encoded (text, OpenMetrics, compressed).
 //
@@ -196,7 +196,6 @@ func BenchmarkSteadyPoll(b *testing.B) {
 			s := newSteady(b, benchHosts)
 			rssFirst := rssBytes(b)
 			var kept []prometheus.Metric
-			snap := s.r.store.Snapshot(s.now)
 			opts := s.r.settings().metrics
 			var cpu []time.Duration
 			ctx := context.Background()
@@ -211,7 +210,7 @@ func BenchmarkSteadyPoll(b *testing.B) {
 					b.Fatal(err)
 				}
 				if strings.HasSuffix(mode, "previous") {
-					kept = collector.BuildUsage("bench", snap, opts)
+					kept = collector.BuildUsage("bench", s.r.store.Snapshot(s.now), opts)
 				}
 				cpu = append(cpu, cpuTime()-start)
 			}

@@ -28,7 +28,9 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"maps"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"sync"
@@ -276,6 +278,20 @@ type Store struct {
 	// attributor joins counted meetings with the directory (groups.go).
 	attributor Attributor
 	maxGroups  int
+
+	// gen changes whenever what a Snapshot shows may have changed, but for
+	// the gauges that move with time alone (see Generation).
+	gen uint64
+}
+
+// Generation is a number that changes whenever what a Snapshot shows may
+// have changed, except the gauges that move with time alone (Gauges). A
+// publisher that read it before its last Snapshot, and reads the same
+// again, needs only Gauges.
+func (s *Store) Generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
 }
 
 // SetPolicy sets the policy, at now. Which hosts have series of their own
@@ -285,6 +301,7 @@ type Store struct {
 func (s *Store) SetPolicy(p Policy, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen++
 	s.policy = p
 	s.migrateOlder()
 	adm := s.admission()
@@ -322,6 +339,7 @@ func (s *Store) migrateOlder() {
 		return
 	}
 	s.st.migrate = false
+	s.gen++
 	adm := s.admission()
 	for email, h := range s.st.Hosts {
 		h.Admitted = adm[email]
@@ -466,7 +484,9 @@ type Batch struct {
 	s   *Store
 	win Window
 
-	newMeetings []umeeting.Meeting
+	newMeetings []newMeeting // see newmeeting.go
+	names       []hostNames
+	namesIndex  map[hostNames]uint32
 	pageMark    int
 
 	// hostOnly are meetings too old to remember that may still move a
@@ -493,6 +513,7 @@ func (s *Store) NewBatch(w Window) *Batch {
 		win:        w,
 		hostBest:   map[string]int64{},
 		invalidSet: map[uint64]struct{}{},
+		namesIndex: map[hostNames]uint32{},
 	}
 }
 
@@ -507,7 +528,7 @@ func (b *Batch) Meeting(m *umeeting.Meeting) {
 	_, known := b.s.st.Meetings[m.UUID]
 	b.s.mu.Unlock()
 	if !known {
-		b.newMeetings = append(b.newMeetings, *m)
+		b.keep(m)
 	}
 }
 
@@ -643,6 +664,7 @@ func (s *Store) Rollback() {
 		return
 	}
 	s.undo = nil
+	s.gen++
 	st := s.st
 	st.header = u.header
 	restore(st.Series, u.series)
@@ -724,24 +746,25 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		st.Meetings = make(map[string]meeting, len(b.newMeetings))
 	}
 	countFrom := win.CountFrom.Unix()
-	var counted []*umeeting.Meeting
+	var counted []int // indexes in b.newMeetings
+	var m umeeting.Meeting
 	for i := range b.newMeetings {
-		m := &b.newMeetings[i]
-		if _, known := st.Meetings[m.UUID]; known {
+		if _, known := st.Meetings[b.newMeetings[i].uuid]; known {
 			continue
 		}
+		b.meeting(i, &m)
 		start, end := m.Start.Unix(), m.End.Unix()
 		st.Meetings[m.UUID] = meeting{Start: start, End: end, Participants: uint32(min(m.Participants, 1<<31))}
 		u.added = append(u.added, m.UUID)
 		if end <= now {
 			st.MaxEnd = max(st.MaxEnd, end)
 		}
-		s.updateHost(u, m)
+		s.updateHost(u, &m)
 		if end < countFrom {
 			res.Remembered++
 			continue
 		}
-		counted = append(counted, m)
+		counted = append(counted, i)
 	}
 	for i := range b.hostOnly {
 		s.updateHost(u, &b.hostOnly[i])
@@ -753,7 +776,8 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 			h.Admitted = adm[email]
 		}
 	}
-	for _, m := range counted {
+	for _, i := range counted {
+		b.meeting(i, &m)
 		key := SeriesKey{UserType: s.fold(u, m.UserType)}
 		if key.UserType != m.UserType {
 			res.Folded++
@@ -762,7 +786,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		if adm[m.Email] {
 			key.Email = m.Email
 		}
-		s.count(u, key, m, uint64(m.End.Unix()-m.Start.Unix()), win)
+		s.count(u, key, &m, uint64(m.End.Unix()-m.Start.Unix()), win)
 		res.Counted++
 	}
 	for k, x := range st.Series {
@@ -799,7 +823,18 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	st.CountedThrough = max(st.CountedThrough, now)
 	st.Horizon = max(st.Horizon, min(now, st.MaxEnd)-int64(win.Lookback/time.Second))
 	res.Pruned = s.prune(u, now)
+	if u.changed(st) {
+		s.gen++
+	}
 	return res
+}
+
+// changed says whether an Apply logged in u changed what a Snapshot shows:
+// everything it changes there is logged, for Rollback.
+func (u *undoLog) changed(st *state) bool {
+	return len(u.series)+len(u.hists)+len(u.hosts)+len(u.added)+len(u.pruned)+len(u.userTypes) > 0 ||
+		u.header.Folded != st.Folded || u.header.Seam != st.Seam ||
+		!maps.Equal(u.invalid, st.Invalid) || !reflect.DeepEqual(u.groups, st.Groups)
 }
 
 func (g groups) clone() groups {
@@ -1019,15 +1054,39 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 		}
 		snap.Histograms[ut] = Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone()}
 	}
+	for email, h := range s.st.Hosts {
+		snap.Hosts = append(snap.Hosts, HostSnapshot{Email: email, Host: *h})
+	}
+	slices.SortFunc(snap.Hosts, func(a, b HostSnapshot) int { return cmp.Compare(a.Email, b.Email) })
+	snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = s.gauges(now)
+	for _, r := range umeeting.InvalidReasons {
+		snap.Invalid[r] = s.st.Invalid[r]
+	}
+	for r, n := range s.st.Invalid {
+		snap.Invalid[r] = n
+	}
+	s.snapshotGroups(snap)
+	return snap
+}
+
+// Gauges computes the Snapshot's gauges that move with time alone, at now:
+// ActiveHosts, PeakMeetings and PeakParticipants.
+func (s *Store) Gauges(now time.Time) (activeHosts map[string]map[string]int, peakMeetings, peakParticipants int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.migrateOlder()
+	return s.gauges(now)
+}
+
+func (s *Store) gauges(now time.Time) (activeHosts map[string]map[string]int, peakMeetings, peakParticipants int) {
 	userTypes := map[string]struct{}{}
 	for ut := range s.st.Hists {
 		userTypes[ut] = struct{}{}
 	}
-	for email, h := range s.st.Hosts {
-		snap.Hosts = append(snap.Hosts, HostSnapshot{Email: email, Host: *h})
+	for _, h := range s.st.Hosts {
 		userTypes[h.UserType] = struct{}{}
 	}
-	slices.SortFunc(snap.Hosts, func(a, b HostSnapshot) int { return cmp.Compare(a.Email, b.Email) })
+	activeHosts = map[string]map[string]int{}
 	for _, w := range ActiveWindows {
 		counts := map[string]int{}
 		for ut := range userTypes {
@@ -1039,17 +1098,10 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 				counts[h.UserType]++
 			}
 		}
-		snap.ActiveHosts[w.Name] = counts
+		activeHosts[w.Name] = counts
 	}
-	snap.PeakMeetings, snap.PeakParticipants = s.peaks(now)
-	for _, r := range umeeting.InvalidReasons {
-		snap.Invalid[r] = s.st.Invalid[r]
-	}
-	for r, n := range s.st.Invalid {
-		snap.Invalid[r] = n
-	}
-	s.snapshotGroups(snap)
-	return snap
+	peakMeetings, peakParticipants = s.peaks(now)
+	return activeHosts, peakMeetings, peakParticipants
 }
 
 func (h *Histogram) clone() *Histogram {
