@@ -14,7 +14,8 @@ import (
 )
 
 // This file proves what README "How counting works" says, through a real
-// Prometheus 2.42 scraping the real exporter every second: a new host's
+// Prometheus of each release (2.42 and 3.x) scraping the real exporter every
+// second: a new host's
 // first meeting is seen by increase(); renames, user_type changes and hosts
 // leaving the per-host set neither drop nor add meetings; two replicas with
 // the shipped recording rules count once; a killed exporter never serves
@@ -22,10 +23,11 @@ import (
 //
 // Tolerance: increase() scales the change it sees between a series' first
 // and last samples in the range by (sampled time + extrapolation) / sampled
-// time. Prometheus 2.42 extrapolates towards each end of the range by the
-// gap to it when that is under 1.1 scrape intervals (1.1 s here), else by
-// half an interval, and never below zero for a counter (a series born at 0
-// gets none towards the start). So the result is the true change times at
+// time. Prometheus (2.42 and 3.x alike) extrapolates towards each end of the
+// range by the gap to it when that is under 1.1 scrape intervals (1.1 s
+// here), else by half an interval, and never below zero for a counter (a
+// series born at 0 gets none towards the start); 3.x's left-open range
+// drops a sample only at the range's start, before every change checked. So the result is the true change times at
 // most (S+1.5)/S for S seconds of samples, never less. Every series checked
 // has at least 30 s of samples in its range (the tests wait for 30 scrapes
 // after each change): at most 5% too much. The checks allow 0-5% above the
@@ -40,17 +42,25 @@ func countingMeeting(uuid, local, name, userType string, ago time.Duration) umee
 		Start: end.Add(-20 * time.Minute), End: end, Participants: 3, Features: umeeting.FeatureVideo}
 }
 
-// prometheus242 starts Debian's Prometheus 2.42 (the release the issue
-// names; the mixin tests cover 3.x) scraping targets with the rule files.
-func prometheus242(t *testing.T, targets ...string) *promServer {
+// prometheusEach starts one Prometheus of each release the suite runs on
+// (Debian's 2.42 and the pinned 3.x) scraping targets with the rule files;
+// every check runs on each.
+func prometheusEach(t *testing.T, targets ...string) []*promServer {
 	t.Helper()
+	var ps []*promServer
 	for _, rel := range prometheusReleases(t) {
-		if rel.Major == 2 {
-			return startPrometheus(t, rel, promConfig{targets: targets, ruleFiles: mixinRuleFiles(t)})
-		}
+		ps = append(ps, startPrometheus(t, rel, promConfig{targets: targets, ruleFiles: mixinRuleFiles(t)}))
 	}
-	t.Fatal("no Prometheus 2.x release")
-	return nil
+	return ps
+}
+
+// waitScrapesEach waits until every Prometheus of ps scraped every target
+// n more times (they scrape side by side, so the later ones are quick).
+func waitScrapesEach(t *testing.T, ps []*promServer, n int) {
+	t.Helper()
+	for _, p := range ps {
+		waitScrapes(t, p, n)
+	}
 }
 
 // scalar evaluates expr, which must return one series, at now.
@@ -100,8 +110,8 @@ func TestCountingThroughPrometheus(t *testing.T) {
 	cfg := writeConfig(t, dir, apiURL, retries, "metrics:\n  max_hosts: 30\n")
 	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
 	waitFor(t, 30*time.Second, "the baseline served", func() bool { return served(e, "umeeting_meetings_total") == 20 })
-	p := prometheus242(t, e.Addr)
-	waitScrapes(t, p, 5)
+	ps := prometheusEach(t, e.Addr)
+	waitScrapesEach(t, ps, 5)
 	t1 := time.Now()
 
 	// 20 new hosts' first meetings; a rename; a user_type change.
@@ -115,7 +125,7 @@ func TestCountingThroughPrometheus(t *testing.T) {
 		countingMeeting("retype", "base01", "Base 1", "Pro", time.Minute))
 	sim.Add(added...)
 	waitFor(t, 30*time.Second, "the new meetings served", func() bool { return served(e, "umeeting_meetings_total") == 42 })
-	waitScrapes(t, p, 30)
+	waitScrapesEach(t, ps, 30)
 
 	// Two hosts leave the per-host set (max_hosts 30 → 28: the last seen,
 	// new18 and new19); new19 meets again, in the series without email.
@@ -137,9 +147,19 @@ func TestCountingThroughPrometheus(t *testing.T) {
 		v, _ := sumMetric(e.Metrics(), "umeeting_meetings_total", others)
 		return v == 1
 	})
-	waitScrapes(t, p, 30)
+	waitScrapesEach(t, ps, 30)
 	rng := fmt.Sprintf("[%ds]", int(time.Since(t1).Seconds())+5)
+	for _, p := range ps {
+		t.Run(p.release.Name, func(t *testing.T) { checkCountingThroughPrometheus(t, p, rng) })
+	}
+	// No per-host label set is the one without host labels.
+	if strings.Contains(e.Metrics(), `email=""`) {
+		t.Error(`an empty email label is exported`)
+	}
+}
 
+// checkCountingThroughPrometheus checks what one Prometheus stored.
+func checkCountingThroughPrometheus(t *testing.T, p *promServer, rng string) {
 	for i := range 20 {
 		email := fmt.Sprintf("new%02d%s", i, countingDomain)
 		near(t, "first meeting of "+email, p.scalar(t, fmt.Sprintf(`sum(increase(umeeting_meetings_total{account="e2e",email=%q}%s))`, email, rng)), 1)
@@ -166,10 +186,6 @@ func TestCountingThroughPrometheus(t *testing.T) {
 	if !found {
 		t.Errorf("no renamed host in %+v", byHost)
 	}
-	// No per-host label set is the one without host labels.
-	if strings.Contains(e.Metrics(), `email=""`) {
-		t.Error(`an empty email label is exported`)
-	}
 }
 
 // TestCountingReplicas: two exporters of one config, scraped by one
@@ -191,8 +207,8 @@ func TestCountingReplicas(t *testing.T) {
 	for _, e := range es {
 		waitFor(t, 30*time.Second, "the baseline served", func() bool { return served(e, "umeeting_meetings_total") == 5 })
 	}
-	p := prometheus242(t, es[0].Addr, es[1].Addr)
-	waitScrapes(t, p, 5)
+	ps := prometheusEach(t, es[0].Addr, es[1].Addr)
+	waitScrapesEach(t, ps, 5)
 
 	var added []umeeting.Meeting
 	for i := range 15 {
@@ -205,11 +221,15 @@ func TestCountingReplicas(t *testing.T) {
 	for _, e := range es {
 		waitFor(t, 30*time.Second, "the new meetings served", func() bool { return served(e, "umeeting_meetings_total") == 25 })
 	}
-	waitScrapes(t, p, 30)
-	near(t, "umeeting:meetings:increase1h over both replicas", p.scalar(t, `sum(umeeting:meetings:increase1h{account="e2e"})`), 20)
-	near(t, "Pro (only new hosts' first meetings)", p.scalar(t, `sum(umeeting:meetings:increase1h{account="e2e",user_type="Pro"})`), 15)
-	// Both replicas are scraped: without the aggregation it is twice.
-	near(t, "plain sum over both replicas", p.scalar(t, `sum(increase(umeeting_meetings_total{account="e2e"}[1h]))`), 40)
+	waitScrapesEach(t, ps, 30)
+	for _, p := range ps {
+		t.Run(p.release.Name, func(t *testing.T) {
+			near(t, "umeeting:meetings:increase1h over both replicas", p.scalar(t, `sum(umeeting:meetings:increase1h{account="e2e"})`), 20)
+			near(t, "Pro (only new hosts' first meetings)", p.scalar(t, `sum(umeeting:meetings:increase1h{account="e2e",user_type="Pro"})`), 15)
+			// Both replicas are scraped: without the aggregation it is twice.
+			near(t, "plain sum over both replicas", p.scalar(t, `sum(increase(umeeting_meetings_total{account="e2e"}[1h]))`), 40)
+		})
+	}
 }
 
 // TestCountersNeverDecreaseAfterFailedSaves: saves fail (the state file's
