@@ -83,7 +83,7 @@ func main() {
 	logger, slogger := logging.New(os.Stderr, *logLevel, *logFormat)
 
 	if command == historyCmd.FullCommand() {
-		cfg, err := config.Load(*configFile)
+		cfg, err := historyConfig(*configFile, *demo, *demoSimulator)
 		if err == nil {
 			err = history.Run(context.Background(), cfg, history.Options{
 				StorageDir: *storagePath, Output: *histOut, Step: *histStep, PerHost: *histHosts,
@@ -297,6 +297,22 @@ var demoTariffs = config.Tariffs{
 	Monthly:        map[string]float64{"Corp": 120, "Pro": 90, "Basic": 30, "Edu": 20},
 	PerMeetingHour: 1.5,
 	PerPSTNMeeting: 4,
+}
+
+// historyConfig is the config the history export reads: the file, or with
+// --demo the demo account of a running exporter whose simulator listens on
+// simAddr.
+func historyConfig(path string, demo bool, simAddr string) (*config.Config, error) {
+	if !demo {
+		return config.Load(path)
+	}
+	if _, port, err := net.SplitHostPort(simAddr); err != nil || port == "0" {
+		return nil, fmt.Errorf("history --demo reads the simulator of the running demo exporter: give its --demo.simulator-address (e.g. 127.0.0.1:9862), not %q", simAddr)
+	}
+	if err := checkLoopback(simAddr); err != nil {
+		return nil, err
+	}
+	return demoConfig(path, "http://"+simAddr+simulator.APIPath)
 }
 
 // demoConfig is the config file (when there is one) with its accounts

@@ -34,6 +34,10 @@ type service struct {
 	Environment map[string]string `yaml:"environment"`
 	DependsOn   []string          `yaml:"depends_on"`
 	Restart     string            `yaml:"restart"`
+	// The one-shot history services.
+	Profiles    []string `yaml:"profiles"`
+	NetworkMode string   `yaml:"network_mode"`
+	Entrypoint  []string `yaml:"entrypoint"`
 }
 
 type compose struct {

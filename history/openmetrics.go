@@ -120,6 +120,10 @@ func (w *omWriter) Close() (err error) {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", w.out, err)
 	}
+	// promtool may run as another user (the Prometheus container's).
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", w.out, err)
+	}
 	if err := os.Rename(tmp.Name(), w.out); err != nil {
 		return fmt.Errorf("writing %s: %w", w.out, err)
 	}

@@ -1,0 +1,375 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/umeeting"
+)
+
+// This file proves the history export (#10) with the real binary, the real
+// promtool and a real Prometheus: 60 days of simulated history are exported
+// after the exporter's first start, imported as TSDB blocks, and
+// Prometheus, restarted, shows for every past day exactly the meetings of
+// that day, and across the seam between imported and scraped samples every
+// meeting once.
+
+// prom3Dir holds Prometheus 3 binaries when they were built (see TEAM.md).
+const prom3Dir = "/root/.cache/umeeting-prom3/v0.316.0"
+
+// historyStep is the export's step: the 30-day dashboards' rate windows
+// (30m15s) hold two points of it.
+const historyStep = 15 * time.Minute
+
+// promVersion is one Prometheus to prove the import with.
+type promVersion struct {
+	name              string
+	prometheus, tool  string
+	leftOpenIntervals bool // Prometheus 3 ranges are (t-d, t]
+}
+
+func promVersions(t *testing.T) []promVersion {
+	t.Helper()
+	promBin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("the prometheus binary is not in PATH (%v): install Debian's prometheus package", err)
+	}
+	toolBin, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool is not in PATH: %v", err)
+	}
+	vs := []promVersion{{name: "2.42", prometheus: promBin, tool: toolBin}}
+	p3, t3 := filepath.Join(prom3Dir, "prometheus"), filepath.Join(prom3Dir, "promtool")
+	if _, err := os.Stat(p3); err == nil {
+		if _, err := os.Stat(t3); err == nil {
+			vs = append(vs, promVersion{name: "3.16", prometheus: p3, tool: t3, leftOpenIntervals: true})
+		}
+	}
+	if len(vs) == 1 {
+		t.Logf("no Prometheus 3 binaries in %s: proving with 2.42 only", prom3Dir)
+	}
+	return vs
+}
+
+// promProc is a Prometheus process whose data folder survives restarts.
+type promProc struct {
+	t       *testing.T
+	v       promVersion
+	cfg     string
+	dataDir string
+	srv     *promServer
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logs    *syncBuffer
+}
+
+func newPromProc(t *testing.T, v promVersion, target string) *promProc {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	text := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: umeeting\n    static_configs:\n      - targets: [%q]\n", target)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &promProc{t: t, v: v, cfg: cfg, dataDir: filepath.Join(dir, "data"), srv: &promServer{addr: freeAddr(t)}}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *promProc) start() {
+	p.t.Helper()
+	p.logs, p.done = &syncBuffer{}, make(chan struct{})
+	p.cmd = exec.Command(p.v.prometheus, "--config.file="+p.cfg, "--storage.tsdb.path="+p.dataDir,
+		"--web.listen-address="+p.srv.addr, "--log.level=warn")
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	cmd, done := p.cmd, p.done
+	go func() { cmd.Wait(); close(done) }()
+	waitFor(p.t, 60*time.Second, "prometheus "+p.v.name+" ready", func() bool {
+		select {
+		case <-done:
+			p.t.Fatalf("prometheus %s exited: %v\n%s", p.v.name, cmd.ProcessState, p.logs.String())
+		default:
+		}
+		resp, err := http.Get("http://" + p.srv.addr + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// stop ends Prometheus gracefully (so its head is kept in the WAL).
+func (p *promProc) stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	if p.t.Failed() {
+		p.t.Logf("prometheus %s logs:\n%s", p.v.name, p.logs.String())
+	}
+	p.cmd = nil
+}
+
+// importBlocks runs promtool on the OpenMetrics file, moves the blocks into
+// the data folder with Prometheus stopped, and starts it again: the
+// procedure of the README.
+func (p *promProc) importBlocks(file string) {
+	p.t.Helper()
+	blocks := p.t.TempDir()
+	out, err := exec.Command(p.v.tool, "tsdb", "create-blocks-from", "--max-block-duration=720h",
+		"openmetrics", file, blocks).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("promtool %s create-blocks-from openmetrics: %v\n%s", p.v.name, err, out)
+	}
+	p.stop()
+	entries, err := os.ReadDir(blocks)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := os.Rename(filepath.Join(blocks, e.Name()), filepath.Join(p.dataDir, e.Name())); err != nil {
+				p.t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		p.t.Fatalf("promtool %s wrote no block:\n%s", p.v.name, out)
+	}
+	p.start()
+}
+
+// scalar evaluates expr at ts and returns its single value (NaN if none).
+func (p *promProc) scalar(expr string, ts time.Time) float64 {
+	p.t.Helper()
+	series, err := p.srv.get("/api/v1/query", url.Values{"query": {expr}, "time": {promTime(ts)}}).result()
+	if err != nil {
+		p.t.Fatalf("prometheus %s: %s: %v", p.v.name, expr, err)
+	}
+	if len(series) == 0 {
+		return math.NaN()
+	}
+	var s struct {
+		Value []any `json:"value"`
+	}
+	if err := json.Unmarshal(series[0], &s); err != nil || len(s.Value) != 2 {
+		p.t.Fatalf("prometheus %s: %s: bad answer %s", p.v.name, expr, series[0])
+	}
+	v, _ := strconv.ParseFloat(s.Value[1].(string), 64)
+	return v
+}
+
+// historyTruth is what the simulator says about meetings that ended in (from, to].
+func historyTruth(sim *simulator.Simulator, from, to time.Time) map[string]float64 {
+	s := simulator.Summarize(sim.Truth(from.Add(time.Second), to))
+	out := map[string]float64{
+		`umeeting_meetings_total`:            float64(s.Meetings),
+		`umeeting_meeting_seconds_total`:     float64(s.MeetingSeconds),
+		`umeeting_participants_total`:        float64(s.Participants),
+		`umeeting_participant_seconds_total`: float64(s.ParticipantSeconds),
+	}
+	for _, f := range umeeting.FeatureNames {
+		out[fmt.Sprintf(`umeeting_meetings_by_feature_total{feature=%q}`, f)] = float64(s.Features[f])
+	}
+	return out
+}
+
+// selector adds the account matcher to a family name with or without labels.
+func selector(name, account string) string {
+	if i := strings.IndexByte(name, '{'); i >= 0 {
+		return name[:i] + fmt.Sprintf("{account=%q,", account) + name[i+1:]
+	}
+	return name + fmt.Sprintf("{account=%q}", account)
+}
+
+// tolerance is how far Prometheus may be from the truth for a range
+// (from, to] evaluated at to where samples lie at both ends. Prometheus 2
+// reads [from, to] and finds samples at both ends: exact. Prometheus 3
+// reads (from, to] and finds the first at from+1ms (the export writes every
+// UTC midnight twice): it extrapolates by 1 ms over the range.
+func tolerance(v promVersion, truth float64, rng time.Duration) float64 {
+	if !v.leftOpenIntervals {
+		return 1e-9
+	}
+	return truth*float64(time.Millisecond)/float64(rng-time.Millisecond) + 1e-9
+}
+
+func writeHistoryConfig(t *testing.T, dir, apiURL string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`poll_interval: 1s
+lookback: 1h
+backfill: 60d
+accounts:
+  - name: acme
+    api_url: %s
+    api_key: %s
+    api_secret: %s
+    daily_request_budget: 0
+`, apiURL, testKey, testSecret)
+	path := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runHistory runs the subcommand and returns the file and its stderr.
+func runHistory(t *testing.T, cfgFile, storage string) (string, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "history.om")
+	cmd := exec.Command(exporterBinary, "history", "--config.file="+cfgFile, "--storage.path="+storage,
+		"--output="+out, "--step="+historyStep.String())
+	logs, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("history: %v\n%s", err, logs)
+	}
+	return out, string(logs)
+}
+
+// checkDays compares, for every whole UTC day of the history, the increase
+// of every usage counter over the day with the simulator's truth.
+func checkDays(t *testing.T, p *promProc, sim *simulator.Simulator, from, to time.Time) {
+	t.Helper()
+	days := 0
+	for d := from; !d.Add(24 * time.Hour).After(to); d = d.Add(24 * time.Hour) {
+		end := d.Add(24 * time.Hour)
+		for name, want := range historyTruth(sim, d, end) {
+			got := p.scalar(fmt.Sprintf("sum(increase(%s[1d]))", selector(name, "acme")), end)
+			if math.IsNaN(got) && want == 0 {
+				got = 0 // a feature never used that day and before: no series
+			}
+			if math.Abs(got-want) > tolerance(p.v, want, 24*time.Hour) {
+				t.Errorf("prometheus %s: increase(%s[1d]) over %s = %v, truth %v", p.v.name, name, d.Format(time.DateOnly), got, want)
+			}
+		}
+		days++
+	}
+	if days < 55 {
+		t.Errorf("only %d whole days checked", days)
+	}
+	t.Logf("prometheus %s: %d whole days match the truth", p.v.name, days)
+}
+
+// checkSeam checks a range (from, at] that begins in the imported history
+// and ends in the live samples: its increase is the meetings in it, and no
+// counter resets anywhere.
+func checkSeam(t *testing.T, p *promProc, sim *simulator.Simulator, from, at time.Time) {
+	t.Helper()
+	rng := at.Sub(from)
+	window := fmt.Sprintf("%dms", rng.Milliseconds())
+	for name, want := range historyTruth(sim, from, at) {
+		got := p.scalar(fmt.Sprintf("sum(increase(%s[%s]))", selector(name, "acme"), window), at)
+		if math.IsNaN(got) && want == 0 {
+			got = 0
+		}
+		if math.Abs(got-want) > tolerance(p.v, want, rng) {
+			t.Errorf("prometheus %s: increase(%s) over (%s, %s] across the seam = %v, truth %v",
+				p.v.name, name, from.Format(time.RFC3339), at.Format(time.RFC3339), got, want)
+		}
+	}
+	for _, name := range []string{"umeeting_meetings_total", "umeeting_meeting_seconds_total", "umeeting_participants_total",
+		"umeeting_participant_seconds_total", "umeeting_meetings_by_feature_total", "umeeting_meeting_duration_seconds_count"} {
+		if r := p.scalar(fmt.Sprintf("sum(resets(%s[61d]))", selector(name, "acme")), at); r != 0 && !math.IsNaN(r) {
+			t.Errorf("prometheus %s: %s has %v counter resets", p.v.name, name, r)
+		}
+	}
+}
+
+// lastScrape is the time of the latest scrape of the exporter.
+func (p *promProc) lastScrape() time.Time {
+	p.t.Helper()
+	ts := p.scalar(`timestamp(umeeting_up{account="acme"})`, time.Now())
+	if math.IsNaN(ts) {
+		p.t.Fatalf("prometheus %s has no umeeting_up", p.v.name)
+	}
+	return time.UnixMilli(int64(math.Round(ts * 1000)))
+}
+
+func TestHistoryImportIsContinuous(t *testing.T) {
+	versions := promVersions(t)
+	now0 := time.Now()
+	// Generated meetings end before the test (all listed by its start: the
+	// listing delay is at most 3m); the live part adds its own.
+	sim, apiURL := newSim(t, simulator.Options{Hosts: 10, HistoryStart: now0.Add(-60 * 24 * time.Hour), HistoryEnd: now0.Add(-5 * time.Minute)})
+	dir := t.TempDir()
+	cfgFile := writeHistoryConfig(t, dir, apiURL)
+	storage := filepath.Join(dir, "data")
+	e := startExporter(t, "--config.file="+cfgFile, "--storage.path="+storage)
+	waitFor(t, 60*time.Second, "the first poll", func() bool { return upValue(e, "acme") == 1 })
+	seam := time.Now() // after the first poll, before anything live
+
+	proms := make([]*promProc, len(versions))
+	for i, v := range versions {
+		proms[i] = newPromProc(t, v, e.Addr)
+	}
+
+	// Live: a meeting the API lists only now although it ended before the
+	// first start (counted live, so the history must leave it out), one by
+	// a known host and one by a host never seen before.
+	hosts := sim.Truth(now0.Add(-24*time.Hour), now0)
+	known := hosts[len(hosts)-1]
+	live := []umeeting.Meeting{
+		{UUID: "late-listed", ID: 1, Host: known.Host, Email: known.Email, UserType: known.UserType,
+			Start: seam.Add(-40 * time.Minute), End: seam.Add(-2 * time.Minute), Participants: 4, Features: umeeting.FeatureVideo},
+		{UUID: "live-known", ID: 2, Host: known.Host, Email: known.Email, UserType: known.UserType,
+			Start: time.Now().Add(-30 * time.Minute), End: time.Now().Add(-time.Second), Participants: 3, Features: umeeting.FeatureScreenShare},
+		{UUID: "live-new", ID: 3, Host: "New Host", Email: "new.host@example.com", UserType: "Pro",
+			Start: time.Now().Add(-20 * time.Minute), End: time.Now().Add(-time.Second), Participants: 2},
+	}
+	base := make([]float64, len(proms))
+	for i, p := range proms {
+		waitFor(t, 30*time.Second, "prometheus "+p.v.name+" scraping the starting values", func() bool {
+			base[i] = p.scalar(`sum(umeeting_meetings_total{account="acme"})`, time.Now())
+			return base[i] > 0
+		})
+	}
+	sim.Add(live...)
+	for i, p := range proms {
+		waitFor(t, 60*time.Second, "prometheus "+p.v.name+" scraping the live meetings", func() bool {
+			return p.scalar(`sum(umeeting_meetings_total{account="acme"})`, time.Now()) == base[i]+float64(len(live))
+		})
+	}
+
+	file, logs := runHistory(t, cfgFile, storage)
+	t.Logf("history:\n%s", logs)
+	if !strings.Contains(logs, "month 1/") {
+		t.Errorf("no progress line per month on stderr:\n%s", logs)
+	}
+
+	firstDay := seam.Add(-60 * 24 * time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)
+	lastMidnight := seam.Truncate(24 * time.Hour)
+	for _, p := range proms {
+		p.importBlocks(file)
+		at := p.lastScrape()
+		// Restarted, it scrapes on: wait for a scrape after the restart.
+		waitFor(t, 30*time.Second, "a scrape after the restart", func() bool { return p.lastScrape().After(at) })
+		at = p.lastScrape()
+		checkDays(t, p, sim, firstDay, lastMidnight)
+		checkSeam(t, p, sim, lastMidnight, at)
+	}
+}
