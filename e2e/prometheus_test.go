@@ -260,6 +260,7 @@ type panelQuery struct {
 	legend   string        // legendFormat: the labels named in it must be on every series
 	rng      bool          // also sent as a range query
 	interval time.Duration // the panel's $__interval
+	span     time.Duration // the dashboard's time range; grafanaRange when 0
 }
 
 func loadMixinDashboards(t *testing.T) []dashboardFile {
@@ -328,13 +329,17 @@ var grafanaVar = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\$(\w+)`)
 // become (a|b); single-value variables take their current value.
 func (d dashboardFile) interpolate(expr string, q panelQuery, chosen map[string][]string) (string, error) {
 	rateInterval := max(q.interval+grafanaScrapeInterval, 4*grafanaScrapeInterval)
+	span := grafanaRange
+	if q.span > 0 {
+		span = q.span
+	}
 	builtin := map[string]string{
 		"__interval":      promDuration(q.interval),
 		"__interval_ms":   strconv.FormatInt(q.interval.Milliseconds(), 10),
 		"__rate_interval": promDuration(rateInterval),
-		"__range":         promDuration(grafanaRange),
-		"__range_s":       strconv.FormatInt(int64(grafanaRange.Seconds()), 10),
-		"__range_ms":      strconv.FormatInt(grafanaRange.Milliseconds(), 10),
+		"__range":         promDuration(span),
+		"__range_s":       strconv.FormatInt(int64(span.Seconds()), 10),
+		"__range_ms":      strconv.FormatInt(span.Milliseconds(), 10),
 	}
 	vars := map[string]dashVariable{}
 	for _, v := range d.Templating.List {
