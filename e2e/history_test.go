@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
@@ -93,8 +97,9 @@ func newPromProc(t *testing.T, v promVersion, target string) *promProc {
 func (p *promProc) start() {
 	p.t.Helper()
 	p.logs, p.done = &syncBuffer{}, make(chan struct{})
+	// The default retention (15d) would delete the imported months.
 	p.cmd = exec.Command(p.v.prometheus, "--config.file="+p.cfg, "--storage.tsdb.path="+p.dataDir,
-		"--web.listen-address="+p.srv.addr, "--log.level=warn")
+		"--storage.tsdb.retention.time=1y", "--web.listen-address="+p.srv.addr, "--log.level=warn")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -222,7 +227,9 @@ func tolerance(v promVersion, truth float64, rng time.Duration) float64 {
 
 func writeHistoryConfig(t *testing.T, dir, apiURL string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`poll_interval: 1s
+	// A new series is held at 0 for a poll interval: 2s, so that a scrape
+	// every second surely sees the 0.
+	cfg := fmt.Sprintf(`poll_interval: 2s
 lookback: 1h
 backfill: 60d
 accounts:
@@ -239,12 +246,13 @@ accounts:
 	return path
 }
 
-// runHistory runs the subcommand and returns the file and its stderr.
-func runHistory(t *testing.T, cfgFile, storage string) (string, string) {
+// runHistory runs the subcommand and returns the file and its stderr; the
+// labels are those Prometheus gives the exporter's series (job, instance).
+func runHistory(t *testing.T, cfgFile, storage, instance string) (string, string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "history.om")
 	cmd := exec.Command(exporterBinary, "history", "--config.file="+cfgFile, "--storage.path="+storage,
-		"--output="+out, "--step="+historyStep.String())
+		"--output="+out, "--step="+historyStep.String(), "--label=job=umeeting", "--label=instance="+instance)
 	logs, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("history: %v\n%s", err, logs)
@@ -291,6 +299,10 @@ func checkSeam(t *testing.T, p *promProc, sim *simulator.Simulator, from, at tim
 		if math.Abs(got-want) > tolerance(p.v, want, rng) {
 			t.Errorf("prometheus %s: increase(%s) over (%s, %s] across the seam = %v, truth %v",
 				p.v.name, name, from.Format(time.RFC3339), at.Format(time.RFC3339), got, want)
+			series, _ := p.srv.get("/api/v1/query", url.Values{"query": {fmt.Sprintf("increase(%s[%s]) > 0", selector(name, "acme"), window)}, "time": {promTime(at)}}).result()
+			for _, s := range series {
+				t.Logf("  %s", s)
+			}
 		}
 	}
 	for _, name := range []string{"umeeting_meetings_total", "umeeting_meeting_seconds_total", "umeeting_participants_total",
@@ -319,40 +331,57 @@ func (p *promProc) lastScrape() time.Time {
 	return time.UnixMilli(int64(math.Round(ts * 1000)))
 }
 
+// TestHistoryImportIsContinuous exports, imports and checks the history
+// twice: right after the exporter's first start, and a day after it (the
+// first start is then made in-process with the exporter's own store and
+// client, at a clock a day back, and the real exporter goes on from that
+// state: its live counters are a day past their starting values, which
+// the history must still end at).
 func TestHistoryImportIsContinuous(t *testing.T) {
 	versions := promVersions(t)
+	t.Run("right after the first start", func(t *testing.T) { historyScenario(t, versions, 0) })
+	t.Run("a day after the first start", func(t *testing.T) { historyScenario(t, versions, 24*time.Hour) })
+}
+
+func historyScenario(t *testing.T, versions []promVersion, after time.Duration) {
 	now0 := time.Now()
 	// Generated meetings end before the test (all listed by its start: the
 	// listing delay is at most 3m); the live part adds its own.
-	sim, apiURL := newSim(t, simulator.Options{Hosts: 10, HistoryStart: now0.Add(-60 * 24 * time.Hour), HistoryEnd: now0.Add(-5 * time.Minute)})
+	sim, apiURL := newSim(t, simulator.Options{Hosts: 10, HistoryStart: now0.Add(-after - 60*24*time.Hour), HistoryEnd: now0.Add(-5 * time.Minute)})
 	dir := t.TempDir()
 	cfgFile := writeHistoryConfig(t, dir, apiURL)
 	storage := filepath.Join(dir, "data")
+	if after > 0 {
+		firstStartAt(t, cfgFile, storage, now0.Add(-after))
+	}
 	e := startExporter(t, "--config.file="+cfgFile, "--storage.path="+storage)
 	waitFor(t, 60*time.Second, "the first poll", func() bool { return upValue(e, "acme") == 1 })
-	seam := time.Now() // after the first poll, before anything live
+	seam := readSeam(t, storage)
 
 	proms := make([]*promProc, len(versions))
 	for i, v := range versions {
 		proms[i] = newPromProc(t, v, e.Addr)
 	}
 
-	// Live: a meeting the API lists only now although it ended before the
-	// first start (counted live, so the history must leave it out), one by
-	// a known host and one by a host never seen before.
+	// Live: one meeting by a known host and one by a host never seen
+	// before; right after the first start also one that the API lists only
+	// now although it ended before the first start (counted live, so the
+	// history must leave it out).
 	hosts := sim.Truth(now0.Add(-24*time.Hour), now0)
 	known := hosts[len(hosts)-1]
 	live := []umeeting.Meeting{
-		{UUID: "late-listed", ID: 1, Host: known.Host, Email: known.Email, UserType: known.UserType,
-			Start: seam.Add(-40 * time.Minute), End: seam.Add(-2 * time.Minute), Participants: 4, Features: umeeting.FeatureVideo},
 		{UUID: "live-known", ID: 2, Host: known.Host, Email: known.Email, UserType: known.UserType,
 			Start: time.Now().Add(-30 * time.Minute), End: time.Now().Add(-time.Second), Participants: 3, Features: umeeting.FeatureScreenShare},
 		{UUID: "live-new", ID: 3, Host: "New Host", Email: "new.host@example.com", UserType: "Pro",
 			Start: time.Now().Add(-20 * time.Minute), End: time.Now().Add(-time.Second), Participants: 2},
 	}
+	if after == 0 {
+		live = append(live, umeeting.Meeting{UUID: "late-listed", ID: 1, Host: known.Host, Email: known.Email, UserType: known.UserType,
+			Start: seam.Add(-40 * time.Minute), End: seam.Add(-2 * time.Minute), Participants: 4, Features: umeeting.FeatureVideo})
+	}
 	base := make([]float64, len(proms))
 	for i, p := range proms {
-		waitFor(t, 30*time.Second, "prometheus "+p.v.name+" scraping the starting values", func() bool {
+		waitFor(t, 30*time.Second, "prometheus "+p.v.name+" scraping the first numbers", func() bool {
 			base[i] = p.scalar(`sum(umeeting_meetings_total{account="acme"})`, time.Now())
 			return base[i] > 0
 		})
@@ -364,7 +393,7 @@ func TestHistoryImportIsContinuous(t *testing.T) {
 		})
 	}
 
-	file, logs := runHistory(t, cfgFile, storage)
+	file, logs := runHistory(t, cfgFile, storage, e.Addr)
 	t.Logf("history:\n%s", logs)
 	if !strings.Contains(logs, "month 1/") {
 		t.Errorf("no progress line per month on stderr:\n%s", logs)
@@ -382,6 +411,43 @@ func TestHistoryImportIsContinuous(t *testing.T) {
 		checkSeam(t, p, sim, lastMidnight, at)
 		checkDashboards30d(t, p, seam, false)
 	}
+}
+
+// firstStartAt makes the exporter's first start at a past time with its
+// own code: the baseline window of a fresh state, the API client, a commit.
+func firstStartAt(t *testing.T, cfgFile, storage string, at time.Time) {
+	t.Helper()
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, info := store.Open(storage, "acme")
+	if !info.Fresh {
+		t.Fatalf("state in %s is not fresh", storage)
+	}
+	st.SetPolicy(poller.MetricsOptions(cfg.Metrics), at)
+	win := st.Window(at, cfg.Lookback.D(), cfg.Backfill.D())
+	b := st.NewBatch(win)
+	client, err := poller.NewClient(cfg.Accounts[0], nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Fetch(context.Background(), win.From, at, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readSeam is where the exporter's live counters began.
+func readSeam(t *testing.T, storage string) time.Time {
+	t.Helper()
+	st, err := store.ReadSeam(storage, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Seam()
 }
 
 // liveOnly matches the metrics a history cannot hold: the exporter's own
@@ -431,6 +497,8 @@ func checkDashboards30d(t *testing.T, p *promProc, seam time.Time, rulesFilled b
 			switch {
 			case err != nil:
 				t.Errorf("prometheus %s: %s over 30 days of history: %v", p.v.name, q.key, err)
+			case len(series) == 0 && strings.Contains(q.key, "idle"):
+				t.Logf("%s: no data: no simulated host was idle that long at the end of the range", q.key)
 			case len(series) == 0:
 				t.Errorf("prometheus %s: %s returned no data over 30 days of history: %s", p.v.name, q.key, expr)
 			}

@@ -18,9 +18,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/common/model"
 
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/poller"
@@ -52,6 +55,11 @@ type Options struct {
 	// MaxRequests caps the API requests of this run per account, on top
 	// of the account's min_request_interval; 0 means DefaultMaxRequests.
 	MaxRequests int
+	// Labels are added to every series: the target labels Prometheus adds
+	// when it scrapes the exporter (job, instance, any relabelling), so
+	// that the imported series are the scraped ones. job and instance must
+	// be given (an empty value stands for no label).
+	Labels map[string]string
 	// Progress receives one line per month fetched and a summary per account.
 	Progress io.Writer
 	Logger   log.Logger
@@ -61,6 +69,31 @@ type Options struct {
 func CheckStep(step time.Duration) error {
 	if step < time.Minute || step > 24*time.Hour || (24*time.Hour)%step != 0 || step%time.Second != 0 {
 		return fmt.Errorf("--step %s must be between 1m and 24h and divide 24h (e.g. 5m, 15m, 30m, 1h)", step)
+	}
+	return nil
+}
+
+// ownLabels are the labels the exporter's usage series carry themselves.
+var ownLabels = []string{"account", "email", "host", "user_type", "feature", "window", "le", "reason"}
+
+// CheckLabels checks the target labels given for the imported series.
+func CheckLabels(labels map[string]string) error {
+	var missing []string
+	for _, need := range []string{"job", "instance"} {
+		if _, ok := labels[need]; !ok {
+			missing = append(missing, need)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("give the labels your Prometheus adds to the exporter's series, at least job and instance, as on its up series (e.g. --label=job=umeeting --label=instance=exporter:9861); missing: %s; without them the imported series would not continue the scraped ones", strings.Join(missing, ", "))
+	}
+	for name := range labels {
+		if !model.LabelName(name).IsValidLegacy() || strings.HasPrefix(name, "__") {
+			return fmt.Errorf("--label %q: not a valid label name", name)
+		}
+		if slices.Contains(ownLabels, name) {
+			return fmt.Errorf("--label %q: the exporter's series have this label already", name)
+		}
 	}
 	return nil
 }
@@ -79,6 +112,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
+	if err := CheckLabels(opts.Labels); err != nil {
+		return err
+	}
 	accounts, err := selectAccounts(cfg, opts.Accounts)
 	if err != nil {
 		return err
@@ -91,7 +127,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		inputs = append(inputs, in)
 	}
-	w, err := newOMWriter(opts.Output)
+	w, err := newOMWriter(opts.Output, opts.Labels)
 	if err != nil {
 		return err
 	}
@@ -145,7 +181,7 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	if err != nil {
 		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
 	}
-	seam, baseline, err := liveStart(st)
+	seam, baseline, err := liveStart(opts.StorageDir, a.Name)
 	if err != nil {
 		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
 	}
@@ -199,15 +235,13 @@ func requestAllowance(a config.Account, st *store.Store, maxRequests int, now ti
 	return min(maxRequests, left), nil
 }
 
-// errNoSeam is returned for a state that does not record where the live
-// counters began.
-var errNoSeam = errors.New("the state does not record where the live counters began")
-
-// liveStart returns the seam and the live counters' starting values.
-func liveStart(st *store.Store) (time.Time, *store.Snapshot, error) {
-	seam := st.CountedThrough()
-	if seam.IsZero() {
-		return time.Time{}, nil, errNoSeam
+// liveStart returns the seam and the live counters' starting values, from
+// the copy of the state the exporter's first start kept.
+func liveStart(dir, account string) (time.Time, *store.Snapshot, error) {
+	st, err := store.ReadSeam(dir, account)
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("cannot tell where the live counters began: %w", err)
 	}
+	seam := st.Seam()
 	return seam, st.Snapshot(seam), nil
 }

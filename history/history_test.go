@@ -69,20 +69,25 @@ accounts:
 	return f
 }
 
+// firstStart is the exporter's first poll on a fresh state, as the
+// poller makes it: the baseline window, a fetch, a commit.
 func (f *fixture) firstStart(t testing.TB) {
 	t.Helper()
 	st, _ := store.Open(f.dir, f.account)
-	win := st.Window(seamAt, f.cfg.Lookback.D(), f.cfg.Backfill.D()) // the baseline
+	st.SetPolicy(poller.MetricsOptions(f.cfg.Metrics), seamAt)
+	win := st.Window(seamAt, f.cfg.Lookback.D(), f.cfg.Backfill.D())
+	if !win.Baseline {
+		t.Fatal("the first poll of a fresh state is not the baseline")
+	}
 	b := st.NewBatch(win)
 	client, err := poller.NewClient(f.cfg.Accounts[0], nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Fetch(context.Background(), win.CountFrom, seamAt, b); err != nil {
+	if err := client.Fetch(context.Background(), win.From, seamAt, b); err != nil {
 		t.Fatal(err)
 	}
-	st.Apply(b)
-	if err := st.Save(); err != nil {
+	if _, err := st.Commit(b); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,6 +101,9 @@ func (f *fixture) export(t testing.TB, opts Options) (string, string) {
 		opts.Step = DefaultStep
 	}
 	opts.Progress = &progress
+	if opts.Labels == nil {
+		opts.Labels = map[string]string{"job": "umeeting", "instance": "exporter:9861"}
+	}
 	if err := Run(context.Background(), f.cfg, opts); err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}

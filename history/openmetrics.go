@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/proto"
 )
 
 // omWriter writes an OpenMetrics file for `promtool tsdb create-blocks-from
@@ -19,8 +21,9 @@ import (
 // step: so each family is spooled to a file of its own, and Close joins
 // them, with one HELP/TYPE header each, and ends the file with # EOF.
 type omWriter struct {
-	out     string // final path
-	dir     string // spool folder
+	out     string           // final path
+	labels  []*dto.LabelPair // added to every sample
+	dir     string           // spool folder
 	fams    map[string]*spool
 	scratch bytes.Buffer
 	samples int64
@@ -31,12 +34,18 @@ type spool struct {
 	w *bufio.Writer
 }
 
-func newOMWriter(out string) (*omWriter, error) {
+func newOMWriter(out string, labels map[string]string) (*omWriter, error) {
 	dir, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".spool-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a spool folder next to %s: %w", out, err)
 	}
-	return &omWriter{out: out, dir: dir, fams: map[string]*spool{}}, nil
+	w := &omWriter{out: out, dir: dir, fams: map[string]*spool{}}
+	for _, name := range slices.Sorted(maps.Keys(labels)) {
+		if labels[name] != "" { // an empty value is no label
+			w.labels = append(w.labels, &dto.LabelPair{Name: proto.String(name), Value: proto.String(labels[name])})
+		}
+	}
+	return w, nil
 }
 
 // write appends the samples of mf, every metric of which carries its
@@ -44,6 +53,11 @@ func newOMWriter(out string) (*omWriter, error) {
 func (w *omWriter) write(mf *dto.MetricFamily) error {
 	if len(mf.Metric) == 0 {
 		return nil
+	}
+	if len(w.labels) > 0 {
+		for _, m := range mf.Metric {
+			m.Label = append(m.Label, w.labels...)
+		}
 	}
 	w.scratch.Reset()
 	if _, err := expfmt.MetricFamilyToOpenMetrics(&w.scratch, mf); err != nil {

@@ -20,8 +20,9 @@ import (
 // skipFamilies are families of the collector's usage output that are not
 // history: they describe the exporter, not the meetings.
 var skipFamilies = map[string]bool{
-	"umeeting_remembered_meetings":   true,
-	"umeeting_records_invalid_total": true,
+	"umeeting_remembered_meetings":             true,
+	"umeeting_records_invalid_total":           true,
+	"umeeting_meetings_user_type_folded_total": true,
 }
 
 // replayInput is one account to replay.
@@ -63,10 +64,6 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 	st, _ := store.Open(dir, in.name) // an empty folder: a fresh, in-memory state
 	st.SetPolicy(in.hist, in.start)
 
-	orders := make(map[string]uint64, len(in.baseline.Hosts))
-	for _, h := range in.baseline.Hosts {
-		orders[h.Email] = h.Order
-	}
 	g := newGatherer()
 	live, err := g.values(collector.BuildUsage(in.name, in.baseline, in.live))
 	if err != nil {
@@ -90,9 +87,10 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 		if final {
 			t = in.seam
 		}
-		// Baseline: every step shows what it counted at once; the replay
-		// writes a series' first sample itself one step before it moves.
-		win := store.Window{Now: t, CountFrom: in.start, KeepFrom: t.Add(-store.PeakWindow), Baseline: true}
+		// Every step counts its meetings at once, as the baseline poll
+		// does: the writer shows a new series at zero one step before
+		// (see writeStep), so no increment needs holding back.
+		win := store.Window{Now: t, From: in.start, CountFrom: in.start, KeepFrom: t.Add(-store.PeakWindow), Baseline: true}
 		b := st.NewBatch(win)
 		for {
 			if next == len(pending) {
@@ -122,15 +120,6 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 		b.CommitPage()
 		st.Apply(b)
 		snap := st.Snapshot(t)
-		for i := range snap.Hosts {
-			// Admission (max_hosts keeps the first seen) as the live
-			// exporter decided it, so the label sets are the live ones.
-			if o, ok := orders[snap.Hosts[i].Email]; ok {
-				snap.Hosts[i].Order = o
-			} else {
-				snap.Hosts[i].Order = 1<<62 + snap.Hosts[i].Order
-			}
-		}
 		fams, err := g.gather(collector.BuildUsage(in.name, snap, in.hist))
 		if err != nil {
 			return stats, err

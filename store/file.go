@@ -157,7 +157,15 @@ func (s *Store) Save() error {
 	s.mu.Lock()
 	s.buf.Reset()
 	encodeState(&s.buf, s.st)
+	atSeam := s.st.atSeam()
 	s.mu.Unlock()
+	if atSeam {
+		// Kept before the state itself: when this fails, the baseline poll
+		// is undone and done again (see seam.go).
+		if err := writeFileAtomic(seamPath(s.path), s.buf.Bytes()); err != nil {
+			return fmt.Errorf("keeping the state at the seam: %w", err)
+		}
+	}
 	return writeFileAtomic(s.path, s.buf.Bytes())
 }
 
