@@ -272,4 +272,110 @@ func TestExportDaysMatchTruth(t *testing.T) {
 	}
 }
 
-var _ = umeeting.Meeting{}
+
+func TestCheckLabels(t *testing.T) {
+	for _, c := range []struct {
+		labels map[string]string
+		want   string
+	}{
+		{map[string]string{"job": "umeeting", "instance": "x:9861"}, ""},
+		{map[string]string{"job": "umeeting", "instance": ""}, ""}, // relabelled away
+		{map[string]string{"job": "umeeting"}, "missing: instance"},
+		{nil, "missing: job, instance"},
+		{map[string]string{"job": "u", "instance": "i", "1bad": "x"}, "not a valid label name"},
+		{map[string]string{"job": "u", "instance": "i", "email": "x"}, "have this label already"},
+	} {
+		err := CheckLabels(c.labels)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("CheckLabels(%v) = %v, want %q", c.labels, err, c.want)
+		}
+	}
+}
+
+// TestResumesWithinTheBudget runs out of requests midway: the run fails
+// saying how to resume, writes no file, keeps the months it fetched, and the
+// next run fetches only the others.
+func TestResumesWithinTheBudget(t *testing.T) {
+	f := newFixture(t, 10, 60*24*time.Hour)
+	var progress bytes.Buffer
+	const budget = 5 // a month takes about 4 pages of 100 here
+	opts := Options{StorageDir: f.dir, Output: filepath.Join(t.TempDir(), "h.om"), Step: time.Hour, PerHost: true,
+		Labels: map[string]string{"job": "j", "instance": "i"}, MaxRequests: budget, Progress: &progress}
+	before := f.sim.Requests()
+	err := Run(context.Background(), f.cfg, opts)
+	if err == nil || !strings.Contains(err.Error(), "run the same command again later to resume") {
+		t.Fatalf("a run beyond its requests: %v", err)
+	}
+	if n := f.sim.Requests() - before; n > budget {
+		t.Errorf("the run made %d requests, its budget was %d", n, budget)
+	}
+	if _, err := os.Stat(opts.Output); err == nil {
+		t.Error("an incomplete run wrote the output file")
+	}
+	fetched := strings.Count(progress.String(), " meetings, ")
+	if fetched < 1 || fetched > 2 {
+		t.Fatalf("%d months fetched before the budget ran out:\n%s", fetched, progress.String())
+	}
+	progress.Reset()
+	opts.MaxRequests = 0
+	if err := Run(context.Background(), f.cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(progress.String(), "already fetched"); got != fetched {
+		t.Errorf("the resumed run reused %d months, %d were fetched:\n%s", got, fetched, progress.String())
+	}
+	if got := strings.Count(progress.String(), " meetings, "); got != 3-fetched {
+		t.Errorf("the resumed run fetched %d months, %d were left:\n%s", got, 3-fetched, progress.String())
+	}
+}
+
+// TestAPIAnswerChanged: meetings the first start counted that the API no
+// longer lists show as an increase in the last step, so every series still
+// ends at its starting value; the run says so.
+func TestAPIAnswerChanged(t *testing.T) {
+	f := newFixture(t, 10, 20*24*time.Hour)
+	// The same company on a new server, plus nothing; the first start's
+	// answer had two meetings more (made by a second first start below).
+	extra := []umeeting.Meeting{
+		{UUID: "gone-1", ID: 1, Host: "Gone", Email: "gone@example.com", UserType: "Pro",
+			Start: seamAt.Add(-10 * 24 * time.Hour), End: seamAt.Add(-10*24*time.Hour + time.Hour), Participants: 3},
+		{UUID: "gone-2", ID: 2, Host: "Gone", Email: "gone@example.com", UserType: "Pro",
+			Start: seamAt.Add(-5 * 24 * time.Hour), End: seamAt.Add(-5*24*time.Hour + time.Hour), Participants: 3},
+	}
+	f.sim.Add(extra...)
+	f.dir = t.TempDir()
+	f.firstStart(t)
+	f.sim = simulator.New(simulator.Options{Seed: 7, Hosts: 10, Now: f.clock.Now, HistoryStart: seamAt.Add(-60 * 24 * time.Hour)})
+	srv := httptest.NewServer(f.sim)
+	t.Cleanup(srv.Close)
+	f.cfg.Accounts[0].APIURL = srv.URL + simulator.APIPath
+	out, progress := f.export(t, Options{PerHost: true})
+	if !strings.Contains(progress, "no longer lists 2 that it counted") {
+		t.Errorf("the run does not report the 2 meetings the API lost:\n%s", progress)
+	}
+	samples := readSamples(t, out)
+	st, err := store.ReadSeam(f.dir, f.account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live uint64
+	for _, s := range st.Snapshot(seamAt).Series {
+		live += s.Meetings
+	}
+	last := seamAt.Add(-time.Second).Truncate(DefaultStep)
+	if got := valueAt(samples, "umeeting_meetings_total", seamAt.UnixMilli()); got != float64(live) {
+		t.Errorf("meetings at the seam: %v, starting value %d", got, live)
+	}
+	if got := valueAt(samples, "umeeting_meetings_total", seamAt.UnixMilli()) - valueAt(samples, "umeeting_meetings_total", last.UnixMilli()); got < 2 {
+		t.Errorf("the last step shows %v meetings, want the 2 lost ones at least", got)
+	}
+	var gone []sample
+	for _, s := range samples {
+		if s.name == "umeeting_meetings_total" && strings.Contains(s.labels, "gone@example.com") {
+			gone = append(gone, s)
+		}
+	}
+	if len(gone) != 2 || gone[0].v != 0 || gone[1].v != 2 || gone[1].ts != seamAt.UnixMilli() {
+		t.Errorf("the lost host's series: %+v, want 0 one step before the seam and 2 at it", gone)
+	}
+}
