@@ -272,7 +272,6 @@ func TestExportDaysMatchTruth(t *testing.T) {
 	}
 }
 
-
 func TestCheckLabels(t *testing.T) {
 	for _, c := range []struct {
 		labels map[string]string
