@@ -61,6 +61,29 @@ func TestHistoryServices(t *testing.T) {
 	if !slices.Contains(hist.Command, "--output=/import/history.om") || !slices.Contains(imp.Command, "/import/history.om") {
 		t.Errorf("history writes %q, history-import reads %q", hist.Command, imp.Command)
 	}
+	// The imported series must be the scraped ones: the job and instance
+	// labels Prometheus gives the exporter's target.
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, "prometheus/prometheus.yml", &prom, false)
+	labelled := false
+	for _, sc := range prom.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				labelled = labelled || (slices.Contains(hist.Command, "--label=job="+sc.JobName) &&
+					slices.Contains(hist.Command, "--label=instance="+target) && strings.HasPrefix(target, "umeeting_exporter:"))
+			}
+		}
+	}
+	if !labelled {
+		t.Errorf("history command %q: its --label job and instance are not the exporter's scrape job and target in prometheus/prometheus.yml", hist.Command)
+	}
 	if !slices.Contains(imp.Entrypoint, "/bin/promtool") || !slices.Contains(imp.Command, "openmetrics") {
 		t.Errorf("history-import: %q %q is not promtool tsdb create-blocks-from openmetrics", imp.Entrypoint, imp.Command)
 	}
