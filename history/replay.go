@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,41 +199,81 @@ func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t time.Time, twins 
 	return nil
 }
 
-// gatherer turns const metrics into metric families through a registry,
-// as a scrape would.
+// gatherer turns the collector's const metrics into metric families, as a
+// registry's Gather would (name, help, type from each metric's Desc), but
+// without a registry's per-scrape checks and sorting: the collector builds
+// every metric from one snapshot, and the spool does not need order.
 type gatherer struct {
-	reg *prometheus.Registry
-	c   *constCollector
+	descs map[*prometheus.Desc]*dto.MetricFamily // name and help of each Desc
 }
 
-type constCollector struct{ ms []prometheus.Metric }
+func newGatherer() *gatherer { return &gatherer{descs: map[*prometheus.Desc]*dto.MetricFamily{}} }
 
-func (c *constCollector) Describe(chan<- *prometheus.Desc) {}
-func (c *constCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range c.ms {
-		ch <- m
+// family returns the name and help of d, read once from its String form
+// (Desc{fqName: "...", help: "...", ...}): Desc has no getters.
+func (g *gatherer) family(d *prometheus.Desc) (*dto.MetricFamily, error) {
+	if f, ok := g.descs[d]; ok {
+		return f, nil
 	}
-}
-
-func newGatherer() *gatherer {
-	g := &gatherer{reg: prometheus.NewRegistry(), c: &constCollector{}}
-	g.reg.MustRegister(g.c)
-	return g
-}
-
-// gather returns the history families of ms.
-func (g *gatherer) gather(ms []prometheus.Metric) ([]*dto.MetricFamily, error) {
-	g.c.ms = ms
-	fams, err := g.reg.Gather()
-	g.c.ms = nil
-	if err != nil {
-		return nil, fmt.Errorf("gathering the replayed metrics: %w", err)
-	}
-	out := fams[:0]
-	for _, mf := range fams {
-		if !skipFamilies[mf.GetName()] {
-			out = append(out, mf)
+	field := func(s, name string) (string, bool) {
+		i := strings.Index(s, name+": ")
+		if i < 0 {
+			return "", false
 		}
+		q, err := strconv.QuotedPrefix(s[i+len(name)+2:])
+		if err != nil {
+			return "", false
+		}
+		v, err := strconv.Unquote(q)
+		return v, err == nil
+	}
+	text := d.String()
+	name, ok1 := field(text, "fqName")
+	help, ok2 := field(text, "help")
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("cannot read the name of metric %s", text)
+	}
+	f := &dto.MetricFamily{Name: proto.String(name), Help: proto.String(help)}
+	g.descs[d] = f
+	return f, nil
+}
+
+// gather returns the history families of ms, sorted by name.
+func (g *gatherer) gather(ms []prometheus.Metric) ([]*dto.MetricFamily, error) {
+	byName := map[string]*dto.MetricFamily{}
+	for _, m := range ms {
+		f, err := g.family(m.Desc())
+		if err != nil {
+			return nil, err
+		}
+		if skipFamilies[f.GetName()] {
+			continue
+		}
+		dm := &dto.Metric{}
+		if err := m.Write(dm); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.GetName(), err)
+		}
+		var typ dto.MetricType
+		switch {
+		case dm.Counter != nil:
+			typ = dto.MetricType_COUNTER
+		case dm.Histogram != nil:
+			typ = dto.MetricType_HISTOGRAM
+		case dm.Gauge != nil:
+			typ = dto.MetricType_GAUGE
+		default:
+			return nil, fmt.Errorf("%s: a metric type the history does not know", f.GetName())
+		}
+		mf := byName[f.GetName()]
+		if mf == nil {
+			mf = &dto.MetricFamily{Name: f.Name, Help: f.Help, Type: typ.Enum()}
+			byName[f.GetName()] = mf
+		}
+		mf.Metric = append(mf.Metric, dm)
+	}
+	out := make([]*dto.MetricFamily, 0, len(byName))
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, byName[name])
 	}
 	return out, nil
 }
