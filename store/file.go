@@ -53,7 +53,7 @@ func Open(dir, account string) (*Store, OpenInfo) {
 	path := filepath.Join(dir, account+".state")
 	s := &Store{path: path, st: newState(), policy: DefaultPolicy}
 	var info OpenInfo
-	info.RemovedTemp = removeStaleTemp(path)
+	info.RemovedTemp = append(removeStaleTemp(path), removeStaleTemp(seamPath(path))...)
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
