@@ -276,8 +276,9 @@ func TestSaveOpenRoundTrip(t *testing.T) {
 	if !s2.Backfilled() || !s2.CountedThrough().Equal(t0) {
 		t.Error("flags lost")
 	}
+	// The state, and its copy at the seam (the first poll): no temporary file.
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
+	if len(entries) != 2 || entries[0].Name() != "acme.state" || entries[1].Name() != "acme.state.seam" {
 		t.Errorf("left files behind: %v", entries)
 	}
 }
