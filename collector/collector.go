@@ -199,8 +199,10 @@ func (c *Collector) Delete(name string) {
 // SetUsage replaces the usage metrics of an account with those of snap
 // (see setUsage: only what changed is rebuilt).
 func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
-	c.setUsage(name, snap, opts)
+	// The directory metrics are built first and published right after
+	// the usage, so that a scrape seldom sees one part newer than the other.
 	c.setDirectoryUsage(name, snap, opts)
+	c.setUsage(name, snap, opts)
 	c.publishDirectory(name)
 }
 

@@ -106,8 +106,7 @@ func (c *Collector) setDirectoryUsage(name string, snap *store.Snapshot, opts Op
 		// SetDirectory ran meanwhile: build with the newer directory.
 		ms = BuildDirectory(name, snap, c.directory, opts)
 	}
-	a := c.get(name)
-	a.snap, a.opts, a.dir = snap, opts, ms
+	c.get(name).dir = ms // snap and opts are recorded by setUsage
 }
 
 // BuildDirectory builds an account's metrics that join usage with the

@@ -94,6 +94,25 @@ func checkDepartments(t *testing.T, text string, want map[string]totals) {
 	}
 }
 
+// waitDepartments waits until the department series add up to the
+// truth (a scrape may see the account's usage a moment before its
+// directory metrics), then checks every department.
+func waitDepartments(t *testing.T, e *exporter, want map[string]totals) string {
+	t.Helper()
+	var sum float64
+	for _, w := range want {
+		sum += w.Meetings
+	}
+	var text string
+	waitFor(t, 20*time.Second, "the department series to add up", func() bool {
+		text = e.Metrics()
+		v, _ := sumMetric(text, "umeeting_department_meetings_total")
+		return v == sum
+	})
+	checkDepartments(t, text, want)
+	return text
+}
+
 // neverMet counts the directory's licence holders without any meeting.
 func neverMet(sim *simulator.Simulator, dir map[string]person) float64 {
 	met := map[string]bool{}
@@ -137,7 +156,7 @@ tariffs:
 `)
 	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
 	text := waitExact(t, e, sim, "e2e")
-	checkDepartments(t, text, departmentTruth(sim, people, nil))
+	text = waitDepartments(t, e, departmentTruth(sim, people, nil))
 	if v, _ := sumMetric(text, "umeeting_directory_up", `source="file"`); v != 1 {
 		t.Errorf("umeeting_directory_up{source=file} = %v", v)
 	}
@@ -209,7 +228,7 @@ tariffs:
 	if got := exportedDepartment(text, from); !got.equal(before) {
 		t.Errorf("the new meeting changed %q: %+v, was %+v", from, got, before)
 	}
-	checkDepartments(t, text, departmentTruth(sim, people, moves))
+	text = waitDepartments(t, e, departmentTruth(sim, people, moves))
 
 	// The file breaks: the last copy stays, counting goes on.
 	if err := os.WriteFile(csvPath, []byte("email,department\nx@example.com,Nope\n"), 0o600); err != nil {
@@ -267,7 +286,7 @@ func TestDirectoryLDAPJoin(t *testing.T) {
 	if v, _ := sumMetric(text, "umeeting_directory_entries", `source="ldap"`); v != float64(len(people)) {
 		t.Fatalf("read %v people from slapd, want %d", v, len(people))
 	}
-	checkDepartments(t, text, departmentTruth(sim, people, nil))
+	text = waitDepartments(t, e, departmentTruth(sim, people, nil))
 	if never, _ := sumMetric(text, "umeeting_directory_idle_licences", `idle="never"`); never != neverMet(sim, people) {
 		t.Errorf("never-used licences = %v, want %v", never, neverMet(sim, people))
 	}
@@ -344,7 +363,7 @@ func TestDirectoryDemoCSVJoin(t *testing.T) {
 	if _, ok := want["(unknown)"]; !ok || len(want) < 8 {
 		t.Fatalf("the demo directory should leave some hosts out and cover the departments: %v", want)
 	}
-	checkDepartments(t, text, want)
+	text = waitDepartments(t, e, want)
 	if never, _ := sumMetric(text, "umeeting_directory_idle_licences", `idle="never"`); never != neverMet(sim, people) || never < 24 {
 		t.Errorf("never-used licences = %v, want %v (24 new hires at least)", never, neverMet(sim, people))
 	}
