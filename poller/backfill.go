@@ -11,6 +11,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // The one-time read of older history (backfill) runs apart from the
@@ -180,4 +181,73 @@ func (r *runner) finishBackfill(s settings) {
 		level.Info(r.logger).Log("msg", "Read older history", "backfill", s.backfillText,
 			"took", roundDuration(r.now().Sub(r.bf.started)))
 	}
+}
+
+// unreadHistory is the part of a first poll's backfill that could not be
+// read within that poll: everything before cursor.
+type unreadHistory struct {
+	top, cursor time.Time
+	err         error
+}
+
+// fetchBaseline reads the first poll of a fresh state: the regular window
+// first, then the older history newest first, a month at a time. A failure
+// in the regular window fails the poll; a failure (or the poll's deadline)
+// in the older history does not: the poll counts what it read, and the
+// rest is left to the backfill steps, which only update hosts' latest
+// meetings since it is all before the horizon. So an API that refuses old
+// dates, or a min_request_interval too long for a month of requests
+// within poll_timeout, does not keep the account from being counted.
+func (r *runner) fetchBaseline(ctx context.Context, client *umeeting.Client, s settings, win store.Window, batch *store.Batch) (*unreadHistory, error) {
+	top := minTime(win.Now.Add(-s.lookback), win.Now.Add(-store.PeakWindow))
+	if !top.After(win.From) {
+		return nil, client.Fetch(ctx, win.From, win.Now, batch)
+	}
+	if err := client.Fetch(ctx, top, win.Now, batch); err != nil {
+		return nil, err
+	}
+	for cursor := top; cursor.After(win.From); {
+		from := maxTime(win.From, cursor.Add(-maxBackfillSpan))
+		if err := client.Fetch(ctx, from, cursor, batch); err != nil {
+			batch.ReadFrom(cursor)
+			return &unreadHistory{top: top, cursor: cursor, err: err}, nil
+		}
+		cursor = from
+	}
+	return nil, nil
+}
+
+// continueBaseline hands what the first poll could not read to the
+// backfill steps, with their status, backoff and progress.
+func (r *runner) continueBaseline(s settings, win store.Window, rest *unreadHistory) {
+	r.store.ReadHistoryAgain()
+	r.save()
+	now := r.now()
+	b := backfillState{started: win.Now, top: rest.top, cursor: rest.cursor, span: maxBackfillSpan,
+		failures: 1, nextTry: now.Add(s.pollInterval)}
+	if errors.Is(rest.err, context.DeadlineExceeded) {
+		b.span /= 2
+	}
+	r.bf = b
+	r.setStatus(func(st *collector.Status) {
+		st.BackfillFailing = true
+		st.BackfillProgress = b.progressWith(s.backfill)
+	})
+	level.Warn(r.logger).Log("msg", "The first poll read history back to here only; the counters start from what it read, "+
+		"and older history is read later for hosts' latest meetings", "read_back_to", rest.cursor.UTC().Format(time.RFC3339),
+		"backfill", s.backfillText, "err", rest.err)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -368,3 +368,50 @@ func TestPollLogs(t *testing.T) {
 		t.Errorf("log lines missing or out of order (%d, %d, %d):\n%s", first, recovered, later, text)
 	}
 }
+
+// TestFirstPollCountsWhatTheAPIServes: on a fresh state the first poll
+// reads the backfill for the counters' starting values. An API that
+// rejects dates older than 7 days does not fail it: it counts the regular
+// window, umeeting_up is 1, umeeting_backfill_up is 0, and the older
+// history is read later, with backoff, for hosts only (nothing more is
+// counted) once the API allows it.
+func TestFirstPollCountsWhatTheAPIServes(t *testing.T) {
+	f, g, logs := newGatedFixture(t, 40*24*time.Hour)
+	g.reject(time.Now().Add(-7 * 24 * time.Hour))
+	f.apply(gatedConfig(g, "poll_interval: 1s\nlookback: 48h\nbackfill: 30d\n", ", daily_request_budget: 0"))
+	f.waitValue("umeeting_up", "a", func(v float64) bool { return v == 1 }, "the first poll")
+	if v := f.must("umeeting_backfill_up", "a"); v != 0 {
+		t.Errorf("umeeting_backfill_up %v after a first poll that could not read the backfill", v)
+	}
+	// The counters hold the regular window (the first poll's own request
+	// reaches back 48h), nothing older.
+	now := time.Now()
+	inWindow := float64(len(f.sim.Truth(now.Add(-48*time.Hour-time.Minute), now)))
+	counted := f.must("umeeting_meetings_total", "a")
+	if counted < float64(len(f.sim.Truth(now.Add(-47*time.Hour), now))) || counted > inWindow {
+		t.Errorf("first poll counted %v meetings, want those of the last 48h (%v)", counted, inWindow)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if n := f.failedPolls("a"); n != 0 {
+		t.Errorf("%v failed polls while only the older history fails", n)
+	}
+	if !strings.Contains(logs.String(), "The first poll read history back to here only") {
+		t.Errorf("partial first poll not logged:\n%s", logs)
+	}
+	g.reject(time.Time{})
+	f.waitValue("umeeting_backfill_progress_ratio", "a", func(v float64) bool { return v == 1 }, "the older history read")
+	if v := f.must("umeeting_backfill_up", "a"); v != 1 {
+		t.Errorf("umeeting_backfill_up %v when done", v)
+	}
+	if v := f.must("umeeting_meetings_total", "a"); v != counted {
+		t.Errorf("reading older history for hosts changed the counters: %v, was %v", v, counted)
+	}
+	// Hosts seen only in the older history are known now.
+	oldest := f.sim.Truth(now.Add(-30*24*time.Hour), now.Add(-8*24*time.Hour))
+	if len(oldest) == 0 {
+		t.Fatal("no older meetings in the simulator")
+	}
+	if n := f.count("umeeting_host_last_meeting_timestamp_seconds"); n == 0 {
+		t.Error("no host series after the older history was read")
+	}
+}

@@ -223,8 +223,17 @@ func (r *runner) poll(ctx context.Context) error {
 	win := r.store.Window(start, s.lookback, s.backfill)
 	batch := r.store.NewBatch(win)
 	pctx, cancel := context.WithTimeout(ctx, pollTimeout(s, win))
-	err := client.Fetch(pctx, win.From, start, batch)
+	var rest *unreadHistory
+	var err error
+	if win.Baseline {
+		rest, err = r.fetchBaseline(pctx, client, s, win, batch)
+	} else {
+		err = client.Fetch(pctx, win.From, start, batch)
+	}
 	cancel()
+	if rest != nil && ctx.Err() != nil {
+		err = ctx.Err() // shutting down: do not commit half a baseline
+	}
 	took := r.now().Sub(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -262,6 +271,9 @@ func (r *runner) poll(ctx context.Context) error {
 		})
 		level.Error(r.logger).Log("msg", "Saving state failed; the poll's meetings are counted once a save succeeds", "err", err)
 		return err
+	}
+	if rest != nil {
+		r.continueBaseline(s, win, rest)
 	}
 	done := r.now()
 	r.publish(done)

@@ -517,6 +517,16 @@ func (s *Store) NewBatch(w Window) *Batch {
 	}
 }
 
+// ReadFrom says the batch's requests reached back to t only (a first poll
+// that could not read all of its backfill): nothing that ended before t is
+// counted, and the horizon is not set below t, so the part not read is
+// never counted by a later poll either.
+func (b *Batch) ReadFrom(t time.Time) {
+	if t.After(b.win.CountFrom) {
+		b.win.CountFrom = t
+	}
+}
+
 // Meeting implements umeeting.Sink. A meeting listed twice in one answer
 // is kept twice here and dropped by Apply, which saves a second map.
 func (b *Batch) Meeting(m *umeeting.Meeting) {
