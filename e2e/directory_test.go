@@ -255,9 +255,11 @@ func TestDirectoryLDAPJoin(t *testing.T) {
 	people := testDirectory(sim)
 	const password = "e2e-LDAP-pa55word-42"
 	var entries []slapdtest.Person
+	uids := map[string]string{}
 	i := 0
 	for email, p := range people {
-		entries = append(entries, slapdtest.Person{UID: fmt.Sprintf("u%03d", i), Mail: strings.ToUpper(email[:1]) + email[1:],
+		uids[email] = fmt.Sprintf("u%03d", i)
+		entries = append(entries, slapdtest.Person{UID: uids[email], Mail: strings.ToUpper(email[:1]) + email[1:],
 			Department: p.dept, CostCenter: p.cc, Site: "Beijing", Licence: p.licence})
 		i++
 	}
@@ -304,6 +306,45 @@ func TestDirectoryLDAPJoin(t *testing.T) {
 		}
 	}
 
+	// A host moves to another department in LDAP: its past stays, its
+	// next meeting goes to the new department.
+	var mover string
+	for _, m := range sim.Truth(time.Time{}, time.Now()) {
+		if p, ok := people[m.Email]; ok && p.dept == "Support" && (mover == "" || m.Email < mover) {
+			mover = m.Email
+		}
+	}
+	supportBefore := exportedDepartment(text, "Support")
+	moves := map[string]string{}
+	for _, m := range sim.Truth(time.Time{}, time.Now().Add(time.Hour)) {
+		if m.Email == mover {
+			moves[m.UUID] = "Support"
+		}
+	}
+	srv.Modify(t, uids[mover], map[string]string{"ou": "Finance"})
+	p := people[mover]
+	p.dept = "Finance"
+	people[mover] = p
+	waitFor(t, 20*time.Second, "the move read from LDAP", func() bool {
+		text = e.Metrics()
+		n := 0.0
+		for _, q := range people {
+			if q.dept == "Finance" && q.licence != "" {
+				n++
+			}
+		}
+		v, _ := sumMetric(text, "umeeting_directory_licences", `department="Finance"`)
+		return v == n
+	})
+	if got := exportedDepartment(text, "Support"); !got.equal(supportBefore) {
+		t.Fatalf("the LDAP move changed Support: %+v, was %+v", got, supportBefore)
+	}
+	now := time.Now()
+	sim.Add(umeeting.Meeting{UUID: "ldap-moved", ID: 76, Host: "Mover", Email: mover, UserType: "Corp",
+		Start: now.Add(-8 * time.Minute), End: now.Add(-2 * time.Minute), Participants: 2})
+	waitExact(t, e, sim, "e2e")
+	text = waitDepartments(t, e, departmentTruth(sim, people, moves))
+
 	// slapd goes down: the last copy stays in use, counting goes on.
 	srv.Stop()
 	waitFor(t, 20*time.Second, "umeeting_directory_up{source=ldap} 0", func() bool {
@@ -317,7 +358,6 @@ func TestDirectoryLDAPJoin(t *testing.T) {
 		}
 	}
 	beforeFinance, _ := sumMetric(e.Metrics(), "umeeting_department_meetings_total", `department="Finance"`)
-	now := time.Now()
 	sim.Add(umeeting.Meeting{UUID: "ldap-down", ID: 77, Host: "Someone", Email: someone, UserType: "Corp",
 		Start: now.Add(-5 * time.Minute), End: now.Add(-time.Minute), Participants: 3})
 	text = waitExact(t, e, sim, "e2e")
