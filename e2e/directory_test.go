@@ -241,7 +241,8 @@ tariffs:
 	})
 	sim.Add(umeeting.Meeting{UUID: "while-broken", ID: 4243, Host: "Mover", Email: mover, UserType: "Corp",
 		Start: now.Add(-10 * time.Minute), End: now.Add(-30 * time.Second), Participants: 2})
-	text = waitExact(t, e, sim, "e2e")
+	waitExact(t, e, sim, "e2e")
+	text = waitDepartments(t, e, departmentTruth(sim, people, moves))
 	if v, _ := sumMetric(text, "umeeting_department_meetings_total", `department="Moved Here"`); v != 2 {
 		t.Errorf("with the file broken the mover's meeting went elsewhere: Moved Here = %v", v)
 	}
@@ -360,7 +361,8 @@ func TestDirectoryLDAPJoin(t *testing.T) {
 	beforeFinance, _ := sumMetric(e.Metrics(), "umeeting_department_meetings_total", `department="Finance"`)
 	sim.Add(umeeting.Meeting{UUID: "ldap-down", ID: 77, Host: "Someone", Email: someone, UserType: "Corp",
 		Start: now.Add(-5 * time.Minute), End: now.Add(-time.Minute), Participants: 3})
-	text = waitExact(t, e, sim, "e2e")
+	waitExact(t, e, sim, "e2e")
+	text = waitDepartments(t, e, departmentTruth(sim, people, moves))
 	if v, _ := sumMetric(text, "umeeting_department_meetings_total", `department="Finance"`); v != beforeFinance+1 {
 		t.Errorf("with LDAP down: Finance %v, want %v", v, beforeFinance+1)
 	}
