@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/poller"
+	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
@@ -34,10 +35,11 @@ func BenchmarkExport90Days(b *testing.B) {
 		{300, true, DefaultStep},
 		{300, false, DefaultStep},
 		{10000, false, DefaultStep},
-		{10000, true, 24 * time.Hour},
 	} {
 		b.Run(fmt.Sprintf("hosts=%d/per_host=%v/step=%s", c.hosts, c.perHost, c.step), func(b *testing.B) {
-			f := newFixture(b, c.hosts, 90*24*time.Hour)
+			// One page a month: the simulator builds a month's listing
+			// for every page it serves, which would dominate at 10,000 hosts.
+			f := newFixtureWith(b, c.hosts, 90*24*time.Hour, simulator.Options{DisablePaging: true})
 			for range b.N {
 				b.StopTimer()
 				os.RemoveAll(filepath.Join(f.dir, "history"))
@@ -45,7 +47,7 @@ func BenchmarkExport90Days(b *testing.B) {
 				stop := sampleHeap()
 				b.StartTimer()
 				begun := time.Now()
-				out, _ := f.export(b, Options{PerHost: c.perHost, Step: c.step})
+				out, _ := f.export(b, Options{PerHost: c.perHost, Step: c.step, MaxRequests: 1000})
 				took := time.Since(begun)
 				b.StopTimer()
 				peak := stop()

@@ -47,9 +47,16 @@ func (c *clock) Now() time.Time { return c.t }
 // the exporter's first poll at seamAt, counting all of backfill into the
 // starting values, as the store does on a fresh state.
 func newFixture(t testing.TB, hosts int, backfill time.Duration) *fixture {
+	return newFixtureWith(t, hosts, backfill, simulator.Options{})
+}
+
+// newFixtureWith is newFixture with simulator options (paging, page sizes).
+func newFixtureWith(t testing.TB, hosts int, backfill time.Duration, opts simulator.Options) *fixture {
 	t.Helper()
 	c := &clock{t: seamAt}
-	sim := simulator.New(simulator.Options{Seed: 7, Hosts: hosts, Now: c.Now, HistoryStart: seamAt.Add(-60 * 24 * time.Hour)})
+	opts.Seed, opts.Hosts, opts.Now = 7, hosts, c.Now
+	opts.HistoryStart = seamAt.Add(-max(60*24*time.Hour, backfill))
+	sim := simulator.New(opts)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	text := fmt.Sprintf(`backfill: %s
