@@ -222,9 +222,8 @@ func (r *runner) fetchBaseline(ctx context.Context, client *umeeting.Client, s s
 func (r *runner) continueBaseline(s settings, win store.Window, rest *unreadHistory) {
 	r.store.ReadHistoryAgain()
 	r.save()
-	now := r.now()
 	b := backfillState{started: win.Now, top: rest.top, cursor: rest.cursor, span: maxBackfillSpan,
-		failures: 1, nextTry: now.Add(s.pollInterval)}
+		failures: 1, nextTry: win.Now.Add(s.pollInterval)} // at the next poll
 	if errors.Is(rest.err, context.DeadlineExceeded) {
 		b.span /= 2
 	}

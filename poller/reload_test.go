@@ -415,3 +415,32 @@ func TestFirstPollCountsWhatTheAPIServes(t *testing.T) {
 		t.Error("no host series after the older history was read")
 	}
 }
+
+// TestBackfillLeavesTheRegularPollsTheirBudget: the read of older history
+// never takes the requests the regular polls need: with a daily budget of
+// 6 (3 kept for the regular polls, whose polls take 2 pages), the older
+// history waits after the first poll and sends nothing, even once the API
+// would serve it.
+func TestBackfillLeavesTheRegularPollsTheirBudget(t *testing.T) {
+	f, g, logs := newGatedFixture(t, 40*24*time.Hour)
+	g.reject(time.Now().Add(-7 * 24 * time.Hour))
+	f.apply(gatedConfig(g, "poll_interval: 1s\nlookback: 48h\nbackfill: 30d\n", ", daily_request_budget: 6"))
+	f.waitValue("umeeting_up", "a", func(v float64) bool { return v == 1 }, "the first poll")
+	first := len(g.log()) // the regular window, then the refused month
+	g.reject(time.Time{})
+	f.waitValue("umeeting_api_request_budget_remaining", "a", func(v float64) bool { return v == 0 }, "the regular polls spending the budget")
+	time.Sleep(1500 * time.Millisecond)
+	old := time.Now().Add(-8 * 24 * time.Hour) // before any regular poll's reach
+	for _, r := range g.log()[first:] {
+		if r.from.Before(old) {
+			t.Errorf("the older history took a request from the regular polls' share: %s..%s",
+				r.from.Format(time.DateOnly), r.to.Format(time.DateOnly))
+		}
+	}
+	if !strings.Contains(logs.String(), "Older history waits for request budget") {
+		t.Errorf("waiting for budget not logged:\n%s", logs)
+	}
+	if v := f.must("umeeting_backfill_progress_ratio", "a"); v >= 1 {
+		t.Errorf("backfill progress %v", v)
+	}
+}
