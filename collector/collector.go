@@ -199,11 +199,9 @@ func (c *Collector) Delete(name string) {
 // SetUsage replaces the usage metrics of an account with those of snap
 // (see setUsage: only what changed is rebuilt).
 func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
-	// The directory metrics are built first and published right after
-	// the usage, so that a scrape seldom sees one part newer than the other.
-	c.setDirectoryUsage(name, snap, opts)
+	// The usage and the directory metrics of the poll are published
+	// together (setUsage), so a scrape never sees one newer than the other.
 	c.setUsage(name, snap, opts)
-	c.publishDirectory(name)
 }
 
 // SetStatus replaces the health metrics of an account.

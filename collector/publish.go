@@ -24,10 +24,12 @@ var timeDependent = map[*prometheus.Desc]bool{activeHostsDesc: true, peakMeeting
 // and encoding only what differs from the last call: nothing when snap
 // holds the same numbers as the last snapshot (a poll that counted nothing
 // new), only the time-dependent gauges when nothing else moved, all of the
-// account's metrics otherwise. The metrics are encoded into the cache and
-// not kept (Collect builds them again from the snapshot). Encoding happens
-// outside c.mu, so scrapes of the live metrics never wait for it; the
-// poller is an account's only writer.
+// account's metrics otherwise. Its directory metrics are rebuilt too, and
+// both go into the cache in one publication, so a scrape never sees one
+// poll's usage with another's directory metrics. The metrics are not kept
+// (Collect builds them again from the snapshot). Encoding happens outside
+// c.mu, so scrapes of the live metrics never wait for it; the poller is an
+// account's only writer.
 func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 	c.mu.RLock()
 	var prev *store.Snapshot
@@ -35,19 +37,29 @@ func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 		prev = a.snap
 	}
 	c.mu.RUnlock()
+	var usage []prometheus.Metric
+	build, partial := true, false
 	switch {
 	case prev != nil && sameSnapshot(prev, snap, false):
-		tidy(false)
-		return
+		build = false
 	case prev != nil && sameSnapshot(prev, snap, true):
-		if fresh, ok := gauges(name, snap, opts, prev); ok {
-			c.publish(name, snap, opts, fresh, true)
-			tidy(false)
-			return
-		}
+		usage, partial = gauges(name, snap, opts, prev)
 	}
-	c.publish(name, snap, opts, BuildUsage(name, snap, opts), false)
-	tidy(true)
+	if build && !partial {
+		usage = BuildUsage(name, snap, opts)
+	}
+	c.setDirectoryUsage(name, snap, opts) // records snap and opts
+
+	c.dirMu.Lock()
+	changes := []exposition.Change{c.change(directoryPart(name), c.directoryMetrics(name), false)}
+	if build {
+		c.usageBuilt.Add(int64(len(usage)))
+		changes = append(changes, c.change(usagePart(name), usage, partial))
+	}
+	c.cache.Apply(changes...) // a failed part fails scrapes: nothing else to do
+	c.dirMu.Unlock()
+	// In the background: the poller's status follows this publication at once.
+	go tidy(build && !partial)
 }
 
 // tidyHeap is the heap's size after the last tidy.
@@ -75,47 +87,36 @@ func tidy(force bool) {
 func usagePart(account string) string     { return account }
 func directoryPart(account string) string { return account + " directory" }
 
-// publish encodes ms (all of the account's usage metrics, or with partial
-// the families to replace) into the cache and records what built them.
-func (c *Collector) publish(name string, snap *store.Snapshot, opts Options, ms []prometheus.Metric, partial bool) {
-	c.usageBuilt.Add(int64(len(ms)))
-	c.encode(usagePart(name), ms, partial)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := c.get(name)
-	a.snap, a.opts = snap, opts
-}
-
-// encode gathers ms and encodes them into a part of the cache; a failure
-// fails scrapes until the next success, as a gathering error did before.
-func (c *Collector) encode(part string, ms []prometheus.Metric, partial bool) {
+// change gathers ms into a change of a part of the cache.
+func (c *Collector) change(part string, ms []prometheus.Metric, partial bool) exposition.Change {
 	mfs, err := gather(ms)
-	if err == nil {
-		err = c.cache.Update(part, mfs, partial)
-	}
-	if err != nil {
-		c.cache.Fail(part, err)
-	}
+	return exposition.Change{Part: part, Families: mfs, Partial: partial, Err: err}
 }
 
-// publishDirectory encodes an account's directory metrics as they are now.
-// dirMu makes the last of concurrent calls (a poll, a directory reload)
-// publish the latest metrics. The cache publishes nothing when they did
-// not change.
+// directoryMetrics returns an account's directory metrics as they are now.
+func (c *Collector) directoryMetrics(name string) []prometheus.Metric {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if a := c.accounts[name]; a != nil {
+		return a.dir
+	}
+	return nil
+}
+
+// publishDirectory encodes an account's directory metrics as they are now,
+// after the directory changed. dirMu makes the last of concurrent calls
+// (a poll, a directory reload) publish the latest metrics. The cache
+// publishes nothing when they did not change.
 func (c *Collector) publishDirectory(name string) {
 	c.dirMu.Lock()
 	defer c.dirMu.Unlock()
 	c.mu.RLock()
-	a := c.accounts[name]
-	var ms []prometheus.Metric
-	if a != nil {
-		ms = a.dir
-	}
+	_, exists := c.accounts[name]
 	c.mu.RUnlock()
-	if a == nil {
+	if !exists {
 		return // deleted meanwhile
 	}
-	c.encode(directoryPart(name), ms, false)
+	c.cache.Apply(c.change(directoryPart(name), c.directoryMetrics(name), false))
 }
 
 // sameSnapshot says whether two snapshots hold the same numbers, ignoring

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"cmp"
 	"compress/flate"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"maps"
@@ -135,38 +136,77 @@ func NewCache() *Cache {
 	return c
 }
 
-// Update encodes the families of a part. With partial, only the families
-// in mfs are replaced and the part's others are kept; otherwise mfs
-// replace everything the part had. mfs must be gathered (consistent,
-// sorted); they are not retained. On an error nothing changes; when the
-// encoded text is what the part already had, nothing is published.
-func (c *Cache) Update(part string, mfs []*dto.MetricFamily, partial bool) error {
+// Change replaces the families of one part: with Partial, only the
+// families in Families and the part's others are kept; otherwise Families
+// replace everything the part had. Families must be gathered (consistent,
+// sorted); they are not retained. Err, when set, says the part's metrics
+// could not be gathered: scrapes then fail with it (as promhttp's do on a
+// gathering error) until the part's next successful change or its Delete.
+type Change struct {
+	Part     string
+	Families []*dto.MetricFamily
+	Partial  bool
+	Err      error
+}
+
+// Apply makes the changes in one publication, so that a scrape sees all of
+// them or none (an account's usage and directory metrics of one poll).
+// Nothing is published when every part's encoded text stays the same. A
+// part that cannot be encoded is failed, and its error returned.
+func (c *Cache) Apply(changes ...Change) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	encoded := make(map[string]*family, len(mfs))
-	for _, mf := range mfs {
+	changed := false
+	var errs []error
+	for _, ch := range changes {
+		encoded, err := c.encodeAll(ch)
+		if err != nil {
+			errs = append(errs, err)
+			c.failed[ch.Part] = err
+			changed = true
+			continue
+		}
+		old := c.parts[ch.Part]
+		if ch.Partial && old != nil {
+			next := maps.Clone(old)
+			maps.Copy(next, encoded)
+			encoded = next
+		}
+		if _, failed := c.failed[ch.Part]; !failed && old != nil && sameText(old, encoded) {
+			continue
+		}
+		c.parts[ch.Part] = encoded
+		delete(c.failed, ch.Part)
+		changed = true
+	}
+	if changed {
+		c.publish()
+	}
+	return errors.Join(errs...)
+}
+
+// encodeAll encodes the families of a change. Called with mu held.
+func (c *Cache) encodeAll(ch Change) (map[string]*family, error) {
+	if ch.Err != nil {
+		return nil, fmt.Errorf("%s: %w", ch.Part, ch.Err)
+	}
+	encoded := make(map[string]*family, len(ch.Families))
+	for _, mf := range ch.Families {
 		if !model.IsValidLegacyMetricName(mf.GetName()) {
-			return fmt.Errorf("%s: metric name %q needs escaping, which the cache does not do", part, mf.GetName())
+			return nil, fmt.Errorf("%s: metric name %q needs escaping, which the cache does not do", ch.Part, mf.GetName())
 		}
 		f, err := c.encode(mf)
 		if err != nil {
-			return fmt.Errorf("encoding %s of %s: %w", mf.GetName(), part, err)
+			return nil, fmt.Errorf("%s: encoding %s: %w", ch.Part, mf.GetName(), err)
 		}
 		encoded[mf.GetName()] = f
 	}
-	old := c.parts[part]
-	if partial && old != nil {
-		next := maps.Clone(old)
-		maps.Copy(next, encoded)
-		encoded = next
-	}
-	if _, failed := c.failed[part]; !failed && old != nil && sameText(old, encoded) {
-		return nil
-	}
-	c.parts[part] = encoded
-	delete(c.failed, part)
-	c.publish()
-	return nil
+	return encoded, nil
+}
+
+// Update applies one change of a part's families (see Change).
+func (c *Cache) Update(part string, mfs []*dto.MetricFamily, partial bool) error {
+	return c.Apply(Change{Part: part, Families: mfs, Partial: partial})
 }
 
 // sameText says whether two encodings of a part hold the same text.
@@ -179,14 +219,10 @@ func sameText(a, b map[string]*family) bool {
 	})
 }
 
-// Fail records that the metrics of a part could not be gathered or
-// encoded: scrapes fail with err (as promhttp's do on a gathering error)
-// until the part's next successful Update or its Delete.
+// Fail records that the metrics of a part could not be gathered (see
+// Change.Err).
 func (c *Cache) Fail(part string, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.failed[part] = fmt.Errorf("%s: %w", part, err)
-	c.publish()
+	c.Apply(Change{Part: part, Err: err})
 }
 
 // Delete forgets a part.

@@ -141,6 +141,13 @@ func TestFailedPollKeepsNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := f.waitMeetings("a")
+	// The counts are published just before the poll's status: wait for
+	// it, or umeeting_up would still be the 0 it starts at.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if up, _ := f.value("umeeting_up", "a"); up == 1 {
+			break
+		}
+	}
 	f.sim.SetFault(simulator.Fault{Kind: simulator.FaultEnvelope})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
