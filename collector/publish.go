@@ -48,7 +48,7 @@ func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 	if build && !partial {
 		usage = BuildUsage(name, snap, opts)
 	}
-	c.setDirectoryUsage(name, snap, opts) // records snap and opts
+	c.setDirectoryUsage(name, snap, opts)
 
 	c.dirMu.Lock()
 	changes := []exposition.Change{c.change(directoryPart(name), c.directoryMetrics(name), false)}
@@ -57,6 +57,10 @@ func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 		changes = append(changes, c.change(usagePart(name), usage, partial))
 	}
 	c.cache.Apply(changes...) // a failed part fails scrapes: nothing else to do
+	c.mu.Lock()
+	a := c.get(name)
+	a.snap, a.opts = snap, opts
+	c.mu.Unlock()
 	c.dirMu.Unlock()
 	// In the background: the poller's status follows this publication at once.
 	go tidy(build && !partial)
