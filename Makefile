@@ -46,3 +46,4 @@ rules:
 # Benchmarks whose results are kept in BENCHMARKS.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 10x -count 3 ./umeeting/... ./store/... ./collector/... ./poller/...
+	$(GO) test -run '^$$' -bench BenchmarkExport90Days -benchtime 1x -timeout 30m ./history/
