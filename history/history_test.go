@@ -80,14 +80,21 @@ accounts:
 // poller makes it: the baseline window, a fetch, a commit.
 func (f *fixture) firstStart(t testing.TB) {
 	t.Helper()
-	st, _ := store.Open(f.dir, f.account)
+	f.firstStartOf(t, 0)
+}
+
+// firstStartOf makes the first start of the config's i-th account.
+func (f *fixture) firstStartOf(t testing.TB, i int) {
+	t.Helper()
+	a := f.cfg.Accounts[i]
+	st, _ := store.Open(f.dir, a.Name)
 	st.SetPolicy(poller.MetricsOptions(f.cfg.Metrics), seamAt)
 	win := st.Window(seamAt, f.cfg.Lookback.D(), f.cfg.Backfill.D())
 	if !win.Baseline {
 		t.Fatal("the first poll of a fresh state is not the baseline")
 	}
 	b := st.NewBatch(win)
-	client, err := poller.NewClient(f.cfg.Accounts[0], nil, nil, nil)
+	client, err := poller.NewClient(a, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,5 +390,86 @@ func TestAPIAnswerChanged(t *testing.T) {
 	}
 	if len(gone) != 2 || gone[0].v != 0 || gone[1].v != 2 || gone[1].ts != seamAt.UnixMilli() {
 		t.Errorf("the lost host's series: %+v, want 0 one step before the seam and 2 at it", gone)
+	}
+}
+
+// TestTwoAccounts: one file holds both accounts, each family once (valid
+// OpenMetrics), each account's series ending at its own starting values;
+// --account exports one of them.
+func TestTwoAccounts(t *testing.T) {
+	f := newFixture(t, 5, 5*24*time.Hour)
+	beta := f.cfg.Accounts[0]
+	beta.Name = "beta"
+	f.cfg.Accounts = append(f.cfg.Accounts, beta)
+	f.firstStartOf(t, 1)
+	out, _ := f.export(t, Options{PerHost: true, Step: 6 * time.Hour})
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := expfmt.NewDecoder(bytes.NewReader(b), expfmt.NewFormat(expfmt.TypeOpenMetrics))
+	accounts := map[string]float64{}
+	for {
+		var mf dto.MetricFamily
+		err := dec.Decode(&mf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not valid OpenMetrics: %v", err)
+		}
+		if mf.GetName() != "umeeting_meetings_total" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "account" && m.GetTimestampMs() == seamAt.UnixMilli() {
+					accounts[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	for _, name := range []string{"acme", "beta"} {
+		st, err := store.ReadSeam(f.dir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var live uint64
+		for _, s := range st.Snapshot(seamAt).Series {
+			live += s.Meetings
+		}
+		if accounts[name] != float64(live) || live == 0 {
+			t.Errorf("account %s ends at %v meetings, its starting value is %d", name, accounts[name], live)
+		}
+	}
+	out, _ = f.export(t, Options{PerHost: true, Step: 6 * time.Hour, Accounts: []string{"beta"}})
+	if b, _ := os.ReadFile(out); bytes.Contains(b, []byte(`account="acme"`)) || !bytes.Contains(b, []byte(`account="beta"`)) {
+		t.Error("--account beta did not export beta alone")
+	}
+	if err := Run(context.Background(), f.cfg, Options{StorageDir: f.dir, Output: out, Step: time.Hour,
+		Labels: map[string]string{"job": "j", "instance": "i"}, Accounts: []string{"gamma"}}); err == nil || !strings.Contains(err.Error(), `"gamma" is not in the config`) {
+		t.Errorf("an unknown --account: %v", err)
+	}
+}
+
+// TestNeedsTheLiveStart: without a state, or with one whose first start
+// kept no copy at the seam (an older release), there is nothing to end at:
+// the export says so and writes nothing.
+func TestNeedsTheLiveStart(t *testing.T) {
+	f := newFixture(t, 3, 2*24*time.Hour)
+	opts := Options{StorageDir: t.TempDir(), Output: filepath.Join(t.TempDir(), "h.om"), Step: time.Hour,
+		Labels: map[string]string{"job": "j", "instance": "i"}}
+	if err := Run(context.Background(), f.cfg, opts); err == nil || !strings.Contains(err.Error(), "start the exporter first") {
+		t.Errorf("without a state: %v", err)
+	}
+	opts.StorageDir = f.dir
+	if err := os.Remove(filepath.Join(f.dir, "acme.state.seam")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), f.cfg, opts); err == nil || !errors.Is(err, store.ErrNoSeam) {
+		t.Errorf("without the copy at the seam: %v", err)
+	}
+	if _, err := os.Stat(opts.Output); err == nil {
+		t.Error("a failed export wrote its file")
 	}
 }
