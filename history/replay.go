@@ -54,7 +54,7 @@ type replayStats struct {
 // as the live exporter would have at each step, and writes every step's
 // usage families with its timestamp. Counter samples are shaped so that the
 // last point, at the seam, is exactly the live series' starting value (see
-// adjust); a series is first written at that starting level one step before
+// adjuster); a series is first written at that starting level one step before
 // its first increment, so increase() sees it.
 func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error) {
 	var stats replayStats
@@ -78,7 +78,7 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 	target := familyValues(targetFams)
 	adj := adjuster{live: live, target: target}
 
-	r := &replayer{w: w, g: g, adj: adj, seen: map[string]bool{}, step: step}
+	r := &replayer{w: w, adj: adj, seen: map[string]bool{}}
 	first := in.start.Truncate(step).Add(step)
 	var pending []umeeting.Meeting
 	next := 0 // index into pending
@@ -153,10 +153,8 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 // replayer writes the steps of one account.
 type replayer struct {
 	w    *omWriter
-	g    *gatherer
 	adj  adjuster
 	seen map[string]bool // series written so far
-	step time.Duration
 }
 
 // writeStep writes one step at t; prev is the step before, where a series
