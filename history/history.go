@@ -144,6 +144,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		if stats.Late > 0 || stats.Missing > 0 {
 			fmt.Fprintf(opts.Progress, "history: account %s: the API now lists %.0f meetings before the seam that the first start had not seen (counted live since, so left out here) and no longer lists %.0f that it counted (they show as an increase in the last step before the seam); the series end exactly at the live starting values\n",
 				in.name, stats.Late, stats.Missing)
+			if stats.Late > 0 {
+				fmt.Fprintf(opts.Progress, "history: account %s: more meetings not seen than a lookback holds mean that the first start did not read all of backfill, or that backfill changed since: see README \"History\"\n", in.name)
+			}
 		}
 	}
 	if err := w.Close(); err != nil {
