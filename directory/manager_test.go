@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"bytes"
 	"net"
 	"os"
 	"strings"
@@ -15,25 +14,9 @@ import (
 
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/internal/slapdtest"
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -72,7 +55,7 @@ func metricValue(t *testing.T, m *Manager, name, source string) float64 {
 
 func TestManagerKeepsLastGoodCopy(t *testing.T) {
 	path := writeCSV(t, 1000)
-	logs := &lockedBuffer{}
+	logs := &testproc.Buffer{}
 	changes := 0
 	var mu sync.Mutex
 	m := NewManager(log.NewLogfmtLogger(logs), func(*Snapshot) { mu.Lock(); changes++; mu.Unlock() })
@@ -149,7 +132,7 @@ func TestManagerLDAPFailureLogsNoPassword(t *testing.T) {
 	c := openLDAPConfig(s, s.URL)
 	c.StartTLS = true
 	c.Password = "Wr0ng-" + servicePassword
-	logs := &lockedBuffer{}
+	logs := &testproc.Buffer{}
 	m := NewManager(log.NewLogfmtLogger(logs), nil)
 	defer m.Stop()
 	m.Apply(&config.Config{Directory: &config.Directory{LDAP: c, RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})

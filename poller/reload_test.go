@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 	"github.com/umeeting/umeeting_exporter/simulator"
 )
 
@@ -72,31 +72,13 @@ func (g *gate) log() []request {
 	return append([]request(nil), g.requests...)
 }
 
-// syncBuffer collects log lines written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newGatedFixture is a Manager polling a gate, with its logs kept.
-func newGatedFixture(t *testing.T, history time.Duration) (*fixture, *gate, *syncBuffer) {
+func newGatedFixture(t *testing.T, history time.Duration) (*fixture, *gate, *testproc.Buffer) {
 	g := newGate(t, history)
 	reg := prometheus.NewRegistry()
 	coll := collector.New()
 	reg.MustRegister(coll)
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	m := NewManager(t.TempDir(), coll, collector.NewInstruments(reg), log.NewLogfmtLogger(logs))
 	t.Cleanup(func() { m.Stop(); g.sim.Close() })
 	return &fixture{t: t, sim: g.sim, url: g.url, reg: reg, m: m}, g, logs

@@ -18,11 +18,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 )
 
 // Fixed names of the test directory.
@@ -60,7 +60,7 @@ type Server struct {
 
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs *syncBuffer
+	logs *testproc.Buffer
 }
 
 // Start runs slapd with opts until the test ends.
@@ -81,7 +81,7 @@ func Start(t testing.TB, opts Options) *Server {
 		opts.SizeLimit = 100
 	}
 	dir := t.TempDir()
-	s := &Server{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), logs: &syncBuffer{}, done: make(chan struct{})}
+	s := &Server{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), logs: &testproc.Buffer{Max: 1 << 20}, done: make(chan struct{})}
 	writeCerts(t, dir)
 	conf := filepath.Join(dir, "slapd.conf")
 	data := filepath.Join(dir, "data")
@@ -118,7 +118,7 @@ access to * by dn.exact="%[6]s" read by * none
 	if out, err := exec.Command(filepath.Join(filepath.Dir(slapd), "slapadd"), "-q", "-f", conf, "-l", ldif).CombinedOutput(); err != nil {
 		t.Fatalf("slapadd: %v\n%s", err, out)
 	}
-	addr, addrs := freeAddr(t), freeAddr(t)
+	addr, addrs := testproc.FreeAddr(t), testproc.FreeAddr(t)
 	s.URL, s.LDAPSURL = "ldap://"+addr, "ldaps://"+addrs
 	// -d 0: stay in the foreground, so the test owns the process.
 	s.cmd = exec.Command(slapd, "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/", "-d", "0")
@@ -246,34 +246,4 @@ func writeCerts(t testing.TB, dir string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,0 +1,51 @@
+// Package testproc holds the small helpers that tests share to run real
+// processes and servers on 127.0.0.1: a free port and a log buffer that
+// several goroutines write to.
+package testproc
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+)
+
+// FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Buffer collects the output of a process or logger written from several
+// goroutines, for later inspection. The zero value keeps everything.
+type Buffer struct {
+	// Max, when positive, is the size beyond which further writes are
+	// dropped (and reported as written), so a chatty process cannot fill
+	// the test's memory.
+	Max int
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Max > 0 && b.buf.Len() > b.Max {
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
