@@ -10,6 +10,7 @@ import (
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -199,7 +200,7 @@ type unreadHistory struct {
 // dates, or a min_request_interval too long for a month of requests
 // within poll_timeout, does not keep the account from being counted.
 func (r *runner) fetchBaseline(ctx context.Context, client *umeeting.Client, s settings, win store.Window, batch *store.Batch) (*unreadHistory, error) {
-	top := minTime(win.Now.Add(-s.lookback), win.Now.Add(-store.PeakWindow))
+	top := timex.Earlier(win.Now.Add(-s.lookback), win.Now.Add(-store.PeakWindow))
 	if !top.After(win.From) {
 		return nil, client.Fetch(ctx, win.From, win.Now, batch)
 	}
@@ -207,7 +208,7 @@ func (r *runner) fetchBaseline(ctx context.Context, client *umeeting.Client, s s
 		return nil, err
 	}
 	for cursor := top; cursor.After(win.From); {
-		from := maxTime(win.From, cursor.Add(-maxBackfillSpan))
+		from := timex.Later(win.From, cursor.Add(-maxBackfillSpan))
 		if err := client.Fetch(ctx, from, cursor, batch); err != nil {
 			batch.ReadFrom(cursor)
 			return &unreadHistory{top: top, cursor: cursor, err: err}, nil
@@ -235,18 +236,4 @@ func (r *runner) continueBaseline(s settings, win store.Window, rest *unreadHist
 	level.Warn(r.logger).Log("msg", "The first poll read history back to here only; the counters start from what it read, "+
 		"and older history is read later for hosts' latest meetings", "read_back_to", rest.cursor.UTC().Format(time.RFC3339),
 		"backfill", s.backfillText, "err", rest.err)
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
@@ -393,7 +394,7 @@ type Window struct {
 // it counts nothing and is no poll for the series held until one passed.
 func (w Window) HostsOnly() Window {
 	w.hostsOnly, w.Baseline = true, false
-	w.CountFrom, w.KeepFrom = w.Now, minTime(w.KeepFrom, w.Now)
+	w.CountFrom, w.KeepFrom = w.Now, timex.Earlier(w.KeepFrom, w.Now)
 	return w
 }
 
@@ -411,10 +412,10 @@ func (s *Store) Window(now time.Time, lookback, maxGap time.Duration) Window {
 		w.CountFrom = reach
 	} else {
 		w.CountFrom = time.Unix(s.st.Horizon, 0)
-		reach = minTime(now.Add(-lookback), maxTime(w.CountFrom, reach))
+		reach = timex.Earlier(now.Add(-lookback), timex.Later(w.CountFrom, reach))
 	}
-	w.From = minTime(reach, now.Add(-PeakWindow))
-	w.KeepFrom = minTime(w.CountFrom, now.Add(-PeakWindow))
+	w.From = timex.Earlier(reach, now.Add(-PeakWindow))
+	w.KeepFrom = timex.Earlier(w.CountFrom, now.Add(-PeakWindow))
 	return w
 }
 
@@ -1147,20 +1148,6 @@ func (s *Store) peaks(now time.Time) (meetings, participants int) {
 		meetings, participants = max(meetings, curM), max(participants, curP)
 	}
 	return meetings, participants
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // WithoutHosts returns a copy of snap as a policy without per-host series
