@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,18 +23,13 @@ func TestNoAccountsIsRefused(t *testing.T) {
 	const want = "accounts: at least one account is required (or run with --demo)"
 	for name, text := range map[string]string{"empty file": "", "accounts: []": "poll_interval: 1m\naccounts: []\n"} {
 		os.WriteFile(cfg, []byte(text), 0o600)
-		out, err := exec.Command(exporterBinary, "--config.check", "--config.file="+cfg).CombinedOutput()
+		out, err := checkConfig(cfg)
 		if err == nil || !strings.Contains(string(out), want) {
 			t.Errorf("%s: --config.check: err=%v\n%s", name, err, out)
 		}
-		resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), want) {
-			t.Errorf("%s: reload answered %d: %s", name, resp.StatusCode, body)
+		code, body := e.Reload()
+		if code != http.StatusInternalServerError || !strings.Contains(body, want) {
+			t.Errorf("%s: reload answered %d: %s", name, code, body)
 		}
 		if _, found := sumMetric(e.Metrics(), "umeeting_up", `account="e2e"`); !found {
 			t.Fatalf("%s: the reload removed the account", name)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,18 +127,6 @@ func neverMet(sim *simulator.Simulator, dir map[string]person) float64 {
 	return n
 }
 
-func reload(t *testing.T, e *exporter) {
-	t.Helper()
-	resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("reload: HTTP %d", resp.StatusCode)
-	}
-}
-
 func TestDirectoryCSVJoinAndMove(t *testing.T) {
 	sim, apiURL := newSim(t, simulator.Options{})
 	dir := t.TempDir()
@@ -198,7 +185,7 @@ tariffs:
 	p.dept = "Moved Here"
 	people[mover] = p
 	writeDirectoryCSV(t, csvPath, people)
-	reload(t, e)
+	e.MustReload()
 	waitFor(t, 20*time.Second, "the moved person's licence in the new department", func() bool {
 		v, _ := sumMetric(e.Metrics(), "umeeting_directory_licences", `department="Moved Here"`)
 		return v == 1
@@ -234,7 +221,7 @@ tariffs:
 	if err := os.WriteFile(csvPath, []byte("email,department\nx@example.com,Nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reload(t, e)
+	e.MustReload()
 	waitFor(t, 20*time.Second, "umeeting_directory_up 0", func() bool {
 		v, _ := sumMetric(e.Metrics(), "umeeting_directory_up", `source="file"`)
 		return v == 0

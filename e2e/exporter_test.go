@@ -301,7 +301,7 @@ func TestSecretNeverLeaks(t *testing.T) {
 		t.Fatalf("the API secret leaked into logs or pages:\n%s", pages)
 	}
 	// The check of a bad config does not print it either.
-	out, _ := exec.Command(exporterBinary, "--config.check", "--config.file="+cfg).CombinedOutput()
+	out, _ := checkConfig(cfg)
 	if strings.Contains(string(out), testSecret) {
 		t.Fatalf("--config.check printed the secret: %s", out)
 	}
@@ -325,13 +325,8 @@ func TestReloadKeepsCounts(t *testing.T) {
 
 	// A broken file: the reload fails, the old config keeps running.
 	os.WriteFile(cfg, []byte("poll_interval: soon\n"), 0o600)
-	resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Errorf("reload of a bad config: HTTP %d", resp.StatusCode)
+	if code, _ := e.Reload(); code != http.StatusInternalServerError {
+		t.Errorf("reload of a bad config: HTTP %d", code)
 	}
 	if v, _ := sumMetric(e.Metrics(), "umeeting_config_last_reload_successful"); v != 0 {
 		t.Error("umeeting_config_last_reload_successful not 0 after a failed reload")
@@ -355,11 +350,7 @@ func TestReloadKeepsCounts(t *testing.T) {
 	// without host labels, which would be an increase of meetings never
 	// held: that series stays as it was.
 	writeConfig(t, dir, apiURL, retries+"\n    method: GET", "metrics:\n  max_hosts: 5\n")
-	resp, err = http.Post("http://"+e.Addr+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	e.Reload()
 	hosts := 0
 	waitFor(t, 10*time.Second, "5 host series after max_hosts: 5", func() bool {
 		text = e.Metrics()
@@ -396,14 +387,14 @@ func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yml")
 	os.WriteFile(bad, []byte("accounts:\n- {name: a, api_key: k, api_secret: s, timezone: Mars/Base}\n"), 0o600)
-	out, err := exec.Command(exporterBinary, "--config.check", "--config.file="+bad).CombinedOutput()
+	out, err := checkConfig(bad)
 	if err == nil || !strings.Contains(string(out), `accounts[0] (a): timezone: "Mars/Base" is not a known time zone`) {
 		t.Errorf("bad config: err=%v out=%s", err, out)
 	}
 	// The example as shipped holds placeholder credentials: refused (TestConfigCheckMessages).
 	good := filepath.Join(dir, "good.yml")
 	os.WriteFile(good, []byte("accounts:\n- {name: a, api_key: k, api_secret: s}\n"), 0o600)
-	out, err = exec.Command(exporterBinary, "--config.check", "--config.file="+good).CombinedOutput()
+	out, err = checkConfig(good)
 	if err != nil || !strings.Contains(string(out), "OK") {
 		t.Errorf("good config: err=%v out=%s", err, out)
 	}

@@ -118,6 +118,32 @@ func (e *exporter) Get(path string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// Reload asks the exporter to reload its config (POST /-/reload) and
+// returns the answer's status and body.
+func (e *exporter) Reload() (int, string) {
+	e.t.Helper()
+	resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// MustReload reloads the config and fails the test unless that succeeded.
+func (e *exporter) MustReload() {
+	e.t.Helper()
+	if code, _ := e.Reload(); code != http.StatusOK {
+		e.t.Fatalf("reload: HTTP %d", code)
+	}
+}
+
+// checkConfig runs the binary with --config.check on file.
+func checkConfig(file string) ([]byte, error) {
+	return exec.Command(exporterBinary, "--config.check", "--config.file="+file).CombinedOutput()
+}
+
 // Metrics returns the exposition text of /metrics.
 func (e *exporter) Metrics() string {
 	e.t.Helper()

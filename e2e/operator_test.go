@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -301,14 +300,7 @@ func TestReloadInPlace(t *testing.T) {
 		if err := os.WriteFile(cfg, []byte(slow(text)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("reload: HTTP %d", resp.StatusCode)
-		}
+		e.MustReload()
 	}
 	reload(mustRead(t, writeConfig(t, dir, apiURL, retries, "metrics:\n  max_hosts: 4\n")))
 	text := e.Metrics()

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,18 +43,13 @@ func TestConfigErrorsHideURLCredentials(t *testing.T) {
 	} {
 		bad := "accounts:\n  - name: a\n    api_key: k\n    api_secret: s\n    " + account + "\n"
 		os.WriteFile(good, []byte(bad), 0o600)
-		out, err := exec.Command(exporterBinary, "--config.check", "--config.file="+good).CombinedOutput()
+		out, err := checkConfig(good)
 		if err == nil || strings.Contains(string(out), urlSecret) {
 			t.Errorf("%s: --config.check: err=%v\n%s", name, err, out)
 		}
-		resp, err := http.Post("http://"+e.Addr+"/-/reload", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), urlSecret) {
-			t.Errorf("%s: reload answered %d: %s", name, resp.StatusCode, body)
+		code, body := e.Reload()
+		if code != http.StatusInternalServerError || strings.Contains(body, urlSecret) {
+			t.Errorf("%s: reload answered %d: %s", name, code, body)
 		}
 	}
 	os.WriteFile(good, []byte(goodText), 0o600)
