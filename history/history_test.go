@@ -183,6 +183,25 @@ func valueAt(samples []sample, name string, ts int64) float64 {
 	return sum
 }
 
+// decodeOpenMetrics decodes an exported file with the strict OpenMetrics
+// 1.0 grammar of prometheus/common, failing the test on the first error.
+func decodeOpenMetrics(t *testing.T, b []byte) []*dto.MetricFamily {
+	t.Helper()
+	dec := expfmt.NewDecoder(bytes.NewReader(b), expfmt.NewFormat(expfmt.TypeOpenMetrics))
+	var mfs []*dto.MetricFamily
+	for {
+		var mf dto.MetricFamily
+		err := dec.Decode(&mf)
+		if errors.Is(err, io.EOF) {
+			return mfs
+		}
+		if err != nil {
+			t.Fatalf("not valid OpenMetrics: %v", err)
+		}
+		mfs = append(mfs, &mf)
+	}
+}
+
 // TestExportIsValidOpenMetrics decodes the file with the strict OpenMetrics
 // 1.0 grammar of prometheus/common: one block per family, # EOF, timestamps.
 func TestExportIsValidOpenMetrics(t *testing.T) {
@@ -196,17 +215,8 @@ func TestExportIsValidOpenMetrics(t *testing.T) {
 	if !bytes.HasSuffix(b, []byte("# EOF\n")) {
 		t.Fatalf("the file does not end with # EOF")
 	}
-	dec := expfmt.NewDecoder(bytes.NewReader(b), expfmt.NewFormat(expfmt.TypeOpenMetrics))
 	names := map[string]bool{}
-	for {
-		var mf dto.MetricFamily
-		err := dec.Decode(&mf)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("not valid OpenMetrics: %v", err)
-		}
+	for _, mf := range decodeOpenMetrics(t, b) {
 		if names[mf.GetName()] {
 			t.Errorf("family %s appears twice", mf.GetName())
 		}
@@ -407,17 +417,8 @@ func TestTwoAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := expfmt.NewDecoder(bytes.NewReader(b), expfmt.NewFormat(expfmt.TypeOpenMetrics))
 	accounts := map[string]float64{}
-	for {
-		var mf dto.MetricFamily
-		err := dec.Decode(&mf)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("not valid OpenMetrics: %v", err)
-		}
+	for _, mf := range decodeOpenMetrics(t, b) {
 		if mf.GetName() != "umeeting_meetings_total" {
 			continue
 		}
