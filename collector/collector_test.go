@@ -298,3 +298,53 @@ func TestLint(t *testing.T) {
 		t.Errorf("series left after DeleteAccount: %d", n)
 	}
 }
+
+// TestNewUserTypeHeldLikeItsCounters: the histograms of a user_type first
+// counted after the baseline are published empty, like the counters of its
+// new series at 0, and show its first meetings only when those counters
+// do: never ahead of them, and increase() on _count sees the first meetings.
+func TestNewUserTypeHeldLikeItsCounters(t *testing.T) {
+	opts := Options{PerHost: true, HoldFor: time.Minute}
+	s, _ := store.Open(t.TempDir(), "acme")
+	s.SetPolicy(opts, t0)
+	c := New()
+	poll := func(now time.Time, ms ...umeeting.Meeting) {
+		b := s.NewBatch(s.Window(now, 48*time.Hour, 30*24*time.Hour))
+		for i := range ms {
+			b.Meeting(&ms[i])
+		}
+		b.CommitPage()
+		s.Apply(b)
+		c.SetUsage("acme", s.Snapshot(now), opts)
+	}
+	// shown checks the meetings of user_type Pro in the counter and the
+	// observations in both histograms: published, and all at want.
+	shown := func(what string, want float64) {
+		t.Helper()
+		names := []string{"umeeting_meetings_total", "umeeting_meeting_duration_seconds", "umeeting_meeting_participants"}
+		got := map[string]float64{}
+		for k, v := range series(t, c, names...) {
+			if name, labels, _ := strings.Cut(k, "{"); strings.Contains(labels, "user_type=Pro") {
+				got[name] += v
+			}
+		}
+		for _, name := range names {
+			if v, ok := got[name]; !ok || v != want {
+				t.Errorf("%s: %s{user_type=\"Pro\"} shows %v (published: %v), want %v", what, name, v, ok, want)
+			}
+		}
+	}
+	poll(t0, umeeting.Meeting{UUID: "u1", Host: "Ann", Email: "ann@x.com", UserType: "Corp",
+		Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour), Participants: 3})
+	pro := func(uuid, email string) umeeting.Meeting {
+		return umeeting.Meeting{UUID: uuid, Host: "Pat", Email: email, UserType: "Pro",
+			Start: t0.Add(-30 * time.Minute), End: t0.Add(-20 * time.Minute), Participants: 2}
+	}
+	now := t0.Add(time.Minute)
+	poll(now, pro("p1", "pat@x.com"))
+	shown("a new user_type", 0)
+	poll(now, pro("p2", "pat@x.com")) // a poll in the same second
+	shown("a poll before the hold ended", 0)
+	poll(now.Add(time.Minute))
+	shown("a poll one hold later", 2)
+}

@@ -26,8 +26,9 @@ zed@x.com,Finance,CC-3,Shanghai,Corp,other,Yan
 sam@x.com,Finance,CC-3,Shanghai,,,Yan
 `
 
-// series gathers c into "name{label=value,...}" → value, labels sorted,
-// for the families whose name starts with one of prefixes.
+// series gathers c into "name{label=value,...}" → value (a histogram's
+// count), labels sorted, for the families whose name starts with one of
+// prefixes.
 func series(t *testing.T, c prometheus.Collector, prefixes ...string) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
@@ -46,7 +47,7 @@ func series(t *testing.T, c prometheus.Collector, prefixes ...string) map[string
 			for _, l := range m.GetLabel() {
 				ls = append(ls, l.GetName()+"="+l.GetValue())
 			}
-			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
 			out[mf.GetName()+"{"+strings.Join(ls, ",")+"}"] = v
 		}
 	}

@@ -190,7 +190,10 @@ func TestCacheEqualsFreshAfterEveryPoll(t *testing.T) {
 
 // TestScrapesNeverSeeHalfAPoll scrapes continuously while polls count
 // batches of meetings: every scrape sees whole batches, with counters and
-// histograms from the same poll, never going back.
+// histograms from the same poll, never going back. The first batch, after
+// the baseline, is of new hosts of a new user_type: their counters and
+// histograms are held together through polls before the hold ends (the
+// clock stands still), and released together once the clock moved.
 func TestScrapesNeverSeeHalfAPoll(t *testing.T) {
 	const batch, batches = 7, 5
 	sim := simulator.New(simulator.Options{APIKey: "k", APISecret: "s", NoGenerated: true, DisablePaging: true})
@@ -204,6 +207,7 @@ func TestScrapesNeverSeeHalfAPoll(t *testing.T) {
 	if err := c.m.Apply(c.config(c.account("a", ""))); err != nil {
 		t.Fatal(err)
 	}
+	c.settle(false, "a") // the baseline, empty
 
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -255,6 +259,8 @@ func TestScrapesNeverSeeHalfAPoll(t *testing.T) {
 				UserType: "Pro", Start: end.Add(-time.Hour), End: end, Participants: 2}
 		}
 		sim.Add(ms...)
+		c.settle(false, "a")
+		c.advance(time.Second) // the poll interval: held series and histograms show
 		c.settle(false, "a")
 	}
 	close(done)

@@ -20,11 +20,12 @@ import (
 // 100,000 remembered meetings must save in well under 100 ms. Version 2
 // appends the request times of the daily budget, version 3 the counters by
 // department and cost centre, version 4 the horizon, the seam and how each
-// series is published (series by e-mail, no longer by display name); older
-// files still load.
+// series is published (series by e-mail, no longer by display name),
+// version 5 since when new histograms are shown (held like new series);
+// older files still load.
 const (
 	fileMagic   = "UMST"
-	fileVersion = 4 // 4: horizon, seam, held series
+	fileVersion = 5 // 4: horizon, seam, held series; 5: held histograms' Since
 )
 
 // OpenInfo says what Open found.
@@ -256,9 +257,15 @@ const (
 )
 
 func encodeState(buf *bytes.Buffer, st *state) {
+	encodeStateVersion(buf, st, fileVersion)
+}
+
+// encodeStateVersion writes st in format version 4 or later; tests write
+// the older ones.
+func encodeStateVersion(buf *bytes.Buffer, st *state, version uint64) {
 	e := &encoder{buf: buf}
 	buf.WriteString(fileMagic)
-	e.uvarint(fileVersion)
+	e.uvarint(version)
 	e.bool(st.Backfilled)
 	e.varint(st.CountedThrough)
 	e.uvarint(st.NextOrder)
@@ -298,6 +305,9 @@ func encodeState(buf *bytes.Buffer, st *state) {
 		e.hist(h.Duration)
 		e.hist(h.Participants)
 		e.bool(h.New)
+		if version >= 5 {
+			e.varint(h.Since)
+		}
 	}
 	e.uvarint(uint64(len(st.Hosts)))
 	for email, h := range st.Hosts {
@@ -489,6 +499,9 @@ func decodeState(data []byte) (*state, error) {
 		h := &Histograms{Duration: d.hist(DurationBuckets), Participants: d.hist(ParticipantBuckets)}
 		if v4 {
 			h.New = d.bool()
+		}
+		if version >= 5 {
+			h.Since = d.varint()
 		}
 		st.Hists[ut] = h
 	}

@@ -20,7 +20,8 @@
 //     only new increments.
 //   - A series that was not in the last published snapshot shows its old
 //     values (0 for a new series) for one poll before it shows a new
-//     increment, so Prometheus has seen it before it moves.
+//     increment, so Prometheus has seen it before it moves; the histograms
+//     of a new user_type are shown empty as long, and then together.
 //   - A poll is applied as a whole or not at all: Commit saves the state and
 //     undoes the poll when the save fails, so what is served is durable.
 package store
@@ -167,13 +168,16 @@ func satAdd(a, b uint64) uint64 {
 type Histograms struct {
 	Duration     *Histogram
 	Participants *Histogram
-	// New says the histograms were created by the last poll: they are shown
-	// empty until exposed for one poll.
-	New bool
+	// New says the histograms were created after the baseline: they are
+	// shown empty until exposed for HoldFor since Since, like the series
+	// created with them, so that their first observations show together
+	// with those series' first increments.
+	New   bool
+	Since int64 // unix seconds; 0 in states of format 4: the next poll
 }
 
 func (h *Histograms) clone() *Histograms {
-	return &Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone(), New: h.New}
+	return &Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone(), New: h.New, Since: h.Since}
 }
 
 // Host is what is known of one host (by e-mail): its latest meeting.
@@ -328,8 +332,14 @@ func (s *Store) SetPolicy(p Policy, now time.Time) {
 // exposedFor says whether x was exposed for the policy's HoldFor at now
 // (a clock step counts as time passed).
 func (s *Store) exposedFor(x *series, now int64) bool {
-	d := now - x.Since
-	return x.Exposed && d != 0 && time.Duration(max(d, -d))*time.Second >= s.policy.HoldFor
+	return x.Exposed && s.shownFor(x.Since, now)
+}
+
+// shownFor says whether what was first shown at since was shown for the
+// policy's HoldFor at now (a clock step counts as time passed).
+func (s *Store) shownFor(since, now int64) bool {
+	d := now - since
+	return d != 0 && time.Duration(max(d, -d))*time.Second >= s.policy.HoldFor
 }
 
 // migrateOlder turns the per-host series of a state of a release before format 4 into series of
@@ -738,7 +748,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		s.releaseGroups()
 	}
 
-	// Series exposed for a poll show what they hold from now on.
+	// Series and histograms exposed for a poll show what they hold from now on.
 	for k, x := range st.Series {
 		if x.Held != nil && !win.hostsOnly && s.exposedFor(x, now) {
 			u.touchSeries(st, k)
@@ -746,7 +756,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		}
 	}
 	for ut, h := range st.Hists {
-		if h.New && !win.hostsOnly {
+		if h.New && !win.hostsOnly && s.shownFor(h.Since, now) {
 			u.touchHist(st, ut)
 			h.New = false
 		}
@@ -905,7 +915,10 @@ func (s *Store) count(u *undoLog, key SeriesKey, m *umeeting.Meeting, secs uint6
 	u.touchHist(st, key.UserType)
 	h := st.Hists[key.UserType]
 	if h == nil {
-		h = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets), New: !win.Baseline}
+		h = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
+		if !win.Baseline {
+			h.New, h.Since = true, win.Now.Unix()
+		}
 		st.Hists[key.UserType] = h
 	}
 	h.Duration.observe(DurationBuckets, secs)

@@ -593,7 +593,7 @@ func TestFormat3StateLoads(t *testing.T) {
 	}
 	s2, info := Open(dir, "a")
 	if info.LoadError != nil || !reflect.DeepEqual(s.st, s2.st) {
-		t.Errorf("saved in format 4 and reloaded: %v\n%+v\n%+v", info.LoadError, s.st, s2.st)
+		t.Errorf("saved in the current format and reloaded: %v\n%+v\n%+v", info.LoadError, s.st, s2.st)
 	}
 }
 
@@ -642,5 +642,108 @@ func TestHoldSurvivesRestart(t *testing.T) {
 	poll(s2, t0.Add(10*time.Minute))
 	if got := shown(s2); got["new@x"] != 1 {
 		t.Errorf("after the next poll %v, want new@x at 1", got)
+	}
+}
+
+// shownByUserType sums, per user_type, the meetings of the exposed series
+// and the observations of both histograms, as a scrape would see them.
+func shownByUserType(s *Store, now time.Time) (series, durations, participants map[string]uint64) {
+	series, durations, participants = map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
+	snap := s.Snapshot(now)
+	for _, se := range snap.Series {
+		series[se.UserType] += se.Meetings
+	}
+	for ut, h := range snap.Histograms {
+		durations[ut], participants[ut] = h.Duration.Count, h.Participants.Count
+	}
+	return series, durations, participants
+}
+
+// TestNewHistogramsHeldWithNewSeries: the histograms of a user_type first
+// counted after the baseline are shown empty, and their observations held,
+// for as long as the counters of the series created with them, across a
+// poll too soon to release them and a restart; then both show together.
+// The baseline's histograms are shown at once.
+func TestNewHistogramsHeldWithNewSeries(t *testing.T) {
+	dir := t.TempDir()
+	policy := Policy{PerHost: true, HoldFor: time.Minute}
+	s, _ := Open(dir, "a")
+	s.SetPolicy(policy, t0)
+	pro := func(uuid, email string) umeeting.Meeting {
+		m := mtg(uuid, email, time.Hour, 10*time.Minute, 2, 0)
+		m.UserType = "Pro"
+		return m
+	}
+	check := func(s *Store, now time.Time, what string, corp, pro uint64) {
+		t.Helper()
+		want := map[string]uint64{"Corp": corp, "Pro": pro}
+		series, durations, participants := shownByUserType(s, now)
+		if series["Pro"] != pro || series["Corp"] != corp || !reflect.DeepEqual(durations, want) || !reflect.DeepEqual(participants, want) {
+			t.Errorf("%s: series %v, duration histograms %v, participant histograms %v; want %v in each",
+				what, series, durations, participants, want)
+		}
+	}
+	poll(s, t0, mtg("u1", "a@x", time.Hour, time.Minute, 1, 0))
+	snap := s.Snapshot(t0)
+	if h := snap.Histograms["Corp"]; h.Duration.Count != 1 {
+		t.Fatalf("baseline histogram shows %d observations, want 1 at once", h.Duration.Count)
+	}
+
+	now := t0.Add(time.Minute)
+	poll(s, now, pro("p1", "p@x"), pro("p2", ""))
+	check(s, now, "a new user_type", 1, 0)
+	poll(s, now, pro("p3", "q@x")) // an overlapping poll in the same second
+	check(s, now, "a poll before the hold ended", 1, 0)
+	poll(s, now.Add(30*time.Second))
+	check(s, now, "a poll half a hold later", 1, 0)
+
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	s2, info := Open(dir, "a")
+	if info.LoadError != nil {
+		t.Fatal(info.LoadError)
+	}
+	s2.SetPolicy(policy, now.Add(40*time.Second))
+	check(s2, now, "after a restart", 1, 0)
+	poll(s2, now.Add(time.Minute))
+	check(s2, now, "a poll one hold later", 1, 3)
+}
+
+// TestFormat4HistogramsLoad: a state of format 4 with a new histogram
+// loads, validates and shows it empty until the next poll, as that release
+// did; saved again, it is a format 5 state with the same content.
+func TestFormat4HistogramsLoad(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, "a")
+	poll(s, t0, mtg("u1", "a@x", time.Hour, time.Minute, 1, 0))
+	m := mtg("u2", "b@x", time.Hour, time.Minute, 1, 0)
+	m.UserType = "Pro"
+	poll(s, t0.Add(time.Minute), m)
+	var buf bytes.Buffer
+	encodeStateVersion(&buf, s.st, 4)
+	if err := os.WriteFile(filepath.Join(dir, "a.state"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, info := Open(dir, "a")
+	if info.LoadError != nil || info.Fresh {
+		t.Fatalf("format 4 state not loaded: %+v", info)
+	}
+	if h := s2.st.Hists["Pro"]; !h.New || h.Since != 0 {
+		t.Fatalf("format 4 histogram loaded as %+v, want new since 0", h)
+	}
+	if n := s2.Snapshot(t0).Histograms["Pro"].Duration.Count; n != 0 {
+		t.Errorf("new histogram of a format 4 state shows %d observations before the next poll", n)
+	}
+	poll(s2, t0.Add(2*time.Minute))
+	if n := s2.Snapshot(t0).Histograms["Pro"].Duration.Count; n != 1 {
+		t.Errorf("new histogram of a format 4 state shows %d observations after the next poll, want 1", n)
+	}
+	if err := s2.Save(); err != nil {
+		t.Fatal(err)
+	}
+	s3, info := Open(dir, "a")
+	if info.LoadError != nil || !reflect.DeepEqual(s2.st, s3.st) {
+		t.Errorf("saved in format 5 and reloaded: %v\n%+v\n%+v", info.LoadError, s2.st, s3.st)
 	}
 }

@@ -55,6 +55,9 @@ func (st *state) validate() error {
 		if err := checkLabels("histogram", ut); err != nil {
 			return err
 		}
+		if err := checkUnix("histogram's publication time", h.Since); err != nil {
+			return err
+		}
 		for _, hist := range []*Histogram{h.Duration, h.Participants} {
 			var n uint64
 			for _, b := range hist.Buckets {
