@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
@@ -76,7 +77,7 @@ type promProc struct {
 	dataDir string
 	srv     *promServer
 	cmd     *exec.Cmd
-	done    chan struct{}
+	done    <-chan struct{}
 	logs    *syncBuffer
 }
 
@@ -96,16 +97,12 @@ func newPromProc(t *testing.T, v promVersion, target string) *promProc {
 
 func (p *promProc) start() {
 	p.t.Helper()
-	p.logs, p.done = &syncBuffer{}, make(chan struct{})
+	p.logs = &syncBuffer{}
 	// The default retention (15d) would delete the imported months.
 	p.cmd = exec.Command(p.v.prometheus, "--config.file="+p.cfg, "--storage.tsdb.path="+p.dataDir,
 		"--storage.tsdb.retention.time=1y", "--web.listen-address="+p.srv.addr, "--log.level=warn")
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
+	p.done = testproc.Start(p.t, p.cmd, p.logs)
 	cmd, done := p.cmd, p.done
-	go func() { cmd.Wait(); close(done) }()
 	waitFor(p.t, 60*time.Second, "prometheus "+p.v.name+" ready", func() bool {
 		select {
 		case <-done:

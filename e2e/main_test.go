@@ -52,7 +52,7 @@ type exporter struct {
 	cmd  *exec.Cmd
 	Addr string // host:port of its web server
 	Logs *syncBuffer
-	done chan struct{}
+	done <-chan struct{}
 }
 
 // startExporter runs the binary with args plus --web.listen-address on a free
@@ -61,13 +61,9 @@ type exporter struct {
 func startExporter(t testing.TB, args ...string) *exporter {
 	t.Helper()
 	addr := freeAddr(t)
-	e := &exporter{t: t, Addr: addr, Logs: &syncBuffer{}, done: make(chan struct{})}
+	e := &exporter{t: t, Addr: addr, Logs: &syncBuffer{}}
 	e.cmd = exec.Command(exporterBinary, append([]string{"--web.listen-address=" + addr}, args...)...)
-	e.cmd.Stdout, e.cmd.Stderr = e.Logs, e.Logs
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.cmd.Wait(); close(e.done) }()
+	e.done = testproc.Start(t, e.cmd, e.Logs)
 	t.Cleanup(func() {
 		e.Kill()
 		if t.Failed() {

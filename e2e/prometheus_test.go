@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/internal/mixin"
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 )
 
 // This file proves the monitoring mixin (dashboards/*.json and
@@ -529,12 +530,7 @@ scrape_configs:
 	args := append([]string{"--config.file=" + cfgFile, "--storage.tsdb.path=" + t.TempDir(),
 		"--web.listen-address=" + p.addr, "--log.level=warn"}, cfg.flags...)
 	cmd := exec.Command(rel.Prometheus, args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	done := testproc.Start(t, cmd, logs)
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-done

@@ -59,7 +59,7 @@ type Server struct {
 	Dir      string
 
 	cmd  *exec.Cmd
-	done chan struct{}
+	done <-chan struct{}
 	logs *testproc.Buffer
 }
 
@@ -81,7 +81,7 @@ func Start(t testing.TB, opts Options) *Server {
 		opts.SizeLimit = 100
 	}
 	dir := t.TempDir()
-	s := &Server{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), logs: &testproc.Buffer{Max: 1 << 20}, done: make(chan struct{})}
+	s := &Server{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), logs: &testproc.Buffer{Max: 1 << 20}}
 	writeCerts(t, dir)
 	conf := filepath.Join(dir, "slapd.conf")
 	data := filepath.Join(dir, "data")
@@ -122,11 +122,7 @@ access to * by dn.exact="%[6]s" read by * none
 	s.URL, s.LDAPSURL = "ldap://"+addr, "ldaps://"+addrs
 	// -d 0: stay in the foreground, so the test owns the process.
 	s.cmd = exec.Command(slapd, "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/", "-d", "0")
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
+	s.done = testproc.Start(t, s.cmd, s.logs)
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {

@@ -6,6 +6,7 @@ package testproc
 import (
 	"bytes"
 	"net"
+	"os/exec"
 	"sync"
 	"testing"
 )
@@ -48,4 +49,18 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Start starts cmd with its output in logs, failing the test if it cannot,
+// and returns a channel closed once the process has exited and been waited
+// for.
+func Start(t testing.TB, cmd *exec.Cmd, logs *Buffer) <-chan struct{} {
+	t.Helper()
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	return done
 }
