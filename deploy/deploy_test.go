@@ -50,6 +50,18 @@ type compose struct {
 // seen at a container path.
 type mount struct{ host, container string }
 
+// staticConfig is a static_configs entry of prometheus.yml.
+type staticConfig struct {
+	Targets []string `yaml:"targets"`
+}
+
+// scrapeConfig is the part of a scrape_configs entry of prometheus.yml
+// that the tests read.
+type scrapeConfig struct {
+	JobName       string         `yaml:"job_name"`
+	StaticConfigs []staticConfig `yaml:"static_configs"`
+}
+
 func loadCompose(t *testing.T) compose {
 	t.Helper()
 	var c compose
@@ -223,17 +235,10 @@ func TestPrometheusConfig(t *testing.T) {
 	var cfg struct {
 		Alerting struct {
 			Alertmanagers []struct {
-				StaticConfigs []struct {
-					Targets []string `yaml:"targets"`
-				} `yaml:"static_configs"`
+				StaticConfigs []staticConfig `yaml:"static_configs"`
 			} `yaml:"alertmanagers"`
 		} `yaml:"alerting"`
-		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
-		} `yaml:"scrape_configs"`
+		ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
 	}
 	readYAML(t, hostPath(t, c, "prometheus", cfgPath), &cfg, false)
 	var amTargets []string

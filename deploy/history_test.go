@@ -64,12 +64,7 @@ func TestHistoryServices(t *testing.T) {
 	// The imported series must be the scraped ones: the job and instance
 	// labels Prometheus gives the exporter's target.
 	var prom struct {
-		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
-		} `yaml:"scrape_configs"`
+		ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
 	}
 	readYAML(t, "prometheus/prometheus.yml", &prom, false)
 	labelled := false
