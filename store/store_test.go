@@ -491,6 +491,19 @@ func TestInvalidRecordCountedOnceWhileListed(t *testing.T) {
 	}
 }
 
+// checkResaved saves s, opens it again from dir and fails the test (saying
+// what) unless the state read back equals s's.
+func checkResaved(t *testing.T, s *Store, dir, account, what string) {
+	t.Helper()
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, info := Open(dir, account)
+	if info.LoadError != nil || !reflect.DeepEqual(s.st, again.st) {
+		t.Errorf("%s: %v\n%+v\n%+v", what, info.LoadError, s.st, again.st)
+	}
+}
+
 // encodeOld writes st in a format before 4 (1, 2 or 3), as older
 // releases did, with series per display name.
 func encodeOld(st *state, series map[[3]string]Counters, version uint64) []byte {
@@ -588,13 +601,7 @@ func TestFormat3StateLoads(t *testing.T) {
 	if res := s.Apply(b); res.Counted != 0 {
 		t.Errorf("remembered meeting counted again: %+v", res)
 	}
-	if err := s.Save(); err != nil {
-		t.Fatal(err)
-	}
-	s2, info := Open(dir, "a")
-	if info.LoadError != nil || !reflect.DeepEqual(s.st, s2.st) {
-		t.Errorf("saved in the current format and reloaded: %v\n%+v\n%+v", info.LoadError, s.st, s2.st)
-	}
+	checkResaved(t, s, dir, "a", "saved in the current format and reloaded")
 }
 
 // TestEmptyEmailIsNeverAHostSeries: a host without an e-mail is counted in
@@ -739,11 +746,5 @@ func TestFormat4HistogramsLoad(t *testing.T) {
 	if n := s2.Snapshot(t0).Histograms["Pro"].Duration.Count; n != 1 {
 		t.Errorf("new histogram of a format 4 state shows %d observations after the next poll, want 1", n)
 	}
-	if err := s2.Save(); err != nil {
-		t.Fatal(err)
-	}
-	s3, info := Open(dir, "a")
-	if info.LoadError != nil || !reflect.DeepEqual(s2.st, s3.st) {
-		t.Errorf("saved in format 5 and reloaded: %v\n%+v\n%+v", info.LoadError, s2.st, s3.st)
-	}
+	checkResaved(t, s2, dir, "a", "saved in format 5 and reloaded")
 }
