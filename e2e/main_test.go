@@ -64,12 +64,7 @@ func startExporter(t testing.TB, args ...string) *exporter {
 	e := &exporter{t: t, Addr: addr, Logs: &syncBuffer{}}
 	e.cmd = exec.Command(exporterBinary, append([]string{"--web.listen-address=" + addr}, args...)...)
 	e.done = testproc.Start(t, e.cmd, e.Logs)
-	t.Cleanup(func() {
-		e.Kill()
-		if t.Failed() {
-			t.Logf("exporter logs:\n%s", e.Logs.String())
-		}
-	})
+	testproc.StopAtEnd(t, "exporter", e.Logs, e.Kill)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {

@@ -531,12 +531,9 @@ scrape_configs:
 		"--web.listen-address=" + p.addr, "--log.level=warn"}, cfg.flags...)
 	cmd := exec.Command(rel.Prometheus, args...)
 	done := testproc.Start(t, cmd, logs)
-	t.Cleanup(func() {
+	testproc.StopAtEnd(t, "prometheus "+rel.Name, logs, func() {
 		cmd.Process.Kill()
 		<-done
-		if t.Failed() {
-			t.Logf("prometheus %s logs:\n%s", rel.Name, logs.String())
-		}
 	})
 	waitFor(t, 30*time.Second, "prometheus "+rel.Name+" ready", func() bool {
 		select {

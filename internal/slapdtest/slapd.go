@@ -123,12 +123,7 @@ access to * by dn.exact="%[6]s" read by * none
 	// -d 0: stay in the foreground, so the test owns the process.
 	s.cmd = exec.Command(slapd, "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/", "-d", "0")
 	s.done = testproc.Start(t, s.cmd, s.logs)
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() {
-			t.Logf("slapd logs:\n%s", s.logs.String())
-		}
-	})
+	testproc.StopAtEnd(t, "slapd", s.logs, s.Stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {

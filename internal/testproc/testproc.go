@@ -64,3 +64,14 @@ func Start(t testing.TB, cmd *exec.Cmd, logs *Buffer) <-chan struct{} {
 	go func() { cmd.Wait(); close(done) }()
 	return done
 }
+
+// StopAtEnd calls stop when the test ends and then, if the test failed,
+// logs what the process named name wrote to logs.
+func StopAtEnd(t testing.TB, name string, logs *Buffer, stop func()) {
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", name, logs.String())
+		}
+	})
+}
