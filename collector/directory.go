@@ -2,6 +2,7 @@ package collector
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -30,34 +31,38 @@ const IdleNever = "never"
 // "(other)".
 const maxLicenceTypes = 50
 
-const byGroup = " Each meeting is attributed to the department (or cost centre) its host had in the directory when the meeting was counted; later moves change no past number. Hosts not in the directory count as \"(unknown)\"."
+// byGroup ends the HELP of the department and cost-centre families; %s is
+// the grouping ("department" or "cost centre").
+const byGroup = " Each meeting is attributed to the %[1]s its host had in the directory when the meeting was counted; later moves change no past number. Hosts not in the directory count as \"(unknown)\"."
 
 // groupFamily is one usage counter family by department and by cost centre.
 type groupFamily struct {
 	dept, cc *prometheus.Desc
 }
 
+// newGroupFamily builds both families from one HELP, in which %[1]s names
+// the grouping.
 func newGroupFamily(name, help string, extra ...string) groupFamily {
-	help += byGroup + fromLastPoll
+	helpFor := func(group string) string { return fmt.Sprintf(help+byGroup, group) + fromLastPoll }
 	return groupFamily{
-		dept: newDesc("department_"+name, help, append([]string{"account", "department"}, extra...)...),
-		cc:   newDesc("cost_center_"+name, help, append([]string{"account", "cost_center"}, extra...)...),
+		dept: newDesc("department_"+name, helpFor("department"), append([]string{"account", "department"}, extra...)...),
+		cc:   newDesc("cost_center_"+name, helpFor("cost centre"), append([]string{"account", "cost_center"}, extra...)...),
 	}
 }
 
 var (
 	groupMeetings = newGroupFamily("meetings_total",
-		"Finished meetings by the host's department (cost centre), each counted once.")
+		"Finished meetings by the host's %[1]s, each counted once.")
 	groupSeconds = newGroupFamily("meeting_seconds_total",
-		"Sum of the lengths of finished meetings by the host's department (cost centre), in seconds.")
+		"Sum of the lengths of finished meetings by the host's %[1]s, in seconds.")
 	groupParticipants = newGroupFamily("participants_total",
-		"Sum of participants over finished meetings by the host's department (cost centre).")
+		"Sum of participants over finished meetings by the host's %[1]s.")
 	groupParticipantSeconds = newGroupFamily("participant_seconds_total",
-		"Sum of meeting length times participants (participant-seconds) by the host's department (cost centre).")
+		"Sum of meeting length times participants (participant-seconds) by the host's %[1]s.")
 	groupFeatures = newGroupFamily("meetings_by_feature_total",
-		"Finished meetings that used a feature, by the host's department (cost centre).", "feature")
+		"Finished meetings that used a feature, by the host's %[1]s.", "feature")
 	groupCost = newGroupFamily("usage_cost_total",
-		"Estimated usage cost (tariffs per_meeting_hour and per_pstn_meeting, at the tariffs in force when each meeting was counted) by the host's department (cost centre), in the currency of the label. An estimate, not an invoice.", "currency")
+		"Estimated usage cost (tariffs per_meeting_hour and per_pstn_meeting, at the tariffs in force when each meeting was counted) by the host's %[1]s, in the currency of the label. An estimate, not an invoice.", "currency")
 
 	licencesDesc = newDesc("directory_licences",
 		"Licences held by people of the directory, by department and licence type (the directory's licence column).",
