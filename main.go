@@ -151,34 +151,7 @@ func main() {
 	reg.MustRegister(dirs)
 	manager.SetAttributor(dirs)
 	defer dirs.Stop()
-	started := false
-	reload := func() error {
-		cfg, err := loadConfig()
-		if err == nil && !started {
-			// Read the directory before the first poll joins with it.
-			dirs.Apply(cfg)
-		}
-		if err == nil {
-			err = manager.Apply(cfg)
-		}
-		if err == nil && started {
-			dirs.Apply(cfg) // re-read in the background
-		}
-		started = started || err == nil
-		if err != nil {
-			err = config.RedactError(err) // for the log and the /-/reload answer
-			inst.ReloadSuccess.Set(0)
-			level.Error(logger).Log("msg", "Loading configuration failed; keeping the previous one", "err", err)
-			return err
-		}
-		inst.ReloadSuccess.Set(1)
-		inst.ReloadTimestamp.SetToCurrentTime()
-		level.Info(logger).Log("msg", "Configuration loaded", "accounts", len(cfg.Accounts))
-		for _, w := range cfg.Warnings() {
-			level.Warn(logger).Log("msg", "Configuration will not work as meant", "warning", w)
-		}
-		return nil
-	}
+	reload := (&reloader{load: loadConfig, manager: manager, dirs: dirs, inst: inst, logger: logger}).reload
 	// Bind before the first poll: a start that cannot serve sends no request.
 	listeners, err := serve.Listen(toolkitFlags)
 	if err != nil {
