@@ -142,8 +142,8 @@ tariffs:
   per_meeting_hour: 0.5
 `)
 	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
-	text := waitExact(t, e, sim, "e2e")
-	text = waitDepartments(t, e, departmentTruth(sim, people, nil))
+	waitExact(t, e, sim, "e2e")
+	text := waitDepartments(t, e, departmentTruth(sim, people, nil))
 	if v, _ := sumMetric(text, "umeeting_directory_up", `source="file"`); v != 1 {
 		t.Errorf("umeeting_directory_up{source=file} = %v", v)
 	}
@@ -215,7 +215,7 @@ tariffs:
 	if got := exportedDepartment(text, from); !got.equal(before) {
 		t.Errorf("the new meeting changed %q: %+v, was %+v", from, got, before)
 	}
-	text = waitDepartments(t, e, departmentTruth(sim, people, moves))
+	waitDepartments(t, e, departmentTruth(sim, people, moves))
 
 	// The file breaks: the last copy stays, counting goes on.
 	if err := os.WriteFile(csvPath, []byte("email,department\nx@example.com,Nope\n"), 0o600); err != nil {
@@ -387,12 +387,12 @@ func TestDirectoryDemoCSVJoin(t *testing.T) {
 	}
 	cfg := writeConfig(t, dir, apiURL, retries, "directory: {file: demo.csv}\n")
 	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
-	text := waitExact(t, e, sim, "e2e")
+	waitExact(t, e, sim, "e2e")
 	want := departmentTruth(sim, people, nil)
 	if _, ok := want["(unknown)"]; !ok || len(want) < 8 {
 		t.Fatalf("the demo directory should leave some hosts out and cover the departments: %v", want)
 	}
-	text = waitDepartments(t, e, want)
+	text := waitDepartments(t, e, want)
 	if never, _ := sumMetric(text, "umeeting_directory_idle_licences", `idle="never"`); never != neverMet(sim, people) || never < 24 {
 		t.Errorf("never-used licences = %v, want %v (24 new hires at least)", never, neverMet(sim, people))
 	}

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -125,8 +123,4 @@ func TestVersion2StateLoads(t *testing.T) {
 	if snap := s1.Snapshot(t0); len(snap.Series) != 1 || snap.Series[0].Meetings != 1 {
 		t.Fatalf("series = %+v", snap.Series)
 	}
-}
-
-func appendCRC(body []byte) []byte {
-	return binary.LittleEndian.AppendUint32(body, crc32.ChecksumIEEE(body))
 }
