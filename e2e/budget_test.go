@@ -15,8 +15,8 @@ import (
 
 // TestBudgetSurvivesRestarts: the daily request budget was kept in memory
 // only, so 10 start/stop cycles with daily_request_budget: 5 sent 20
-// requests. The request times are now saved with the state before each
-// request is sent: across graceful stops and kill -9 alike, the simulator
+// requests. The request times are now made durable in ACCOUNT.requests
+// before each request is sent: across graceful stops and kill -9 alike, the simulator
 // sees at most 5 requests.
 func TestBudgetSurvivesRestarts(t *testing.T) {
 	sim, apiURL := newSim(t, simulator.Options{Hosts: 5})

@@ -202,7 +202,7 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	if !opts.PerHost {
 		in.hist.PerHost = false
 	}
-	requests, err := requestAllowance(a, st, opts.MaxRequests, time.Now())
+	requests, err := requestAllowance(a, opts.StorageDir, st, opts.MaxRequests, time.Now())
 	if err != nil {
 		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
 	}
@@ -220,13 +220,17 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 // requestAllowance is how many requests this run may make: at most
 // maxRequests, and no more than what the live exporter left of the
 // account's daily_request_budget in the last 24 hours (its requests are
-// saved with its state).
-func requestAllowance(a config.Account, st *store.Store, maxRequests int, now time.Time) (int, error) {
+// in its request log, or in the state of an older release).
+func requestAllowance(a config.Account, dir string, st *store.Store, maxRequests int, now time.Time) (int, error) {
 	if a.DailyRequestBudget <= 0 {
 		return maxRequests, nil
 	}
+	logged, err := store.ReadRequestTimes(dir, a.Name)
+	if err != nil {
+		return 0, fmt.Errorf("cannot tell how much of daily_request_budget the exporter used: %w", err)
+	}
 	used := 0
-	for _, t := range st.RequestTimes() {
+	for _, t := range append(logged, st.RequestTimes()...) {
 		if t.After(now.Add(-24 * time.Hour)) {
 			used++
 		}

@@ -8,6 +8,7 @@ package poller
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -159,6 +160,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 	// Open the new accounts' states before changing anything: an
 	// unreadable state file fails the whole apply.
 	opened := map[string]*store.Store{}
+	logs := map[string]openedLog{}
 	for name := range clients {
 		if m.stores[name] != nil {
 			continue
@@ -167,7 +169,11 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
-		opened[name] = st
+		l, info, err := store.OpenRequestLog(m.dir, name)
+		if err != nil {
+			return fmt.Errorf("account %s: %w", name, err)
+		}
+		opened[name], logs[name] = st, openedLog{l, info}
 	}
 	for name, r := range m.runners {
 		if _, keep := want[name]; !keep {
@@ -209,7 +215,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		if st == nil {
 			st = opened[name]
 			m.stores[name] = st
-			m.persistBudget(name, m.budgets[name], st)
+			m.persistBudget(name, want[name].account.DailyRequestBudget, m.budgets[name], st, logs[name])
 		}
 		m.inst.InitAccount(name)
 		r := newRunner(name, want[name], c, st, m.budgets[name], m.coll, m.inst, m.now, log.With(m.logger, "account", name))
@@ -220,19 +226,63 @@ func (m *Manager) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// persistBudget hands the requests saved with the state to the account's
-// budget, and saves the state before each new request is sent, so that no
-// restart or crash lets the exporter exceed daily_request_budget.
-func (m *Manager) persistBudget(name string, b *umeeting.Budget, st *store.Store) {
-	b.Restore(st.RequestTimes())
+// openedLog is an account's request log as OpenRequestLog found it.
+type openedLog struct {
+	log  *store.RequestLog
+	info store.RequestLogInfo
+}
+
+// persistBudget hands the account's budget the requests of earlier runs,
+// from its request log and from the state of an older release, and makes
+// each new request durable in the log before it is sent, so that no
+// restart or crash lets the exporter exceed daily_request_budget. A
+// corrupt log counts as the whole budget spent when it was last written.
+func (m *Manager) persistBudget(name string, perDay int, b *umeeting.Budget, st *store.Store, ol openedLog) {
 	logger := log.With(m.logger, "account", name)
-	b.OnTake(func(times []time.Time) {
-		st.SetRequestTimes(times)
-		if err := st.Save(); err != nil {
-			m.inst.StateSaveFailures.WithLabelValues(name).Inc()
-			level.Error(logger).Log("msg", "Saving the request budget failed; a restart may exceed daily_request_budget", "err", err)
+	times, legacy := ol.info.Times, st.RequestTimes()
+	rewrite := len(legacy) > 0
+	if ol.info.LoadError != nil {
+		for range perDay {
+			times = append(times, ol.info.SpentAt)
 		}
+		rewrite = true
+		level.Error(logger).Log("msg", "Request budget file unusable, moved aside; the daily budget counts as used up when it was last written",
+			"err", ol.info.LoadError, "moved_to", ol.info.SetAside, "next_request_after", ol.info.SpentAt.Add(24*time.Hour).UTC().Format(time.RFC3339))
+	}
+	times = mergeTimes(times, legacy)
+	b.Restore(times)
+	if rewrite {
+		// Kept in the log before the state drops them (at its next save).
+		if err := ol.log.Rewrite(times); err != nil {
+			level.Error(logger).Log("msg", "Writing the request budget file failed; requests are refused until it can be written", "err", err)
+		} else {
+			st.SetRequestTimes(nil)
+		}
+	}
+	b.OnTake(func(times []time.Time) error {
+		if err := ol.log.Record(times); err != nil {
+			level.Error(logger).Log("msg", "Recording a request for the daily budget failed; the request is not sent", "err", err)
+			return err
+		}
+		return nil
 	})
+}
+
+// mergeTimes returns the times of a and those of b not in a, oldest first:
+// the log may already hold what the state kept.
+func mergeTimes(a, b []time.Time) []time.Time {
+	in := map[int64]bool{}
+	for _, t := range a {
+		in[t.UnixNano()] = true
+	}
+	out := slices.Clone(a)
+	for _, t := range b {
+		if !in[t.UnixNano()] {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(x, y time.Time) int { return x.Compare(y) })
+	return out
 }
 
 func (m *Manager) openStore(name string) (*store.Store, error) {

@@ -177,7 +177,7 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("creating temporary state file: %w", err)
+		return fmt.Errorf("creating a temporary file beside %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
 	if _, err := tmp.Write(data); err != nil {
@@ -192,7 +192,7 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replacing state file: %w", err)
+		return fmt.Errorf("replacing %s: %w", path, err)
 	}
 	return syncDir(dir)
 }

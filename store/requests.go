@@ -1,9 +1,183 @@
 package store
 
-import "time"
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
 
-// RequestTimes returns the times of the API requests saved with the state
-// (those of the daily budget's window when they were set), oldest first.
+// The times of an account's API requests, which its daily request budget
+// counts, are kept in ACCOUNT.requests beside the state: a header and one
+// fixed-size record per request (unix nanoseconds and their CRC-32). A
+// request is appended and synced before it is sent, so no restart or crash
+// hands out a fresh allowance, at the cost of a few bytes per request
+// rather than a save of the whole state. The file is rewritten (atomically)
+// with only the requests of the window when it grew to twice that.
+
+const (
+	requestsMagic  = "UMRQ\x00\x01\n\x00" // name, version 1, padding
+	requestsRecord = 12                   // int64 nanoseconds, CRC-32 of them
+)
+
+func requestsPath(dir, account string) string { return filepath.Join(dir, account+".requests") }
+
+// RequestLog is the file of an account's request times. It is not safe for
+// concurrent use (the budget calls it under its own lock).
+type RequestLog struct {
+	path    string
+	records int // records in the file; 0: the file must be written whole
+}
+
+// RequestLogInfo says what OpenRequestLog found.
+type RequestLogInfo struct {
+	// Times are the requests in the file, oldest first.
+	Times []time.Time
+	// LoadError says why the file was not usable (corrupt, or not a request
+	// file): it was moved to SetAside, and the daily budget must be taken
+	// as spent at SpentAt, the file's last change, since the requests it
+	// held are unknown.
+	LoadError error
+	SetAside  string
+	SpentAt   time.Time
+}
+
+// OpenRequestLog loads the request times of account from dir. A missing
+// file holds none. A file that cannot be read returns an error (the
+// account must not poll: nothing is known of its requests); a corrupt one
+// is moved aside and reported in RequestLogInfo.
+func OpenRequestLog(dir, account string) (*RequestLog, RequestLogInfo, error) {
+	l := &RequestLog{path: requestsPath(dir, account)}
+	var info RequestLogInfo
+	removeStaleTemp(l.path)
+	data, err := os.ReadFile(l.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return l, info, nil
+	case err != nil:
+		return nil, info, fmt.Errorf("request budget file %s exists but cannot be read (fix its permissions or the disk, or move it away): %w", l.path, err)
+	}
+	info.Times, err = decodeRequests(data)
+	if err == nil {
+		l.records = len(info.Times)
+		if (len(data)-len(requestsMagic))%requestsRecord != 0 {
+			l.records = 0 // a record cut short: the next request rewrites the file
+		}
+		return l, info, nil
+	}
+	info.LoadError = fmt.Errorf("request budget file %s: %w", l.path, err)
+	info.SpentAt = time.Now()
+	if fi, err := os.Stat(l.path); err == nil && fi.ModTime().Before(info.SpentAt) {
+		info.SpentAt = fi.ModTime()
+	}
+	if info.SetAside, err = setAside(l.path, time.Now()); err != nil {
+		return nil, info, fmt.Errorf("%w; it could not be moved aside: %v", info.LoadError, err)
+	}
+	return l, info, nil
+}
+
+// ReadRequestTimes reads the request times of account from dir without
+// changing anything (for tools beside a running exporter); none when
+// there is no file.
+func ReadRequestTimes(dir, account string) ([]time.Time, error) {
+	path := requestsPath(dir, account)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err == nil {
+		var ts []time.Time
+		if ts, err = decodeRequests(data); err == nil {
+			return ts, nil
+		}
+	}
+	return nil, fmt.Errorf("request budget file %s: %w", path, err)
+}
+
+func decodeRequests(data []byte) ([]time.Time, error) {
+	if !bytes.HasPrefix(data, []byte(requestsMagic)) {
+		return nil, errors.New("not a request budget file of this release (bad header)")
+	}
+	data = data[len(requestsMagic):]
+	// A record cut short is an append that a crash interrupted before its
+	// sync returned, so before its request was sent: it is dropped.
+	ts := make([]time.Time, 0, len(data)/requestsRecord)
+	for i := 0; i+requestsRecord <= len(data); i += requestsRecord {
+		r := data[i : i+requestsRecord]
+		if crc32.ChecksumIEEE(r[:8]) != binary.BigEndian.Uint32(r[8:]) {
+			return nil, fmt.Errorf("record %d fails its checksum", i/requestsRecord+1)
+		}
+		n := int64(binary.BigEndian.Uint64(r))
+		if n < 0 {
+			return nil, fmt.Errorf("record %d: time %d out of range", i/requestsRecord+1, n)
+		}
+		ts = append(ts, time.Unix(0, n))
+	}
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	return ts, nil
+}
+
+func appendRequest(b []byte, t time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[len(b)-8:]))
+}
+
+// Record makes the latest of times (the requests of the budget's window,
+// the newest last) durable before its request is sent: appended and
+// synced, or, for a new file or one that grew to twice the window, the
+// whole window written atomically.
+func (l *RequestLog) Record(times []time.Time) error {
+	if len(times) == 0 {
+		return nil
+	}
+	if l.records == 0 || l.records >= 2*len(times)+64 {
+		return l.Rewrite(times)
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("opening request budget file: %w", err)
+	}
+	_, err = f.Write(appendRequest(make([]byte, 0, requestsRecord), times[len(times)-1]))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// What was appended is unknown: the next request rewrites the file.
+		l.records = 0
+		return fmt.Errorf("appending to request budget file %s: %w", l.path, err)
+	}
+	l.records++
+	return nil
+}
+
+// Rewrite replaces the file with times, atomically and durably.
+func (l *RequestLog) Rewrite(times []time.Time) error {
+	b := make([]byte, 0, len(requestsMagic)+len(times)*requestsRecord)
+	b = append(b, requestsMagic...)
+	for _, t := range times {
+		b = appendRequest(b, t)
+	}
+	if err := writeFileAtomic(l.path, b); err != nil {
+		l.records = 0
+		return fmt.Errorf("request budget file: %w", err)
+	}
+	l.records = len(times)
+	return nil
+}
+
+// RequestTimes returns the request times saved in the state itself by
+// releases before ACCOUNT.requests (state versions 2 to 5), oldest first;
+// they still count against the budget until SetRequestTimes(nil) drops
+// them.
 func (s *Store) RequestTimes() []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -30,7 +30,7 @@ type Budget struct {
 	mu     sync.Mutex
 	times  []time.Time // requests in the window, oldest first (only with a cap)
 	last   time.Time   // the latest request
-	onTake func([]time.Time)
+	onTake func([]time.Time) error
 }
 
 // NewBudget returns a budget of perDay requests in any 24 h (perDay <= 0:
@@ -63,13 +63,17 @@ func (b *Budget) Take(ctx context.Context) error {
 			wait = b.last.Add(b.minInterval).Sub(now)
 		}
 		if wait <= 0 {
-			b.last = now
 			if b.perDay > 0 {
 				b.times = append(b.times, now)
 				if b.onTake != nil {
-					b.onTake(slices.Clone(b.times))
+					if err := b.onTake(b.times); err != nil {
+						b.times = b.times[:len(b.times)-1]
+						b.mu.Unlock()
+						return fmt.Errorf("the request is not sent: it could not be recorded for daily_request_budget: %w", err)
+					}
 				}
 			}
+			b.last = now
 			b.mu.Unlock()
 			return nil
 		}
@@ -105,11 +109,13 @@ func (b *Budget) Restore(times []time.Time) {
 	b.prune(b.now())
 }
 
-// OnTake sets f, called with the requests of the window (oldest first)
-// each time Take spends one and before Take returns, that is before the
-// request is sent: f persists them, so that a crash right after cannot
-// forget the request. Only a budget with a daily cap calls it.
-func (b *Budget) OnTake(f func(times []time.Time)) {
+// OnTake sets f, called with the requests of the window (the new one
+// last; f must not keep the slice) each time Take spends one and before
+// Take returns, that is before the request is sent: f persists them, so
+// that a crash right after cannot forget the request. When f fails, Take
+// fails and the request is not spent: a request that a restart could
+// forget is never sent. Only a budget with a daily cap calls it.
+func (b *Budget) OnTake(f func(times []time.Time) error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.onTake = f

@@ -3,6 +3,7 @@ package umeeting
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -169,7 +170,7 @@ func TestBudgetRestoreAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
 	first := clock.budget(5, time.Minute)
 	var saved []time.Time
-	first.OnTake(func(ts []time.Time) { saved = ts })
+	first.OnTake(func(ts []time.Time) error { saved = slices.Clone(ts); return nil })
 	for range 3 {
 		if err := first.Take(ctx); err != nil {
 			t.Fatal(err)
@@ -196,5 +197,26 @@ func TestBudgetRestoreAcrossRestarts(t *testing.T) {
 	}
 	if err := second.Take(ctx); !errors.Is(err, ErrBudgetExhausted) {
 		t.Errorf("6th request in a day across a restart: %v", err)
+	}
+}
+
+// TestBudgetUnrecordedRequestIsNotSent: when the request cannot be made
+// durable, Take fails and spends nothing, so a restart can never forget a
+// request that was sent.
+func TestBudgetUnrecordedRequestIsNotSent(t *testing.T) {
+	clock := newFakeClock()
+	b := clock.budget(5, 0)
+	fail := errors.New("disk full")
+	b.OnTake(func([]time.Time) error { return fail })
+	if err := b.Take(context.Background()); !errors.Is(err, fail) {
+		t.Fatalf("Take with a failing record: %v", err)
+	}
+	if got := b.Remaining(); got != 5 {
+		t.Errorf("remaining %d after an unrecorded request, want 5", got)
+	}
+	var seen []time.Time
+	b.OnTake(func(ts []time.Time) error { seen = slices.Clone(ts); return nil })
+	if err := b.Take(context.Background()); err != nil || len(seen) != 1 || b.Remaining() != 4 {
+		t.Errorf("Take after the disk recovered: %v, recorded %v, remaining %d", err, seen, b.Remaining())
 	}
 }
