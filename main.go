@@ -71,6 +71,7 @@ func main() {
 		histHosts  = historyCmd.Flag("per-host", "Write per-host series as the live exporter does; --no-per-host writes per-account series only, for large accounts.").Default("true").Bool()
 		histAccts  = historyCmd.Flag("account", "Account to export (repeatable); default every account.").Strings()
 		histLabels = historyCmd.Flag("label", "Label Prometheus adds to the exporter's series when it scrapes it, NAME=VALUE, repeatable: at least job and instance, as on its up series (e.g. --label=job=umeeting --label=instance=exporter:9861).").StringMap()
+		histRules  = historyCmd.Flag("rules-range-file", "Also write the --start and --end of the recording rules backfill (promtool tsdb create-blocks-from rules) to this file, one a line, for scripts.").String()
 		histMaxReq = historyCmd.Flag("max-requests", "API requests this run may make per account; when used up, run again later to resume.").Default(strconv.Itoa(history.DefaultMaxRequests)).Int()
 	)
 	kingpin.CommandLine.Help = "Serves UMeeting meeting usage from the hisMeeting API as Prometheus metrics.\n\n" +
@@ -88,7 +89,7 @@ func main() {
 		if err == nil {
 			err = history.Run(context.Background(), cfg, history.Options{
 				StorageDir: *storagePath, Output: *histOut, Step: *histStep, PerHost: *histHosts,
-				Accounts: *histAccts, MaxRequests: *histMaxReq, Labels: *histLabels, Progress: os.Stderr, Logger: logger,
+				Accounts: *histAccts, MaxRequests: *histMaxReq, Labels: *histLabels, RulesRangeFile: *histRules, Progress: os.Stderr, Logger: logger,
 			})
 		}
 		if err != nil {

@@ -82,4 +82,26 @@ func TestHistoryServices(t *testing.T) {
 	if !slices.Contains(imp.Entrypoint, "/bin/promtool") || !slices.Contains(imp.Command, "openmetrics") {
 		t.Errorf("history-import: %q %q is not promtool tsdb create-blocks-from openmetrics", imp.Entrypoint, imp.Command)
 	}
+
+	// The recording rules over the imported days: promtool against the
+	// running Prometheus, over the period the history service wrote, with
+	// the rule file Prometheus loads, into its data volume.
+	rules := c.Services["history-rules"]
+	if !slices.Equal(rules.Profiles, []string{"history"}) || rules.Restart != "" || rules.Image != c.Services["prometheus"].Image {
+		t.Errorf("history-rules: profiles %v, restart %q, image %q: want a one-shot of profile history with Prometheus's image", rules.Profiles, rules.Restart, rules.Image)
+	}
+	script := strings.Join(rules.Command, " ")
+	for _, want := range []string{"/bin/promtool tsdb create-blocks-from", " rules ", "--url=http://prometheus:9090", "--eval-interval=1m",
+		"$(cat /import/rules-range)", "--output-dir=/prometheus", "/etc/prometheus/rules/umeeting.rules.yml"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("history-rules command %q lacks %q", script, want)
+		}
+	}
+	if !slices.Contains(hist.Command, "--rules-range-file=/import/rules-range") {
+		t.Errorf("history command %q: it must write the rules range history-rules reads", hist.Command)
+	}
+	if volume(rules, "/import") != volume(hist, "/import") || volume(rules, "/prometheus") != volume(c.Services["prometheus"], "/prometheus") ||
+		volume(rules, "/etc/prometheus/rules") != volume(c.Services["prometheus"], "/etc/prometheus/rules") {
+		t.Errorf("history-rules volumes %q: want the history's /import, Prometheus's data and its rules", rules.Volumes)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/history"
 	"github.com/umeeting/umeeting_exporter/internal/testproc"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
@@ -85,7 +87,18 @@ func newPromProc(t *testing.T, v promVersion, target string) *promProc {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
-	text := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: umeeting\n    static_configs:\n      - targets: [%q]\n", target)
+	// The mixin's rules run live, every minute as the rules backfill
+	// evaluates them (history.RuleEvalInterval).
+	var rules []string
+	for _, f := range mixinRuleFiles(t) {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, fmt.Sprintf("  - %q\n", abs))
+	}
+	text := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: %s\nrule_files:\n%sscrape_configs:\n  - job_name: umeeting\n    static_configs:\n      - targets: [%q]\n",
+		history.RuleEvalInterval, strings.Join(rules, ""), target)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -147,23 +160,71 @@ func (p *promProc) importBlocks(file string) {
 	if err != nil {
 		p.t.Fatalf("promtool %s create-blocks-from openmetrics: %v\n%s", p.v.name, err, out)
 	}
+	p.moveBlocks(blocks, string(out))
+}
+
+// importRules runs the rules backfill that `history` printed (its flags,
+// with this Prometheus's address, promtool and the mixin's rule file) and
+// moves its blocks in as importBlocks does.
+func (p *promProc) importRules(historyLogs string) {
+	p.t.Helper()
+	var printed []string
+	for _, line := range strings.Split(historyLogs, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[0] == "promtool" && slices.Contains(f, "rules") {
+			printed = f
+		}
+	}
+	if printed == nil {
+		p.t.Fatalf("history printed no rules backfill command:\n%s", historyLogs)
+	}
+	blocks := p.t.TempDir()
+	args := []string{"tsdb", "create-blocks-from"}
+	for _, a := range printed[3:] {
+		switch {
+		case strings.HasPrefix(a, "--url="):
+			a = "--url=http://" + p.srv.addr
+		case strings.HasPrefix(a, "--output-dir="):
+			a = "--output-dir=" + blocks
+		case strings.HasSuffix(a, ".rules.yml"):
+			abs, err := filepath.Abs(filepath.Join("..", a))
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			a = abs
+		}
+		args = append(args, a)
+	}
+	begun := time.Now()
+	out, err := exec.Command(p.v.tool, args...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("promtool %s %q: %v\n%s", p.v.name, args, err, out)
+	}
+	p.t.Logf("prometheus %s: rules backfill %q took %s", p.v.name, args, time.Since(begun).Round(time.Millisecond))
+	p.moveBlocks(blocks, string(out))
+}
+
+// moveBlocks stops Prometheus, moves the blocks of dir into its data
+// folder and starts it again.
+func (p *promProc) moveBlocks(dir, promtoolOutput string) {
+	p.t.Helper()
 	p.stop()
-	entries, err := os.ReadDir(blocks)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	n := 0
 	for _, e := range entries {
 		if e.IsDir() {
-			if err := os.Rename(filepath.Join(blocks, e.Name()), filepath.Join(p.dataDir, e.Name())); err != nil {
+			if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(p.dataDir, e.Name())); err != nil {
 				p.t.Fatal(err)
 			}
 			n++
 		}
 	}
 	if n == 0 {
-		p.t.Fatalf("promtool %s wrote no block:\n%s", p.v.name, out)
+		p.t.Fatalf("promtool %s wrote no block:\n%s", p.v.name, promtoolOutput)
 	}
+	p.t.Logf("prometheus %s: %d blocks moved in", p.v.name, n)
 	p.start()
 }
 
@@ -318,6 +379,101 @@ func checkSeam(t *testing.T, p *promProc, sim *simulator.Simulator, from, at tim
 	}
 }
 
+// hourRules are the mixin's per-hour recording rules of the usage counters.
+var hourRules = map[string]string{
+	"umeeting_meetings_total":            "umeeting:meetings:increase1h",
+	"umeeting_meeting_seconds_total":     "umeeting:meeting_seconds:increase1h",
+	"umeeting_participants_total":        "umeeting:participants:increase1h",
+	"umeeting_participant_seconds_total": "umeeting:participant_seconds:increase1h",
+	"umeeting_meetings_by_feature_total": "umeeting:meetings_by_feature:increase1h",
+}
+
+// checkRuleDays sums, for every whole UTC day of the history, the per-hour
+// recording rules (filled by the rules backfill) at the first evaluation
+// after each of the day's 24 whole hours, and compares the sum with the
+// simulator's truth of the day.
+//
+// Tolerance, from increase()'s extrapolation: an evaluation at h+δ (δ
+// below the evaluation interval I, the group's offset) reads (h-1h+δ, h+δ];
+// the history wrote every counter at h-1h+I (the hour twin) and at h, the
+// same values as at h-1h and h, so the samples hold exactly the hour's
+// meetings, over 1h-I, which Prometheus stretches to 1h: a factor of at most
+// 1h/(1h-I) (60/59 at I = 1m), and 1 where it does not extrapolate. A
+// series born within the hour starts at 0, so it is not stretched at its
+// start but may be at its end by δ over as little as one step: on days when
+// a series is born the factor may reach 1+I/step (+6.7% at 15m).
+func checkRuleDays(t *testing.T, p *promProc, sim *simulator.Simulator, from, to time.Time, step time.Duration) {
+	t.Helper()
+	const ms = time.Millisecond
+	eval := history.RuleEvalInterval
+	days := int(to.Sub(from) / (24 * time.Hour))
+	got := map[string][]float64{} // truth key -> per day
+	for name, rule := range hourRules {
+		expr := fmt.Sprintf("sum(%s{account=\"acme\"})", rule)
+		if name == "umeeting_meetings_by_feature_total" {
+			expr = fmt.Sprintf("sum by (feature) (%s{account=\"acme\"})", rule)
+		}
+		// The first evaluation at or after h is the latest one at h+I-1ms.
+		series, err := p.srv.get("/api/v1/query_range", url.Values{"query": {expr},
+			"start": {promTime(from.Add(time.Hour + eval - ms))}, "end": {promTime(to.Add(eval - ms))},
+			"step": {"3600"}}).result()
+		if err != nil {
+			t.Fatalf("prometheus %s: %s: %v", p.v.name, expr, err)
+		}
+		for _, raw := range series {
+			var m struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			}
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			key := name
+			if f := m.Metric["feature"]; f != "" {
+				key = fmt.Sprintf("%s{feature=%q}", name, f)
+			}
+			if got[key] == nil {
+				got[key] = make([]float64, days)
+			}
+			for _, pt := range m.Values {
+				hour := time.UnixMilli(int64(math.Round(pt[0].(float64) * 1000))).Add(-(eval - ms)) // h
+				day := int(hour.Add(-ms).Sub(from) / (24 * time.Hour))
+				v, _ := strconv.ParseFloat(pt[1].(string), 64)
+				got[key][day] += v
+			}
+		}
+	}
+	born := func(name string, d time.Time) bool {
+		sel := selector(name, "acme")
+		return p.scalar(fmt.Sprintf("count(%s)", sel), d.Add(24*time.Hour)) != p.scalar(fmt.Sprintf("count(%s)", sel), d)
+	}
+	lo, hi := math.Inf(1), math.Inf(-1) // ratios to the truth
+	for i := range days {
+		d := from.Add(time.Duration(i) * 24 * time.Hour)
+		for key, want := range historyTruth(sim, d, d.Add(24*time.Hour)) {
+			var v float64
+			if got[key] != nil {
+				v = got[key][i]
+			}
+			if want > 0 {
+				lo, hi = min(lo, v/want), max(hi, v/want)
+			}
+			factor := float64(time.Hour) / float64(time.Hour-eval)
+			if name, _, _ := strings.Cut(key, "{"); born(name, d) {
+				factor = 1 + float64(eval)/float64(step)
+			}
+			if v < want-1e-6 || v > want*factor+1e-6 {
+				t.Errorf("prometheus %s: per-hour rule of %s summed over %s = %v, truth %v (allowed up to %v)",
+					p.v.name, key, d.Format(time.DateOnly), v, want, want*factor)
+			}
+		}
+	}
+	if days < 55 {
+		t.Errorf("only %d whole days of rules checked", days)
+	}
+	t.Logf("prometheus %s: %d whole days of per-hour rules match the truth (ratios %.5f to %.5f)", p.v.name, days, lo, hi)
+}
+
 // lastScrape is the time of the latest scrape of the exporter.
 func (p *promProc) lastScrape() time.Time {
 	p.t.Helper()
@@ -406,7 +562,9 @@ func historyScenario(t *testing.T, versions []promVersion, after time.Duration) 
 		at = p.lastScrape()
 		checkDays(t, p, sim, firstDay, lastMidnight)
 		checkSeam(t, p, sim, lastMidnight, at)
-		checkDashboards30d(t, p, seam, false)
+		p.importRules(logs)
+		checkRuleDays(t, p, sim, firstDay, lastMidnight, historyStep)
+		checkDashboards30d(t, p, seam)
 	}
 }
 
@@ -449,33 +607,35 @@ func readSeam(t *testing.T, storage string) time.Time {
 
 // liveOnly matches the metrics a history cannot hold: the exporter's own
 // health, and the licence limit (configuration, not usage).
-var liveOnly = regexp.MustCompile(`\b(umeeting_up|umeeting_last_successful_poll_timestamp_seconds|umeeting_poll_\w+|umeeting_api_\w+|umeeting_backfill_\w+|umeeting_state_\w+|umeeting_config_\w+|umeeting_records_invalid_total|umeeting_remembered_meetings|umeeting_exporter_build_info|umeeting_concurrent_meetings_limit|umeeting:concurrent_meetings:limit_ratio|process_\w+|go_\w+)\b`)
+var liveOnly = regexp.MustCompile(`\b(umeeting_up|umeeting_last_successful_poll_timestamp_seconds|umeeting_polls?_\w+|umeeting_api_\w+|umeeting_backfill_\w+|umeeting_state_\w+|umeeting_config_\w+|umeeting_records_invalid_total|umeeting_remembered_meetings|umeeting_exporter_build_info|umeeting_concurrent_meetings_limit|umeeting:concurrent_meetings:limit_ratio|process_\w+|go_\w+)\b`)
 
-// recordingRule matches the mixin's recording rules, which exist for the
-// past only once `promtool tsdb create-blocks-from rules` filled them.
-var recordingRule = regexp.MustCompile(`\bumeeting:\w+:\w+\b`)
+// notInHistory matches what the history leaves out (README "History"): the
+// directory join (departments, cost centres, licences), which reads the
+// directory as it is now.
+var notInHistory = regexp.MustCompile(`\b(umeeting_department_\w+|umeeting_cost_center_\w+|umeeting_directory_\w+|umeeting_chargeback_\w+)\b`)
 
-// checkDashboards30d sends the usage and hosts dashboards' queries with a
-// 30-day range ending in the imported history (an hour before the seam, so
-// no live sample is involved), as Grafana would at that range: each must
-// return data. Queries of live-only metrics are left out, with the reason.
-func checkDashboards30d(t *testing.T, p *promProc, seam time.Time, rulesFilled bool) {
+// checkDashboards30d sends every query of every dashboard as a range query
+// over 30 days ending in the imported history (an hour before the seam, so
+// no live sample is involved): each must return data on every day of it.
+// A panel's range query is sent at its interval (30m for 30 days) and must
+// have a point on every day; an instant panel's query, which Grafana sends
+// at the end of the range, is sent at every day's end (step 1d) and must
+// have a point at each. Queries of live-only metrics and of the directory
+// join are left out, with the reason.
+func checkDashboards30d(t *testing.T, p *promProc, seam time.Time) {
 	t.Helper()
-	const span, interval = 30 * 24 * time.Hour, 30 * time.Minute
+	const span, interval, day = 30 * 24 * time.Hour, 30 * time.Minute, 24 * time.Hour
 	end := seam.Add(-time.Hour).Truncate(interval)
-	all := map[string][]string{"account": {"All"}, "user_type": {"All"}, "host": {"All"}}
+	all := map[string][]string{"account": {"All"}, "user_type": {"All"}, "host": {"All"}, "department": {"All"}}
 	checked := 0
 	for _, d := range loadMixinDashboards(t) {
-		if d.UID != "umeeting-usage" && d.UID != "umeeting-hosts" {
-			continue
-		}
 		for _, q := range d.queries() {
 			if m := liveOnly.FindString(q.expr); m != "" {
 				t.Logf("%s: not history (%s)", q.key, m)
 				continue
 			}
-			if !rulesFilled && recordingRule.MatchString(q.expr) {
-				t.Logf("%s: reads recording rules, which an import does not evaluate (README: create-blocks-from rules)", q.key)
+			if m := notInHistory.FindString(q.expr); m != "" {
+				t.Logf("%s: not in the history (%s: the directory join)", q.key, m)
 				continue
 			}
 			q.span, q.interval = span, max(q.interval, interval)
@@ -484,27 +644,49 @@ func checkDashboards30d(t *testing.T, p *promProc, seam time.Time, rulesFilled b
 				t.Errorf("%s: %v", q.key, err)
 				continue
 			}
-			params := url.Values{"query": {expr}, "time": {promTime(end)}}
-			path := "/api/v1/query"
+			step := day
 			if q.rng {
-				path = "/api/v1/query_range"
-				params = url.Values{"query": {expr}, "start": {promTime(end.Add(-span))}, "end": {promTime(end)},
-					"step": {strconv.Itoa(int(q.interval.Seconds()))}}
+				step = q.interval
 			}
-			series, err := p.srv.get(path, params).result()
-			switch {
-			case err != nil:
-				t.Errorf("prometheus %s: %s over 30 days of history: %v", p.v.name, q.key, err)
-			case len(series) == 0 && strings.Contains(q.key, "idle"):
-				t.Logf("%s: no data: no simulated host was idle that long at the end of the range", q.key)
-			case len(series) == 0:
-				t.Errorf("prometheus %s: %s returned no data over 30 days of history: %s", p.v.name, q.key, expr)
-			}
+			series, err := p.srv.get("/api/v1/query_range", url.Values{"query": {expr}, "start": {promTime(end.Add(-span))},
+				"end": {promTime(end)}, "step": {strconv.Itoa(int(step.Seconds()))}}).result()
 			checked++
+			if err != nil {
+				t.Errorf("prometheus %s: %s over 30 days of history: %v", p.v.name, q.key, err)
+				continue
+			}
+			// Days (ending at end) with at least one point.
+			have := map[int]bool{}
+			for _, raw := range series {
+				var m struct {
+					Values [][2]any `json:"values"`
+				}
+				if err := json.Unmarshal(raw, &m); err != nil {
+					t.Fatal(err)
+				}
+				for _, pt := range m.Values {
+					at := time.UnixMilli(int64(math.Round(pt[0].(float64) * 1000)))
+					have[int(end.Sub(at)/day)] = true
+				}
+			}
+			var empty []int
+			for i := range int(span / day) {
+				if !have[i] {
+					empty = append(empty, i)
+				}
+			}
+			switch {
+			case len(empty) == 0:
+			case strings.Contains(q.key, "idle"):
+				t.Logf("%s: no data on %d of 30 days: no simulated host was idle that long then", q.key, len(empty))
+			default:
+				t.Errorf("prometheus %s: %s has no data on %d of 30 days of history (days before the end: %v): %s",
+					p.v.name, q.key, len(empty), empty, expr)
+			}
 		}
 	}
-	if checked < 10 {
+	if checked < 40 {
 		t.Errorf("only %d dashboard queries checked", checked)
 	}
-	t.Logf("prometheus %s: %d dashboard queries return data over 30 days of imported history", p.v.name, checked)
+	t.Logf("prometheus %s: %d dashboard queries return data on every day of 30 days of imported history", p.v.name, checked)
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
@@ -60,6 +62,9 @@ type Options struct {
 	// that the imported series are the scraped ones. job and instance must
 	// be given (an empty value stands for no label).
 	Labels map[string]string
+	// RulesRangeFile, when set, receives the --start and --end flags of the
+	// recording rules backfill (one a line), for scripts: see printNextSteps.
+	RulesRangeFile string
 	// Progress receives one line per month fetched and a summary per account.
 	Progress io.Writer
 	Logger   log.Logger
@@ -153,7 +158,61 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	fmt.Fprintf(opts.Progress, "history: wrote %d samples to %s\n", w.samples, opts.Output)
+	from, end, last := rulesRange(inputs, opts.Step)
+	if opts.RulesRangeFile != "" {
+		text := fmt.Sprintf("--start=%s\n--end=%s\n", from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+		if err := os.WriteFile(opts.RulesRangeFile, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("writing the rules range: %w", err)
+		}
+	}
+	printNextSteps(opts.Progress, opts.Output, from, end, last)
 	return nil
+}
+
+// MaxRuleBlockDuration is the --max-block-duration of the rules backfill:
+// promtool asks Prometheus for one range query per rule and block, and
+// Prometheus answers at most 11,000 points a series; 162h (a Prometheus
+// compaction range) at a RuleEvalInterval of 1m is 9,720.
+const MaxRuleBlockDuration = 162 * time.Hour
+
+// rulesRange is the period over which the recording rules are backfilled:
+// from the history's first point up to the earliest seam (in whole seconds,
+// as promtool reads it). The live Prometheus evaluated the rules over the
+// exporter's own samples from the seam on (it had none before), so no
+// evaluation is made twice. last is the latest seam.
+func rulesRange(inputs []replayInput, step time.Duration) (from, end, last time.Time) {
+	for i, in := range inputs {
+		if i == 0 {
+			from, end, last = in.start.Truncate(step), in.seam, in.seam
+			continue
+		}
+		from = timex.Earlier(from, in.start.Truncate(step))
+		end, last = timex.Earlier(end, in.seam), timex.Later(last, in.seam)
+	}
+	return from, end.Truncate(time.Second), last
+}
+
+// printNextSteps tells what to run after the export: the import of the
+// file, then the recording rules over the imported period.
+func printNextSteps(w io.Writer, out string, from, end, last time.Time) {
+	fmt.Fprintf(w, `history: next, with the promtool of your Prometheus release (README "History"):
+  promtool tsdb create-blocks-from --max-block-duration=720h openmetrics %[1]s /tmp/umeeting-blocks
+  # move /tmp/umeeting-blocks/* into its --storage.tsdb.path and restart it; then, once it has loaded them, the
+  # recording rules over the history (--url: that Prometheus; the rule file: its copy of alerts/umeeting.rules.yml):
+  promtool tsdb create-blocks-from --max-block-duration=%[2]s rules --url=http://localhost:9090 --eval-interval=%[3]s --start=%[4]s --end=%[5]s --output-dir=/tmp/umeeting-rule-blocks alerts/umeeting.rules.yml
+  # (--start %[6]d --end %[7]d in Unix time) move /tmp/umeeting-rule-blocks/* into its --storage.tsdb.path and restart it
+`, out, flagDuration(MaxRuleBlockDuration), flagDuration(RuleEvalInterval),
+		from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), from.Unix(), end.Unix())
+	if last.Sub(end) > RuleEvalInterval {
+		fmt.Fprintf(w, "history: the accounts' seams differ (%s to %s): the rules end at the earliest, so the per-hour rule series of the later accounts have a gap until their own seam\n",
+			end.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339))
+	}
+}
+
+// flagDuration renders d as promtool's flags read it: 162h, 1m.
+func flagDuration(d time.Duration) string {
+	s := strings.TrimSuffix(d.String(), "0s")
+	return strings.TrimSuffix(s, "0m")
 }
 
 func selectAccounts(cfg *config.Config, names []string) ([]config.Account, error) {

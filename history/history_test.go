@@ -474,3 +474,65 @@ func TestNeedsTheLiveStart(t *testing.T) {
 		t.Error("a failed export wrote its file")
 	}
 }
+
+// TestRuleTwins: every counter point at a whole hour is written again
+// RuleEvalInterval later with the same value (so that the recording rules'
+// increase(...[1h]) finds samples at both ends of an hour), gauges are not,
+// nothing is written after the seam; the rules range and the printed
+// commands say where the backfill of the rules begins and ends.
+func TestRuleTwins(t *testing.T) {
+	f := newFixture(t, 4, 2*24*time.Hour)
+	rangeFile := filepath.Join(t.TempDir(), "rules-range")
+	out, progress := f.export(t, Options{PerHost: true, RulesRangeFile: rangeFile})
+	type key struct{ name, labels string }
+	at := map[key]map[int64]float64{}
+	counters := map[string]bool{}
+	for _, s := range readSamples(t, out) {
+		k := key{s.name, s.labels}
+		if at[k] == nil {
+			at[k] = map[int64]float64{}
+		}
+		at[k][s.ts] = s.v
+		if s.ts > seamAt.UnixMilli() {
+			t.Fatalf("%s%s written at %d, after the seam", s.name, s.labels, s.ts)
+		}
+	}
+	b, _ := os.ReadFile(out)
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[1] == "TYPE" {
+			counters[f[2]] = f[3] == "counter"
+		}
+	}
+	twin := RuleEvalInterval.Milliseconds()
+	hours := 0
+	for k, samples := range at {
+		name := strings.TrimSuffix(strings.TrimSuffix(k.name, "_total"), "_created")
+		isCounter := counters[name] || counters[k.name]
+		for ts, v := range samples {
+			if ts%(3600*1000) != 0 || ts+twin >= seamAt.UnixMilli() {
+				continue
+			}
+			tv, ok := samples[ts+twin]
+			switch {
+			case isCounter && (!ok || tv != v):
+				t.Errorf("%s%s at %d: %v, at +%s: %v (present %v)", k.name, k.labels, ts, v, RuleEvalInterval, tv, ok)
+			case !isCounter && ok:
+				t.Errorf("%s%s is not a counter but is repeated after the hour", k.name, k.labels)
+			case isCounter:
+				hours++
+			}
+		}
+	}
+	if hours < 40 {
+		t.Errorf("only %d hour twins checked", hours)
+	}
+	start := seamAt.Add(-2 * 24 * time.Hour).Truncate(DefaultStep)
+	want := fmt.Sprintf("--start=%s\n--end=%s\n", start.Format(time.RFC3339), seamAt.Truncate(time.Second).Format(time.RFC3339))
+	if got, err := os.ReadFile(rangeFile); err != nil || string(got) != want {
+		t.Errorf("rules range file: %q (%v), want %q", got, err, want)
+	}
+	if !strings.Contains(progress, "rules --url=http://localhost:9090 --eval-interval=1m "+strings.ReplaceAll(strings.TrimSpace(want), "\n", " ")) ||
+		!strings.Contains(progress, "openmetrics "+out) {
+		t.Errorf("the next commands are not printed:\n%s", progress)
+	}
+}

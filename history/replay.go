@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/umeeting/umeeting_exporter/collector"
+	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -139,7 +140,11 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 			// first seen mid-range at a value other than 0.
 			fams = addMissing(fams, targetFams, func(key string) bool { return adj.live[key] != adj.target[key] })
 		}
-		if err := r.writeStep(fams, prev, t, !final); err != nil {
+		next := t // the seam: no sample after it
+		if !final {
+			next = timex.Earlier(t.Add(step), in.seam)
+		}
+		if err := r.writeStep(fams, prev, t, next); err != nil {
 			return stats, err
 		}
 		stats.Steps++
@@ -157,17 +162,58 @@ type replayer struct {
 	seen map[string]bool // series written so far
 }
 
+// RuleEvalInterval is the evaluation interval `promtool tsdb
+// create-blocks-from rules` must use (its --eval-interval) for the
+// recording rules over the history to be exact up to the stated factor: see
+// extraTimes.
+const RuleEvalInterval = time.Minute
+
+// extraTimes are the times, after a point at ts (ms), at which the same
+// value is written again, each before next (ms), the following point:
+//
+//   - every UTC midnight 1 ms later: Prometheus 3 reads a range (t-1d, t]
+//     without its left end, and the second sample makes increase() over
+//     whole days exact there too;
+//   - for counters, every whole hour RuleEvalInterval later: the recording
+//     rules' increase(...[1h]), evaluated every RuleEvalInterval at an
+//     offset of their own within it, then finds a sample within
+//     RuleEvalInterval of both ends of a window that covers a whole hour of
+//     the history; it extrapolates that to 1h, so a per-hour value is at
+//     most 1h/(1h-RuleEvalInterval) (+1.7%) of the hour's meetings, instead
+//     of the meetings of its last three quarters times 4/3.
+//
+// The history's counters change only at its points, so the value holds
+// until next.
+func extraTimes(ts, next int64, counter bool) []int64 {
+	var out []int64
+	if ts%(24*3600*1000) == 0 && ts+1 < next {
+		out = append(out, ts+1)
+	}
+	if counter && ts%(3600*1000) == 0 && ts+RuleEvalInterval.Milliseconds() < next {
+		out = append(out, ts+RuleEvalInterval.Milliseconds())
+	}
+	return out
+}
+
 // writeStep writes one step at t; prev is the step before, where a series
-// that appears now is first written at its starting level.
-func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t time.Time, twins bool) error {
-	ts := t.UnixMilli()
-	// A day boundary (UTC) is written twice, 1 ms apart: Prometheus 3
-	// reads a range (t-1d, t] without its left end, and the second sample
-	// makes increase() over whole days exact there too.
-	twin := twins && ts%(24*3600*1000) == 0
+// that appears now is first written at its starting level, and next the
+// step after (the seam, or t itself at the seam: then no sample repeats).
+func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t, next time.Time) error {
+	ts, nextMs := t.UnixMilli(), next.UnixMilli()
 	for _, mf := range fams {
 		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
+		counter := mf.GetType() == dto.MetricType_COUNTER
 		out := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Unit: mf.Unit}
+		// add appends m at ts and again at its extra times before next.
+		add := func(m *dto.Metric, ts, next int64) {
+			m.TimestampMs = proto.Int64(ts)
+			out.Metric = append(out.Metric, m)
+			for _, x := range extraTimes(ts, next, counter) {
+				c := proto.Clone(m).(*dto.Metric)
+				c.TimestampMs = proto.Int64(x)
+				out.Metric = append(out.Metric, c)
+			}
+		}
 		for _, m := range mf.Metric {
 			key := seriesKey(mf.GetName(), m)
 			if !r.seen[key] {
@@ -176,20 +222,13 @@ func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t time.Time, twins 
 					z := proto.Clone(m).(*dto.Metric)
 					zeroValues(z)
 					r.adj.apply(mf.GetName(), key, z)
-					z.TimestampMs = proto.Int64(prev.UnixMilli())
-					out.Metric = append(out.Metric, z)
+					add(z, prev.UnixMilli(), ts)
 				}
 			}
 			if counterLike {
 				r.adj.apply(mf.GetName(), key, m)
 			}
-			m.TimestampMs = proto.Int64(ts)
-			out.Metric = append(out.Metric, m)
-			if twin {
-				c := proto.Clone(m).(*dto.Metric)
-				c.TimestampMs = proto.Int64(ts + 1)
-				out.Metric = append(out.Metric, c)
-			}
+			add(m, ts, nextMs)
 		}
 		if err := r.w.write(out); err != nil {
 			return err
