@@ -128,10 +128,14 @@ type account struct {
 	// The directory join (directory.go): rebuilt after each poll from
 	// the last snapshot, and when the directory changes.
 	dir []prometheus.Metric
-	// snap and opts built usage and dir; a poll that changes neither
-	// changes no usage metric (publish.go).
-	snap *store.Snapshot
-	opts Options
+	// snap and opts built usage and dir; shown is snap as opts show it
+	// (nil: build everything next time), split into parts of the cache as
+	// layout says. A poll rebuilds only the parts in which its snapshot
+	// differs from shown (publish.go).
+	snap   *store.Snapshot
+	opts   Options
+	shown  *store.Snapshot
+	layout *layout
 }
 
 // Collector exposes the prebuilt metrics of every account. It is an
@@ -188,11 +192,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // Delete stops exposing an account.
 func (c *Collector) Delete(name string) {
 	c.mu.Lock()
+	blocks := 0
+	if a := c.accounts[name]; a != nil && a.layout != nil {
+		blocks = a.layout.blocks()
+	}
 	delete(c.accounts, name)
 	c.mu.Unlock()
-	c.cache.Delete(usagePart(name))
+	gone := []exposition.Change{{Part: usagePart(name), Delete: true}, {Part: gaugesPart(name), Delete: true}, {Part: directoryPart(name), Delete: true}}
+	for i := range blocks {
+		gone = append(gone, exposition.Change{Part: blockPart(name, i), Delete: true})
+	}
 	c.dirMu.Lock() // after a publishDirectory of the account, if one is running
-	c.cache.Delete(directoryPart(name))
+	c.cache.Apply(gone...)
 	c.dirMu.Unlock()
 }
 
@@ -252,8 +263,16 @@ func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Me
 		snap = snap.WithoutHosts()
 	}
 	ms := make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+2*len(snap.Hosts)+32)
-	for i := range snap.Series {
-		s := &snap.Series[i]
+	ms = buildSeries(ms, name, snap.Series)
+	ms = buildHosts(ms, name, snap.Hosts)
+	ms = buildAccount(ms, name, snap)
+	return buildGauges(ms, name, snap)
+}
+
+// buildSeries appends the counters of series to ms.
+func buildSeries(ms []prometheus.Metric, name string, series []store.Series) []prometheus.Metric {
+	for i := range series {
+		s := &series[i]
 		// Hosts without a series of their own have no email label at all:
 		// an empty one would make the same series to Prometheus.
 		labels := []string{name, s.UserType}
@@ -281,35 +300,53 @@ func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Me
 			counter(featureDesc, s.Features[i], feat)
 		}
 	}
+	return ms
+}
 
-	for _, ut := range sortedKeys(snap.Histograms) {
-		h := snap.Histograms[ut]
-		ms = append(ms,
-			constHistogram(durationHistDesc, h.Duration, store.DurationBuckets, name, ut),
-			constHistogram(participantsHistDesc, h.Participants, store.ParticipantBuckets, name, ut))
-	}
-	for _, h := range snap.Hosts {
+// buildHosts appends the info and latest-meeting gauges of the admitted
+// hosts to ms.
+func buildHosts(ms []prometheus.Metric, name string, hosts []store.HostSnapshot) []prometheus.Metric {
+	for _, h := range hosts {
 		if h.Admitted {
 			ms = append(ms,
 				prometheus.MustNewConstMetric(hostInfoGauge, prometheus.GaugeValue, 1, name, h.Email, h.Host.Host, h.UserType),
 				prometheus.MustNewConstMetric(hostLastDesc, prometheus.GaugeValue, float64(h.LastEnd), name, h.Host.Host, h.Email, h.UserType))
 		}
 	}
-	for _, w := range store.ActiveWindows {
-		counts := snap.ActiveHosts[w.Name]
-		for _, ut := range sortedKeys(counts) {
-			ms = append(ms, prometheus.MustNewConstMetric(activeHostsDesc, prometheus.GaugeValue, float64(counts[ut]), name, ut, w.Name))
-		}
+	return ms
+}
+
+// buildAccount appends the account-wide usage metrics of snap to ms, but
+// for the gauges that move with time (buildGauges): histograms and other
+// numbers by account or user_type.
+func buildAccount(ms []prometheus.Metric, name string, snap *store.Snapshot) []prometheus.Metric {
+	for _, ut := range sortedKeys(snap.Histograms) {
+		h := snap.Histograms[ut]
+		ms = append(ms,
+			constHistogram(durationHistDesc, h.Duration, store.DurationBuckets, name, ut),
+			constHistogram(participantsHistDesc, h.Participants, store.ParticipantBuckets, name, ut))
 	}
 	ms = append(ms,
-		prometheus.MustNewConstMetric(peakMeetingsDesc, prometheus.GaugeValue, float64(snap.PeakMeetings), name),
-		prometheus.MustNewConstMetric(peakParticipantsDesc, prometheus.GaugeValue, float64(snap.PeakParticipants), name),
 		prometheus.MustNewConstMetric(rememberedDesc, prometheus.GaugeValue, float64(snap.Remembered), name),
 		prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(snap.Folded), name))
 	for _, r := range sortedKeys(snap.Invalid) {
 		ms = append(ms, prometheus.MustNewConstMetric(invalidDesc, prometheus.CounterValue, float64(snap.Invalid[r]), name, r))
 	}
 	return ms
+}
+
+// buildGauges appends the usage gauges of snap that move with time alone
+// (see store.Store.Gauges) to ms.
+func buildGauges(ms []prometheus.Metric, name string, snap *store.Snapshot) []prometheus.Metric {
+	for _, w := range store.ActiveWindows {
+		counts := snap.ActiveHosts[w.Name]
+		for _, ut := range sortedKeys(counts) {
+			ms = append(ms, prometheus.MustNewConstMetric(activeHostsDesc, prometheus.GaugeValue, float64(counts[ut]), name, ut, w.Name))
+		}
+	}
+	return append(ms,
+		prometheus.MustNewConstMetric(peakMeetingsDesc, prometheus.GaugeValue, float64(snap.PeakMeetings), name),
+		prometheus.MustNewConstMetric(peakParticipantsDesc, prometheus.GaugeValue, float64(snap.PeakParticipants), name))
 }
 
 func constHistogram(d *prometheus.Desc, h *store.Histogram, bounds []float64, labels ...string) prometheus.Metric {

@@ -136,16 +136,19 @@ func NewCache() *Cache {
 	return c
 }
 
-// Change replaces the families of one part: with Partial, only the
-// families in Families and the part's others are kept; otherwise Families
-// replace everything the part had. Families must be gathered (consistent,
-// sorted); they are not retained. Err, when set, says the part's metrics
-// could not be gathered: scrapes then fail with it (as promhttp's do on a
-// gathering error) until the part's next successful change or its Delete.
+// Change replaces the families of one part with Families, or with Delete
+// forgets the part. Families must be gathered (consistent, sorted); they
+// are not retained. Err, when set, says the part's metrics could not be
+// gathered: scrapes then fail with it (as promhttp's do on a gathering
+// error) until the part's next successful change or its deletion.
+//
+// Parts are served in the order of their names, each family's samples
+// part after part: a large family can be kept in several parts (blocks of
+// its series) so that a change of a few series re-encodes one block.
 type Change struct {
 	Part     string
 	Families []*dto.MetricFamily
-	Partial  bool
+	Delete   bool
 	Err      error
 }
 
@@ -159,6 +162,14 @@ func (c *Cache) Apply(changes ...Change) error {
 	changed := false
 	var errs []error
 	for _, ch := range changes {
+		_, had := c.parts[ch.Part]
+		_, failed := c.failed[ch.Part]
+		if ch.Delete {
+			delete(c.parts, ch.Part)
+			delete(c.failed, ch.Part)
+			changed = changed || had || failed
+			continue
+		}
 		encoded, err := c.encodeAll(ch)
 		if err != nil {
 			errs = append(errs, err)
@@ -166,13 +177,7 @@ func (c *Cache) Apply(changes ...Change) error {
 			changed = true
 			continue
 		}
-		old := c.parts[ch.Part]
-		if ch.Partial && old != nil {
-			next := maps.Clone(old)
-			maps.Copy(next, encoded)
-			encoded = next
-		}
-		if _, failed := c.failed[ch.Part]; !failed && old != nil && sameText(old, encoded) {
+		if !failed && had && sameText(c.parts[ch.Part], encoded) {
 			continue
 		}
 		c.parts[ch.Part] = encoded
@@ -204,9 +209,9 @@ func (c *Cache) encodeAll(ch Change) (map[string]*family, error) {
 	return encoded, nil
 }
 
-// Update applies one change of a part's families (see Change).
-func (c *Cache) Update(part string, mfs []*dto.MetricFamily, partial bool) error {
-	return c.Apply(Change{Part: part, Families: mfs, Partial: partial})
+// Update replaces the families of a part (see Change).
+func (c *Cache) Update(part string, mfs []*dto.MetricFamily) error {
+	return c.Apply(Change{Part: part, Families: mfs})
 }
 
 // sameText says whether two encodings of a part hold the same text.
@@ -227,20 +232,11 @@ func (c *Cache) Fail(part string, err error) {
 
 // Delete forgets a part.
 func (c *Cache) Delete(part string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, had := c.parts[part]
-	_, failed := c.failed[part]
-	if !had && !failed {
-		return
-	}
-	delete(c.parts, part)
-	delete(c.failed, part)
-	c.publish()
+	c.Apply(Change{Part: part, Delete: true})
 }
 
-// Publishes counts the views published: every Update, Fail and Delete
-// makes one, and nothing else re-encodes or reassembles.
+// Publishes counts the views published: every Apply that changed
+// something makes one, and nothing else re-encodes or reassembles.
 func (c *Cache) Publishes() uint64 { return c.publishes.Load() }
 
 // Names returns the names of the cached families.

@@ -69,7 +69,7 @@ func newFixture(t *testing.T) *fixture {
 	f.live.MustRegister(up, collectors.NewBuildInfoCollector())
 	f.full.MustRegister(up, collectors.NewBuildInfoCollector(), constMetrics(append(usage("acme", 1), usage("beta", 2)...)))
 	for acct, n := range map[string]float64{"acme": 1, "beta": 2} {
-		if err := f.cache.Update(acct, gatherOf(t, usage(acct, n)), false); err != nil {
+		if err := f.cache.Update(acct, gatherOf(t, usage(acct, n))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,37 +131,58 @@ func TestServesWhatPromhttpServes(t *testing.T) {
 	}
 }
 
-// TestUpdatesAndDeletes checks partial updates, replacement and deletion.
+// TestUpdatesAndDeletes checks replacement, a family kept in several
+// parts (one HELP and TYPE, the samples of every part), changes of several
+// parts in one publication, and deletion.
 func TestUpdatesAndDeletes(t *testing.T) {
 	f := newFixture(t)
 	h := NewHandler(f.cache, f.live, HandlerOpts{})
-	// A partial update replaces the peak family of acme only.
+	formats := [][2]string{{"", ""}, {"", "gzip"}, {"application/openmetrics-text;version=1.0.0", ""}, {"application/openmetrics-text;version=1.0.0", "gzip"}}
+	check := func(what string, want ...prometheus.Gatherer) {
+		t.Helper()
+		for _, req := range formats {
+			_, got := scrape(t, h, req[0], req[1])
+			sameFamilies(t, what+", Accept "+req[0]+", Accept-Encoding "+req[1], got, served(t, want...))
+		}
+	}
+	// acme's usage in two parts, its meetings family in both.
+	acme := usage("acme", 1)
 	peak := prometheus.MustNewConstMetric(peakDesc, prometheus.GaugeValue, 7, "acme")
-	if err := f.cache.Update("acme", gatherOf(t, []prometheus.Metric{peak}), true); err != nil {
+	publishes := f.cache.Publishes()
+	if err := f.cache.Apply(
+		Change{Part: "acme", Families: gatherOf(t, acme[:1])},
+		Change{Part: "acme 2", Families: gatherOf(t, []prometheus.Metric{acme[1], acme[2], peak})},
+	); err != nil {
 		t.Fatal(err)
+	}
+	if n := f.cache.Publishes() - publishes; n != 1 {
+		t.Errorf("one Apply of two parts published %d views", n)
 	}
 	want := prometheus.NewRegistry()
-	acme := usage("acme", 1)
-	acme[3] = peak
-	want.MustRegister(constMetrics(append(acme, usage("beta", 2)...)))
-	_, got := scrape(t, h, "", "")
-	sameFamilies(t, "partial update", got, served(t, want, f.live))
+	want.MustRegister(constMetrics(append([]prometheus.Metric{acme[0], acme[1], acme[2], peak}, usage("beta", 2)...)))
+	check("a family in two parts", want, f.live)
 
-	// A full update with fewer families drops the others.
-	if err := f.cache.Update("acme", gatherOf(t, []prometheus.Metric{peak}), false); err != nil {
+	// A replacement with fewer families drops the others.
+	if err := f.cache.Update("acme", gatherOf(t, []prometheus.Metric{peak})); err != nil {
 		t.Fatal(err)
 	}
+	f.cache.Delete("acme 2")
 	want = prometheus.NewRegistry()
 	want.MustRegister(constMetrics(append([]prometheus.Metric{peak}, usage("beta", 2)...)))
-	_, got = scrape(t, h, "", "gzip")
-	sameFamilies(t, "full update", got, served(t, want, f.live))
+	check("replaced", want, f.live)
 
-	f.cache.Delete("beta")
-	f.cache.Delete("acme")
-	_, got = scrape(t, h, "application/openmetrics-text;version=1.0.0", "gzip")
-	sameFamilies(t, "deleted", got, served(t, f.live))
+	publishes = f.cache.Publishes()
+	f.cache.Apply(Change{Part: "beta", Delete: true}, Change{Part: "acme", Delete: true}, Change{Part: "never there", Delete: true})
+	if n := f.cache.Publishes() - publishes; n != 1 {
+		t.Errorf("one Apply deleting two parts published %d views", n)
+	}
+	check("deleted", f.live)
 	if n := len(f.cache.Names()); n != 0 {
 		t.Errorf("%d names after deleting every account", n)
+	}
+	f.cache.Delete("acme")
+	if n := f.cache.Publishes() - publishes; n != 1 {
+		t.Errorf("deleting a part that is not there published a view")
 	}
 }
 
@@ -185,7 +206,7 @@ func TestErrorsAnswer500(t *testing.T) {
 		t.Errorf("after deleting the failed account: HTTP %d", a.Code)
 	}
 	other := prometheus.NewDesc("umeeting_concurrent_meetings_peak", "Another help.", []string{"account"}, nil)
-	f.cache.Update("beta", gatherOf(t, []prometheus.Metric{prometheus.MustNewConstMetric(other, prometheus.GaugeValue, 1, "beta")}), false)
+	f.cache.Update("beta", gatherOf(t, []prometheus.Metric{prometheus.MustNewConstMetric(other, prometheus.GaugeValue, 1, "beta")}))
 	if a, _ := scrape(t, h, "", ""); a.Code != 500 || !strings.Contains(string(a.Body), "different help or type") {
 		t.Errorf("inconsistent help: HTTP %d %s", a.Code, a.Body)
 	}
@@ -253,7 +274,7 @@ func TestOpenMetricsCreatedLines(t *testing.T) {
 	created := time.Unix(1700000000, 0)
 	c := NewCache()
 	cached := prometheus.MustNewConstMetricWithCreatedTimestamp(meetingsDesc, prometheus.CounterValue, 2, created, "acme", "Ann")
-	if err := c.Update("acme", gatherOf(t, []prometheus.Metric{cached}), false); err != nil {
+	if err := c.Update("acme", gatherOf(t, []prometheus.Metric{cached})); err != nil {
 		t.Fatal(err)
 	}
 	live := prometheus.NewRegistry()

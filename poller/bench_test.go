@@ -182,8 +182,13 @@ func median(ds []time.Duration) time.Duration {
 //   - nothing_new/previous: the same poll plus what the previous design did
 //     after it: a snapshot of the store and every usage metric built again
 //     from it (BuildUsage), the old set kept alive until replaced.
-//   - new_meetings/cached: each poll counts 5 new meetings, so the account
-//     is rebuilt and re-encoded (text, OpenMetrics, compressed).
+//   - new_meetings/cached: each poll counts 5 new meetings (of existing
+//     hosts), so the account-wide metrics and the blocks of those hosts
+//     are rebuilt and re-encoded (text, OpenMetrics, compressed).
+//   - new_meetings/full: the same polls, each rebuilding and re-encoding
+//     every usage metric of the account, as before blocks: the poll's
+//     metrics options differ from the last poll's (HoldFor by 1 ns, which
+//     builds the same metrics), which makes the collector build everything.
 //
 // cpu-ms/poll is the median of the process's CPU time (user+system, all
 // threads, the garbage collector's included) over the polls; rss-first-MiB
@@ -191,7 +196,7 @@ func median(ds []time.Duration) time.Duration {
 // run each sub-benchmark in its own process (-bench with its full name)
 // for the resident sets.
 func BenchmarkSteadyPoll(b *testing.B) {
-	for _, mode := range []string{"nothing_new/cached", "nothing_new/previous", "new_meetings/cached"} {
+	for _, mode := range []string{"nothing_new/cached", "nothing_new/previous", "new_meetings/cached", "new_meetings/full"} {
 		b.Run(mode, func(b *testing.B) {
 			s := newSteady(b, benchHosts)
 			rssFirst := rssBytes(b)
@@ -203,6 +208,11 @@ func BenchmarkSteadyPoll(b *testing.B) {
 				if strings.HasPrefix(mode, "new_meetings") {
 					b.StopTimer()
 					s.addMeetings(b, 5)
+					if strings.HasSuffix(mode, "full") {
+						s.r.mu.Lock()
+						s.r.set.metrics.HoldFor ^= 1
+						s.r.mu.Unlock()
+					}
 					b.StartTimer()
 				}
 				start := cpuTime()

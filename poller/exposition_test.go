@@ -129,6 +129,24 @@ func (c *cached) scrape(h http.Handler, accept, enc string) map[string]*dto.Metr
 	return mfs
 }
 
+// existingHosts returns a meeting of each of n hosts of the simulator
+// with an e-mail, counted by now.
+func (c *cached) existingHosts(n int) []umeeting.Meeting {
+	c.t.Helper()
+	seen := map[string]bool{}
+	var ms []umeeting.Meeting
+	for _, m := range c.sim.Truth(time.Time{}, c.now()) {
+		if m.Email != "" && !seen[m.Email] && len(ms) < n {
+			seen[m.Email] = true
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) < n {
+		c.t.Fatalf("%d hosts with meetings in the simulator, want %d", len(ms), n)
+	}
+	return ms
+}
+
 // metricList is a collector of prebuilt metrics.
 type metricList []prometheus.Metric
 
@@ -163,7 +181,27 @@ func TestCacheEqualsFreshAfterEveryPoll(t *testing.T) {
 	c.sim.Add(umeeting.Meeting{UUID: "new-1", Host: "New Host", Email: "new@example.com", UserType: "Pro",
 		Start: end.Add(-time.Hour), End: end, Participants: 4, Features: umeeting.FeatureVideo})
 	c.settle(false, "a", "b")
-	c.checkFresh("polls that counted a meeting", false)
+	c.checkFresh("polls that counted a meeting of a new host", false)
+
+	// A few meetings of hosts with series: one as before, one under a new
+	// display name, one with a new licence type (a new series and
+	// histograms, held), and one more new host.
+	few := c.existingHosts(3)
+	end = c.now().Add(-2 * time.Minute)
+	for i := range few {
+		few[i].UUID = fmt.Sprint("few-", i)
+		few[i].Start, few[i].End = end.Add(-30*time.Minute), end
+	}
+	few[1].Host = "Renamed Host"
+	few[2].UserType = "Edu"
+	few = append(few, umeeting.Meeting{UUID: "new-2", Host: "Another", Email: "another@example.com", UserType: "Pro",
+		Start: end.Add(-time.Hour), End: end, Participants: 2})
+	c.sim.Add(few...)
+	c.settle(false, "a", "b")
+	c.checkFresh("polls that counted a few meetings of existing hosts, a rename, a licence change, a new host", false)
+	c.advance(2 * time.Second) // the poll interval: held series show
+	c.settle(false, "a", "b")
+	c.checkFresh("polls after the hold", false)
 
 	c.advance(25 * time.Hour) // the 1d window and the peaks move
 	c.settle(false, "a", "b")
