@@ -140,7 +140,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		zw.Close()
 		zwPool.Put(zw)
 		trailer := make([]byte, 8)
-		binary.LittleEndian.PutUint32(trailer[:4], crc32.Update(s.crc, crc32.IEEETable, live.Bytes()))
+		binary.LittleEndian.PutUint32(trailer[:4], crc32.Update(s.checksum(), crc32.IEEETable, live.Bytes()))
 		binary.LittleEndian.PutUint32(trailer[4:], uint32(s.size+live.Len()))
 		out = append(out, gzipHeader)
 		for _, ch := range s.chunks {
