@@ -287,6 +287,8 @@ type Store struct {
 	// gen changes whenever what a Snapshot shows may have changed, but for
 	// the gauges that move with time alone (see Generation).
 	gen uint64
+	// shown is the last Snapshot's series and hosts and what changed since.
+	shown shown
 }
 
 // Generation is a number that changes whenever what a Snapshot shows may
@@ -307,6 +309,7 @@ func (s *Store) SetPolicy(p Policy, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
+	s.shown.reset()
 	s.policy = p
 	s.migrateOlder()
 	adm := s.admission()
@@ -351,6 +354,7 @@ func (s *Store) migrateOlder() {
 	}
 	s.st.migrate = false
 	s.gen++
+	s.shown.reset()
 	adm := s.admission()
 	for email, h := range s.st.Hosts {
 		h.Admitted = adm[email]
@@ -686,6 +690,7 @@ func (s *Store) Rollback() {
 	}
 	s.undo = nil
 	s.gen++
+	s.shown.touched(u)
 	st := s.st
 	st.header = u.header
 	restore(st.Series, u.series)
@@ -847,6 +852,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	if u.changed(st) {
 		s.gen++
 	}
+	s.shown.touched(u)
 	return res
 }
 
@@ -1049,28 +1055,14 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 	s.migrateOlder()
 	snap := &Snapshot{
 		At:          now,
-		Series:      make([]Series, 0, len(s.st.Series)),
 		Histograms:  make(map[string]Histograms, len(s.st.Hists)),
-		Hosts:       make([]HostSnapshot, 0, len(s.st.Hosts)),
 		ActiveHosts: map[string]map[string]int{},
 		Invalid:     make(map[string]uint64, len(umeeting.InvalidReasons)),
 		Remembered:  len(s.st.Meetings),
 		Folded:      s.st.Folded,
 		Seam:        unixTime(s.st.Seam),
 	}
-	for k, x := range s.st.Series {
-		if !x.Exposed {
-			continue
-		}
-		c := x.Counters
-		if x.Held != nil {
-			c = *x.Held
-		}
-		snap.Series = append(snap.Series, Series{SeriesKey: k, Counters: c, Created: unixTime(x.Created)})
-	}
-	slices.SortFunc(snap.Series, func(a, b Series) int {
-		return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.UserType, b.UserType))
-	})
+	snap.Series, snap.Hosts = s.snapshotSeries()
 	for ut, h := range s.st.Hists {
 		if h.New {
 			snap.Histograms[ut] = Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
@@ -1078,10 +1070,6 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 		}
 		snap.Histograms[ut] = Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone()}
 	}
-	for email, h := range s.st.Hosts {
-		snap.Hosts = append(snap.Hosts, HostSnapshot{Email: email, Host: *h})
-	}
-	slices.SortFunc(snap.Hosts, func(a, b HostSnapshot) int { return cmp.Compare(a.Email, b.Email) })
 	snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = s.gauges(now)
 	for _, r := range umeeting.InvalidReasons {
 		snap.Invalid[r] = s.st.Invalid[r]
