@@ -63,6 +63,7 @@ type Client struct {
 	shownURL string // the URL for messages: no credentials, no query
 	hide     func(string) string
 	sleep    func(ctx context.Context, d time.Duration) error // replaced in tests
+	decoders decoderPool                                      // a decoder and its memo, kept from fetch to fetch
 }
 
 // shanghai is the zone the service runs in; China has kept UTC+8 without
@@ -109,7 +110,9 @@ func New(cfg Config) (*Client, error) {
 	shown := *u
 	shown.User, shown.RawQuery, shown.ForceQuery, shown.Fragment, shown.RawFragment = nil, "", false, "", ""
 	cfg.HTTPClient = sameHostOnly(cfg.HTTPClient, u)
-	return &Client{cfg: cfg, endpoint: u, shownURL: shown.String(), hide: redactor(cfg.APISecret, cfg.APIKey), sleep: sleepCtx}, nil
+	c := &Client{cfg: cfg, endpoint: u, shownURL: shown.String(), hide: redactor(cfg.APISecret, cfg.APIKey), sleep: sleepCtx}
+	c.decoders.give(c.newDecoder())
+	return c, nil
 }
 
 // orDefault sets *v to d when it is not positive.
@@ -159,9 +162,12 @@ func (c *Client) Fetch(ctx context.Context, from, to time.Time, sink Sink) error
 	}
 	first := civilDate(from.Add(-c.cfg.MaxLength).In(c.cfg.Location)).AddDate(0, 0, -1)
 	last := civilDate(to.In(c.cfg.Location)).AddDate(0, 0, 1)
-	dec := newDecoder(c.cfg.Location, c.cfg.MaxLength)
-	dec.hide = c.hide
-	dec.seen = map[uint64]bool{}
+	dec := c.decoders.take()
+	if dec == nil { // another fetch runs: this one goes without the memo
+		dec = c.newDecoder()
+	}
+	defer c.decoders.give(dec)
+	dec.memo.begin()
 	pages := 0
 	for a := first; ; {
 		b := monthEnd(a)
@@ -172,10 +178,21 @@ func (c *Client) Fetch(ctx context.Context, from, to time.Time, sink Sink) error
 			return err
 		}
 		if !b.Before(last) {
+			dec.memo.end() // a whole fetch: what it did not list goes
 			return nil
 		}
 		a = b // the next chunk overlaps by a day: `to` may be exclusive
 	}
+}
+
+// newDecoder returns a decoder for the Client's answers, with an empty memo.
+func (c *Client) newDecoder() *decoder {
+	dec := newDecoder(c.cfg.Location, c.cfg.MaxLength)
+	dec.hide = c.hide
+	dec.seen = map[uint64]bool{}
+	dec.memo = newMemo()
+	dec.seed = dec.memo.seed
+	return dec
 }
 
 // civilDate is t's calendar date as midnight UTC, where AddDate is safe.

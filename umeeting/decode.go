@@ -101,10 +101,14 @@ func (w *window) Read(p []byte) (int, error) {
 type decoder struct {
 	in   window
 	dec  jsontext.Decoder
+	sub  jsontext.Decoder // reads the members of one element read whole
+	subr bytes.Reader
+	memo *memo // valid records of earlier answers; nil: none
 	p    parser
 	hide func(string) string // hides credentials in texts kept for errors
 	seen map[uint64]bool     // hashes of the elements seen in this period; nil: not tracked
 	seed maphash.Seed
+	hash uint64        // of the element just read
 	br   *bufio.Reader // lets the head be seen before parsing
 	bom  int64         // length of a byte order mark skipped
 }
@@ -133,7 +137,7 @@ func Decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
 func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (env Envelope, err error) {
 	d.in, d.bom = window{r: r, limit: maxValueBytes, kept: d.in.kept[:0]}, 0
 	d.br.Reset(&d.in)
-	defer d.br.Reset(nil) // drop the reader
+	defer func() { d.br.Reset(nil); d.in.r = nil }() // drop the reader
 	head, _ := d.br.Peek(headBytes)
 	if bytes.HasPrefix(head, []byte("\xef\xbb\xbf")) {
 		d.br.Discard(3)
@@ -230,34 +234,71 @@ func (d *decoder) data(env *Envelope, deliver bool, from, to time.Time, sink Sin
 		return d.jsonErr(err)
 	}
 	for d.mark() && d.dec.PeekKind() != ']' {
-		object, start, err := d.p.element(&d.dec, fieldOf)
+		raw, reason, err := d.element(deliver)
 		if err != nil {
 			return d.jsonErr(err)
 		}
-		d.p.resolve(d.in.kept, d.in.base-d.bom, start, d.dec.InputOffset())
-		raw := d.p.raw
 		env.Records++
-		if h := maphash.Bytes(d.seed, raw); d.seen != nil && !d.seen[h] {
-			d.seen[h] = true
+		if d.seen != nil && !d.seen[d.hash] {
+			d.seen[d.hash] = true
 			env.Fresh++
 		}
-		reason, keep := ReasonMalformed, false
-		if !deliver {
-			continue
-		} else if object {
-			reason, keep = d.p.record(from, to)
-		}
+		end := d.p.m.End
 		switch {
+		case !deliver:
 		case reason != "":
 			env.Delivered++
 			sink.Invalid(reason, bytes.Clone(raw))
-		case keep:
+		case (from.IsZero() || !end.Before(from)) && (to.IsZero() || !end.After(to)):
 			env.Delivered++
 			sink.Meeting(&d.p.m)
 		}
 	}
 	_, err := d.dec.ReadToken() // ']'
 	return d.jsonErr(err)
+}
+
+// element reads the next element of the data array: raw as written (its
+// hash in d.hash), and, when parse, why the record is invalid or "" with
+// the meeting in d.p.m. When the answers before listed mostly the same
+// records (the memo is warm), the element is read whole and a record
+// found in the memo, byte for byte, is not parsed again: the parser's
+// result depends on nothing else (the zone and the longest meeting are
+// the Client's). Otherwise it is parsed while it is read, in one pass.
+func (d *decoder) element(parse bool) (raw []byte, reason string, err error) {
+	if d.memo.isWarm() {
+		if raw, err = d.dec.ReadValue(); err != nil {
+			return nil, "", err
+		}
+		d.hash = maphash.Bytes(d.seed, raw)
+		if !parse || d.memo.get(d.hash, raw, &d.p.m) {
+			return raw, "", nil
+		}
+		if raw[0] != '{' {
+			return raw, ReasonMalformed, nil
+		}
+		d.subr.Reset(raw)
+		d.sub.Reset(&d.subr, jsonOptions...)
+		if _, _, err := d.p.element(&d.sub, fieldOf); err != nil {
+			return nil, "", err
+		}
+		d.p.resolve(raw, 0, 0, d.sub.InputOffset())
+	} else {
+		object, start, err := d.p.element(&d.dec, fieldOf)
+		if err != nil {
+			return nil, "", err
+		}
+		d.p.resolve(d.in.kept, d.in.base-d.bom, start, d.dec.InputOffset())
+		raw = d.p.raw
+		d.hash = maphash.Bytes(d.seed, raw)
+		if !parse || !object {
+			return raw, ReasonMalformed, nil
+		}
+	}
+	if reason = d.p.record(); reason == "" {
+		d.memo.put(d.hash, raw, &d.p.m)
+	}
+	return raw, reason, nil
 }
 
 // mark lets the next value be read: at most maxValueBytes from here.

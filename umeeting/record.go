@@ -92,49 +92,45 @@ func (p *parser) unquote(v []byte) []byte {
 	return p.key
 }
 
-// record fills p.m from the fields of the object element just read. It
-// returns the reason the record is invalid, or "" and whether its end lies
-// in [from, to] (a zero bound is open). Strings are made only for kept records.
-func (p *parser) record(from, to time.Time) (reason string, keep bool) {
+// record fills p.m from the fields of the object element just read, or
+// returns the reason the record is invalid.
+func (p *parser) record() (reason string) {
 	for _, v := range p.f[:fFeatures] { // text: a string or a number; null or absent: no value
 		if k := v.Kind(); k != 0 && k != 'n' && k != '"' && k != '0' {
-			return ReasonMalformed, false
+			return ReasonMalformed
 		}
 	}
 	if len(p.text(p.f[fUUID])) == 0 {
-		return ReasonMissingUUID, false
+		return ReasonMissingUUID
 	}
 	end, ok := p.time(p.text(p.f[fEnd]))
 	if !ok {
-		return ReasonBadEndTime, false
+		return ReasonBadEndTime
 	}
 	start, ok := p.time(p.text(p.f[fStart]))
 	if ok && start.After(end) {
-		return ReasonEndBeforeStart, false
+		return ReasonEndBeforeStart
 	}
 	if !ok {
 		d, ok := p.duration(p.f[fDuration])
 		if !ok {
-			return ReasonNoLength, false
+			return ReasonNoLength
 		}
 		start = end.Add(-d)
 	}
 	if end.Sub(start) > p.maxLength || start.Before(end.Add(-p.maxLength)) { // Sub saturates
-		return ReasonTooLong, false
+		return ReasonTooLong
 	}
 	participants := 0.0
 	if k := p.f[fParticipants].Kind(); k != 0 && k != 'n' {
 		v, ok := p.number(p.text(p.f[fParticipants]))
 		switch {
 		case !ok || v < 0 || v != math.Trunc(v):
-			return ReasonBadParticipants, false
+			return ReasonBadParticipants
 		case v > MaxParticipants:
-			return ReasonTooManyParticipants, false
+			return ReasonTooManyParticipants
 		}
 		participants = v
-	}
-	if (!from.IsZero() && end.Before(from)) || (!to.IsZero() && end.After(to)) {
-		return "", false
 	}
 	var features Feature
 	for i, f := range AllFeatures {
@@ -149,7 +145,7 @@ func (p *parser) record(from, to time.Time) (reason string, keep bool) {
 	if p.m.UserType == "" {
 		p.m.UserType = UnknownUserType
 	}
-	return "", true
+	return ""
 }
 
 // text returns the trimmed text of a string or number value, nil for any

@@ -1,0 +1,107 @@
+package umeeting
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// maxMemoBytes bounds the memory of a Client's memo: records beyond it
+// are read in full at every poll.
+const maxMemoBytes = 32 << 20
+
+// memo remembers the valid records of a Client's last fetch, each as
+// written and the Meeting it made. A poll lists mostly the records of the
+// poll before: a record found here byte for byte is not parsed again,
+// which gives the same Meeting (the parser depends on the record and the
+// Client's settings only). It is used by one fetch at a time.
+type memo struct {
+	seed    maphash.Seed
+	entries map[uint64]*memoEntry // by the record's hash
+	fetch   uint64                // the current fetch
+	bytes   int
+	valid   int  // valid records the current fetch read
+	warm    bool // the last fetch left most of its records here
+}
+
+type memoEntry struct {
+	raw   string
+	m     Meeting
+	fetch uint64 // the last fetch that listed it
+}
+
+// memoEntryBytes is an entry's memory beside its record and strings.
+const memoEntryBytes = 200
+
+func newMemo() *memo { return &memo{seed: maphash.MakeSeed(), entries: map[uint64]*memoEntry{}} }
+
+// get copies into m the Meeting of raw (h is its hash with m's seed) and
+// says whether raw was remembered; a nil memo remembers nothing.
+func (c *memo) get(h uint64, raw []byte, m *Meeting) bool {
+	if c == nil {
+		return false
+	}
+	e := c.entries[h]
+	if e == nil || e.raw != string(raw) {
+		return false
+	}
+	e.fetch = c.fetch
+	c.valid++
+	*m = e.m
+	return true
+}
+
+// isWarm says whether the fetch before left most of its valid records in
+// the memo, so that reading elements whole to look them up pays.
+func (c *memo) isWarm() bool { return c != nil && c.warm }
+
+// put remembers the Meeting m that raw made, while the memo has room.
+func (c *memo) put(h uint64, raw []byte, m *Meeting) {
+	if c == nil {
+		return
+	}
+	if c.valid++; c.bytes+len(raw)+len(m.UUID)+memoEntryBytes > maxMemoBytes {
+		return
+	}
+	if old := c.entries[h]; old != nil { // another record of the same hash
+		c.bytes -= len(old.raw) + len(old.m.UUID) + memoEntryBytes
+	}
+	c.entries[h] = &memoEntry{raw: string(raw), m: *m, fetch: c.fetch}
+	c.bytes += len(raw) + len(m.UUID) + memoEntryBytes
+}
+
+// begin starts a fetch.
+func (c *memo) begin() { c.fetch, c.valid = c.fetch+1, 0 }
+
+// end forgets the records the fetch just ended did not list, so that the
+// memo holds what the next poll is likely to list again, and says whether
+// it holds most of them.
+func (c *memo) end() {
+	for h, e := range c.entries {
+		if e.fetch != c.fetch {
+			c.bytes -= len(e.raw) + len(e.m.UUID) + memoEntryBytes
+			delete(c.entries, h)
+		}
+	}
+	c.warm = c.valid > 0 && 4*len(c.entries) >= 3*c.valid
+}
+
+// decoderPool hands a Client's decoder, with its buffers and memo, to one
+// fetch at a time; a fetch running beside it makes its own.
+type decoderPool struct {
+	mu  sync.Mutex
+	dec *decoder
+}
+
+func (p *decoderPool) take() *decoder {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.dec
+	p.dec = nil
+	return d
+}
+
+func (p *decoderPool) give(d *decoder) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dec = d
+}

@@ -1,0 +1,124 @@
+package umeeting
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// memoRecords are records that a poll lists again and again, among them
+// the ones where reading only part of a record would go wrong.
+func memoRecords() []string {
+	return []string{
+		meetingRecord("plain", dayEnd),
+		// uuid last, and the end before it
+		`{"end_time": "2026-11-20T11:05:00Z", "start_time": "2026-11-20T10:55:00Z", "email": "Last@X.cn", "host": "L", "uuid": "uuid-last"}`,
+		// duplicate names: the last one wins, for uuid and end_time alike
+		`{"uuid": "first-uuid", "end_time": "2026-11-20T11:00:00Z", "start_time": "2026-11-20T10:50:00Z", "uuid": "second-uuid", "end_time": "2026-11-20T11:10:00Z"}`,
+		`{"uuid": "dup-end", "start_time": "2026-11-20T10:50:00Z", "end_time": "2026-11-20T11:00:00Z", "end_time": "not a time"}`,
+		// escapes and other spellings of the same values
+		`{"uuid": "esc\u0061ped", "email": "\u0041@x.cn", "start_time": "2026-11-20 18:50:00+08:00", "end_time": "2026-11-20T11:00:00Z", "has_video": "YES", "participants": "4"}`,
+		// invalid records: counted as invalid every time they are listed
+		record("uuid", `"no-end"`, "end_time", del),
+		record("uuid", `""`),
+		record("participants", `-1`),
+		`"not an object"`,
+		`{"uuid": {"nested": 1}, "end_time": "2026-11-20T11:00:00Z"}`,
+		// valid, outside the window: never handed over
+		meetingRecord("outside", dayEnd.Add(-5*time.Hour)),
+		// the same meeting twice in one answer
+		meetingRecord("plain", dayEnd),
+	}
+}
+
+// fullParse decodes body as a decoder without a memo does, with the
+// testClient's settings and fetchDay's window.
+func fullParse(t *testing.T, body string) *eventSink {
+	t.Helper()
+	sink := &eventSink{}
+	d := newDecoder(time.UTC, time.Hour)
+	if _, err := d.decode(strings.NewReader(body), mustTime("2026-11-20T10:00:00Z"), mustTime("2026-11-20T12:00:00Z"), sink); err != nil {
+		t.Fatal(err)
+	}
+	sink.CommitPage()
+	return sink
+}
+
+// TestMemoEqualsFullParse: a record a poll listed before is not parsed
+// again, and what the sink gets is what a full parse gives, poll after
+// poll: meetings, invalid records with their JSON, the order.
+func TestMemoEqualsFullParse(t *testing.T) {
+	body := envelope(memoRecords())
+	changed := memoRecords()
+	changed[0] = meetingRecord("plain", dayEnd.Add(time.Minute))                                                       // same uuid, another end
+	changed[1] = strings.Replace(changed[1], `"2026-11-20T11:05:00Z"`, `"2026-11-20T11:05:00"`, 1)                     // zone-less now
+	changed[4] = strings.Replace(changed[4], `"participants": "4"`, `"participants": "4.5"`, 1)                        // invalid now
+	changed = append(changed, `{"uuid": "new", "end_time": "2026-11-20T11:30:00Z", "duration": 12}`, memoRecords()[8]) // new, and a repeat
+	bodies := []string{body, body, envelope(changed), envelope(changed), body}
+	api := newFakeAPI(t, serve(bodies...))
+	c := newTestClient(t, api.url(), nil)
+	for i, b := range bodies {
+		got := &eventSink{}
+		if err := c.fetchDay(context.Background(), got); err != nil {
+			t.Fatal(err)
+		}
+		want := fullParse(t, b)
+		if !reflect.DeepEqual(got.events, want.events) || !reflect.DeepEqual(got.meetings, want.meetings) ||
+			!reflect.DeepEqual(got.raws, want.raws) {
+			t.Errorf("fetch %d:\n got  %v\n     %+v\n     %q\n want %v\n     %+v\n     %q", i+1,
+				got.events, got.meetings, got.raws, want.events, want.meetings, want.raws)
+		}
+	}
+	// The memo holds the valid records of the last fetch only.
+	m := c.decoders.take().memo
+	if len(m.entries) != 5 {
+		t.Errorf("memo after the last fetch: %+v, want the 5 distinct valid records of the first answer", m)
+	}
+}
+
+// TestMemoHitsAreNotParsed: the second poll of the same answer finds every
+// valid record in the memo.
+func TestMemoHitsAreNotParsed(t *testing.T) {
+	var records []string
+	for i := range 50 {
+		records = append(records, meetingRecord(strings.Repeat("u", i+1), dayEnd))
+	}
+	api := newFakeAPI(t, serve(envelope(records)))
+	c := newTestClient(t, api.url(), nil)
+	if err := c.fetchDay(context.Background(), &eventSink{}); err != nil {
+		t.Fatal(err)
+	}
+	d := c.decoders.take()
+	for _, e := range d.memo.entries {
+		e.m.Host = "from the memo"
+	}
+	c.decoders.give(d)
+	sink := &eventSink{}
+	if err := c.fetchDay(context.Background(), sink); err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range sink.meetings {
+		if got.Host != "from the memo" {
+			t.Fatalf("meeting %s parsed again", got.UUID)
+		}
+	}
+	if len(sink.meetings) != 50 {
+		t.Errorf("%d meetings, want 50", len(sink.meetings))
+	}
+}
+
+// TestMemoBounded: the memo stops growing at maxMemoBytes.
+func TestMemoBounded(t *testing.T) {
+	c := newMemo()
+	m := &Meeting{UUID: "u"}
+	raw := make([]byte, 1<<20)
+	for i := range 100 {
+		raw[0] = byte(i)
+		c.put(uint64(i), raw, m)
+	}
+	if c.bytes > maxMemoBytes || len(c.entries) >= 100 {
+		t.Errorf("memo of %d entries, %d bytes; the bound is %d bytes", len(c.entries), c.bytes, maxMemoBytes)
+	}
+}
