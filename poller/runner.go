@@ -282,7 +282,9 @@ func (r *runner) poll(ctx context.Context) error {
 		st.LastSuccess = done
 		st.PollDuration = took
 		st.BudgetRemaining = r.budget.Remaining()
-		st.LastSave = done
+		if res.Saved {
+			st.LastSave = done
+		}
 	})
 	r.inst.Polls.WithLabelValues(r.name, collector.PollSuccess).Inc()
 	if r.failures > 0 {

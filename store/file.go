@@ -159,6 +159,7 @@ func (s *Store) Save() error {
 	s.buf.Reset()
 	encodeState(&s.buf, s.st)
 	atSeam := s.st.atSeam()
+	changes, through := s.changes, s.st.CountedThrough
 	s.mu.Unlock()
 	if atSeam {
 		// Kept before the state itself: when this fails, the baseline poll
@@ -167,7 +168,13 @@ func (s *Store) Save() error {
 			return fmt.Errorf("keeping the state at the seam: %w", err)
 		}
 	}
-	return writeFileAtomic(s.path, s.buf.Bytes())
+	if err := writeFileAtomic(s.path, s.buf.Bytes()); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.saved, s.savedThrough = changes, through
+	s.mu.Unlock()
+	return nil
 }
 
 func writeFileAtomic(path string, data []byte) error {

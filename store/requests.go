@@ -193,6 +193,7 @@ func (s *Store) RequestTimes() []time.Time {
 func (s *Store) SetRequestTimes(ts []time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.changes++
 	s.st.Requests = s.st.Requests[:0]
 	for _, t := range ts {
 		s.st.Requests = append(s.st.Requests, t.UnixNano())

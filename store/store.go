@@ -289,6 +289,18 @@ type Store struct {
 	gen uint64
 	// shown is the last Snapshot's series and hosts and what changed since.
 	shown shown
+	// changes counts the changes of what the state file holds, but for
+	// the time of the last poll alone; saved is its value, and
+	// savedThrough the time of the last poll, at the last successful Save
+	// (see Commit).
+	changes, saved uint64
+	savedThrough   int64
+	// timeline answers the concurrency peaks (peaks.go).
+	timeline *timeline
+	// adm is the last admission, valid while admOK: until a host or the
+	// policy changes.
+	adm   map[string]bool
+	admOK bool
 }
 
 // Generation is a number that changes whenever what a Snapshot shows may
@@ -310,7 +322,9 @@ func (s *Store) SetPolicy(p Policy, now time.Time) {
 	defer s.mu.Unlock()
 	s.gen++
 	s.shown.reset()
+	s.changes++
 	s.policy = p
+	s.admOK = false
 	s.migrateOlder()
 	adm := s.admission()
 	for email, h := range s.st.Hosts {
@@ -355,6 +369,7 @@ func (s *Store) migrateOlder() {
 	s.st.migrate = false
 	s.gen++
 	s.shown.reset()
+	s.changes++
 	adm := s.admission()
 	for email, h := range s.st.Hosts {
 		h.Admitted = adm[email]
@@ -445,6 +460,7 @@ func (s *Store) SetBackfilled() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Backfilled = true
+	s.changes++
 }
 
 // ReadHistoryAgain marks the read of older history as not done, so that a
@@ -454,6 +470,7 @@ func (s *Store) ReadHistoryAgain() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Backfilled = false
+	s.changes++
 }
 
 // CountedThrough is the time of the last successful poll; zero before it.
@@ -617,6 +634,9 @@ type ApplyResult struct {
 	Invalid    int // invalid records counted
 	Pruned     int // remembered meetings forgotten
 	Folded     int // counted meetings whose user_type was folded into OtherUserType
+	// Saved: Commit wrote the state (it does not when the poll changed
+	// nothing but its own time, see Commit).
+	Saved bool
 }
 
 // undoLog is what one Apply changed, to put back on Rollback.
@@ -670,14 +690,34 @@ func (u *undoLog) touchHost(st *state, email string) {
 // Commit applies the batch of a successful poll and saves the state. When
 // the save fails the poll is undone, so the counters served never run
 // ahead of what a restart would load; its meetings are counted by a later
-// poll whose save succeeds.
+// poll whose save succeeds. A poll that changed nothing the state file
+// holds but the time of the last poll is not saved, unless that time was
+// last saved maxUnsaved ago: a restart then loads the same counts,
+// horizon, remembered meetings and invalid records, and polls at once.
 func (s *Store) Commit(b *Batch) (ApplyResult, error) {
 	res := s.Apply(b)
+	if !s.needsSave() {
+		return res, nil
+	}
 	if err := s.Save(); err != nil {
 		s.Rollback()
 		return ApplyResult{}, err
 	}
+	res.Saved = true
 	return res, nil
+}
+
+// maxUnsaved bounds how old the time of the last poll in the state file
+// gets while polls change nothing else.
+const maxUnsaved = time.Hour
+
+// needsSave says whether the state differs from the one last saved in more
+// than the time of the last poll, or that time was saved maxUnsaved ago.
+func (s *Store) needsSave() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveBlocked != nil || s.changes != s.saved ||
+		s.st.CountedThrough-s.savedThrough >= int64(maxUnsaved/time.Second)
 }
 
 // Rollback undoes the last Apply.
@@ -691,6 +731,8 @@ func (s *Store) Rollback() {
 	s.undo = nil
 	s.gen++
 	s.shown.touched(u)
+	s.changes++
+	s.admOK = false
 	st := s.st
 	st.header = u.header
 	restore(st.Series, u.series)
@@ -849,10 +891,16 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	st.CountedThrough = max(st.CountedThrough, now)
 	st.Horizon = max(st.Horizon, min(now, st.MaxEnd)-int64(win.Lookback/time.Second))
 	res.Pruned = s.prune(u, now)
-	if u.changed(st) {
+	changed := u.changed(st)
+	if changed {
 		s.gen++
 	}
 	s.shown.touched(u)
+	h, prior := st.header, u.header
+	h.CountedThrough, prior.CountedThrough = 0, 0
+	if changed || h != prior || len(u.invalidSeen) > 0 {
+		s.changes++
+	}
 	return res
 }
 
@@ -939,6 +987,7 @@ func (s *Store) updateHost(u *undoLog, m *umeeting.Meeting) {
 		return
 	}
 	u.touchHost(s.st, m.Email)
+	s.admOK = false
 	ut := s.fold(u, m.UserType)
 	if h == nil {
 		s.st.Hosts[m.Email] = &Host{Host: m.Host, UserType: ut, LastEnd: end, Order: s.st.NextOrder}
@@ -953,6 +1002,15 @@ func (s *Store) updateHost(u *undoLog, m *umeeting.Meeting) {
 // e-mail and the latest display name), the first MaxHosts of them in
 // first-seen order.
 func (s *Store) admission() map[string]bool {
+	if s.admOK {
+		return s.adm
+	}
+	s.adm, s.admOK = s.admit(), true
+	return s.adm
+}
+
+// admit computes admission (which hosts get series of their own).
+func (s *Store) admit() map[string]bool {
 	p := s.policy
 	if !p.PerHost {
 		return nil
@@ -1122,33 +1180,12 @@ func (h *Histogram) clone() *Histogram {
 	return &c
 }
 
-// peaks sweeps the meetings in progress during the trailing PeakWindow,
-// each an interval [start, end), and returns the most meetings and the most
-// participants at one moment.
+// peaks returns the most meetings and the most participants in progress
+// at one moment of the trailing PeakWindow, each meeting an interval
+// [start, end).
 func (s *Store) peaks(now time.Time) (meetings, participants int) {
 	from, to := now.Add(-PeakWindow).Unix(), now.Unix()
-	type event struct {
-		t     int64
-		delta int // +1 start, -1 end
-		p     int
-	}
-	var events []event
-	for _, m := range s.st.Meetings {
-		if m.End <= from || m.Start >= to {
-			continue
-		}
-		events = append(events, event{max(m.Start, from), 1, int(m.Participants)}, event{m.End, -1, int(m.Participants)})
-	}
-	// Ends sort before starts at the same instant: [start, end) intervals
-	// that only touch do not overlap.
-	slices.SortFunc(events, func(a, b event) int { return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.delta, b.delta)) })
-	var curM, curP int
-	for _, e := range events {
-		curM += e.delta
-		curP += e.delta * e.p
-		meetings, participants = max(meetings, curM), max(participants, curP)
-	}
-	return meetings, participants
+	return s.timelineFrom(from).peaks(from, to)
 }
 
 // WithoutHosts returns a copy of snap as a policy without per-host series

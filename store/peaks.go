@@ -1,0 +1,69 @@
+package store
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+)
+
+// timeline is the number of meetings and participants in progress over
+// time, as a step function of the remembered meetings that ended after
+// from: after each instant at[i] (ends before starts), meetings[i] and
+// participants[i] are in progress. It answers the peaks of every trailing
+// window that starts at or after from, while the meetings stay the same
+// (gen): a poll that counted nothing sorts nothing.
+type timeline struct {
+	gen                    uint64
+	from                   int64
+	at                     []int64
+	meetings, participants []int
+}
+
+// peaks returns the most meetings and the most participants in progress at
+// one moment of [from, to): what is in progress at from, then after each
+// instant up to to. That is what a sweep of the meetings of the window,
+// clipped to it, finds: its starts and ends at one instant, ends first,
+// only go down and then up to the value after the instant.
+func (tl *timeline) peaks(from, to int64) (meetings, participants int) {
+	i := sort.Search(len(tl.at), func(i int) bool { return tl.at[i] > from })
+	if i > 0 {
+		meetings, participants = tl.meetings[i-1], tl.participants[i-1]
+	}
+	for ; i < len(tl.at) && tl.at[i] < to; i++ {
+		meetings, participants = max(meetings, tl.meetings[i]), max(participants, tl.participants[i])
+	}
+	return meetings, participants
+}
+
+// timelineFrom returns the timeline for windows from from on, built again
+// only when the meetings changed or from is before the one it was built for.
+func (s *Store) timelineFrom(from int64) *timeline {
+	if tl := s.timeline; tl != nil && tl.gen == s.gen && from >= tl.from {
+		return tl
+	}
+	type event struct {
+		t     int64
+		delta int // +1 start, -1 end
+		p     int
+	}
+	var events []event
+	for _, m := range s.st.Meetings {
+		if m.End > from {
+			events = append(events, event{m.Start, 1, int(m.Participants)}, event{m.End, -1, int(m.Participants)})
+		}
+	}
+	slices.SortFunc(events, func(a, b event) int { return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.delta, b.delta)) })
+	tl := &timeline{gen: s.gen, from: from}
+	var curM, curP int
+	for i, e := range events {
+		curM += e.delta
+		curP += e.delta * e.p
+		if i+1 == len(events) || events[i+1].t != e.t {
+			tl.at = append(tl.at, e.t)
+			tl.meetings = append(tl.meetings, curM)
+			tl.participants = append(tl.participants, curP)
+		}
+	}
+	s.timeline = tl
+	return tl
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// sweepPeaks is the sweep the store used before the timeline: the
+// meetings of the window, clipped to it, ends before starts at one instant.
+func sweepPeaks(ms map[string]meeting, from, to int64) (meetings, participants int) {
+	type event struct {
+		t     int64
+		delta int
+		p     int
+	}
+	var events []event
+	for _, m := range ms {
+		if m.End <= from || m.Start >= to {
+			continue
+		}
+		events = append(events, event{max(m.Start, from), 1, int(m.Participants)}, event{m.End, -1, int(m.Participants)})
+	}
+	slices.SortFunc(events, func(a, b event) int { return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.delta, b.delta)) })
+	var curM, curP int
+	for _, e := range events {
+		curM += e.delta
+		curP += e.delta * e.p
+		meetings, participants = max(meetings, curM), max(participants, curP)
+	}
+	return meetings, participants
+}
+
+// TestTimelinePeaksEqualTheSweep: on random meetings (touching, zero
+// length, spanning the window's start, starting after its end), every
+// trailing window, sliding forward and stepping back, with meetings added
+// between, gives the sweep's peaks.
+func TestTimelinePeaksEqualTheSweep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const span = int64(72 * 3600)
+	base := t0.Unix() - span
+	s, _ := Open(t.TempDir(), "a")
+	add := func(n int) {
+		for range n {
+			start := base + rng.Int64N(span)/60*60 // on minutes: many shared instants
+			length := rng.Int64N(4*3600) / 60 * 60
+			if rng.IntN(20) == 0 {
+				length = 0
+			}
+			s.st.Meetings[fmt.Sprint(len(s.st.Meetings))] = meeting{Start: start, End: start + length, Participants: uint32(rng.IntN(50))}
+		}
+		s.gen++ // as Apply does when it adds meetings
+	}
+	add(2000)
+	now := base + int64(PeakWindow/time.Second)
+	for step := range 300 {
+		switch {
+		case step%50 == 49:
+			add(50)
+		case step%37 == 0:
+			now -= rng.Int64N(3 * 3600) // a clock stepped back
+		default:
+			now += rng.Int64N(600)
+		}
+		from := now - int64(PeakWindow/time.Second)
+		s.mu.Lock()
+		gm, gp := s.peaks(time.Unix(now, 0))
+		s.mu.Unlock()
+		if wm, wp := sweepPeaks(s.st.Meetings, from, now); gm != wm || gp != wp {
+			t.Fatalf("step %d, window %d..%d: %d meetings, %d participants; the sweep finds %d, %d", step, from, now, gm, gp, wm, wp)
+		}
+	}
+}
