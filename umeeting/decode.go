@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -99,18 +100,20 @@ func (w *window) Read(p []byte) (int, error) {
 // decoder reads one answer at a time from a stream with jsontext, holding
 // at most one value of it. A Client keeps one across the pages of a Fetch.
 type decoder struct {
-	in   window
-	dec  jsontext.Decoder
-	sub  jsontext.Decoder // reads the members of one element read whole
-	subr bytes.Reader
-	memo *memo // valid records of earlier answers; nil: none
-	p    parser
-	hide func(string) string // hides credentials in texts kept for errors
-	seen map[uint64]bool     // hashes of the elements seen in this period; nil: not tracked
-	seed maphash.Seed
-	hash uint64        // of the element just read
-	br   *bufio.Reader // lets the head be seen before parsing
-	bom  int64         // length of a byte order mark skipped
+	in    window
+	dec   jsontext.Decoder
+	sub   jsontext.Decoder // reads the members of one element read whole
+	subr  bytes.Reader
+	memo  *memo // valid records of earlier answers; nil: none
+	p     parser
+	hide  func(string) string // hides credentials in texts kept for errors
+	seen  map[uint64]bool     // hashes of the elements seen in this period; nil: not tracked
+	seed  maphash.Seed
+	hash  uint64        // of the element just read
+	ahead []byte        // an answer read before decoding (see decode)
+	rec   *answer       // what the answer being decoded hands over; nil: not kept
+	br    *bufio.Reader // lets the head be seen before parsing
+	bom   int64         // length of a byte order mark skipped
 }
 
 func newDecoder(loc *time.Location, maxLength time.Duration) *decoder {
@@ -134,7 +137,85 @@ func Decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
 	return newDecoder(shanghai, DefaultMaxMeetingLength).decode(r, from, to, sink)
 }
 
-func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (env Envelope, err error) {
+// decode reads one answer. With a memo, an answer up to maxAhead is read
+// first: one that came before, byte for byte, is not decoded again but
+// handed over as it was (each record filtered by [from, to] anew); others
+// are decoded from the bytes read and the rest of r, as if read from r.
+func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
+	if d.memo == nil {
+		return d.decodeStream(r, from, to, sink)
+	}
+	body, complete, rerr := d.readAhead(r)
+	var h uint64
+	if complete {
+		h = maphash.Bytes(d.seed, body)
+		if a := d.memo.answer(h, body); a != nil {
+			return d.replay(a, from, to, sink), nil
+		}
+		d.rec = &answer{}
+	}
+	defer func() { d.rec = nil }()
+	var rest io.Reader = bytes.NewReader(body)
+	switch {
+	case rerr != nil:
+		rest = io.MultiReader(rest, errReader{rerr})
+	case !complete:
+		rest = io.MultiReader(rest, r)
+	}
+	env, err := d.decodeStream(rest, from, to, sink)
+	if d.rec != nil && err == nil {
+		d.rec.env = env
+		d.memo.putAnswer(h, body, d.rec)
+	}
+	return env, err
+}
+
+// maxAhead is the most of an answer read before decoding it: pages of a
+// paged API are far smaller; an answer larger is decoded as it streams.
+const maxAhead = 1 << 20
+
+// readAhead reads r to its end, or maxAhead bytes of it, or up to an error.
+func (d *decoder) readAhead(r io.Reader) (body []byte, complete bool, err error) {
+	buf := d.ahead[:0]
+	defer func() { d.ahead = buf[:0] }()
+	for len(buf) < maxAhead {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 32<<10), maxAhead-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), maxAhead)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, true, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+	return buf, false, nil
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// replay hands over the records of an answer decoded before, as decoding
+// it again would.
+func (d *decoder) replay(a *answer, from, to time.Time, sink Sink) Envelope {
+	env := a.env
+	env.Records, env.Delivered, env.Fresh = 0, 0, 0
+	for i := range a.items {
+		it := &a.items[i]
+		if it.reason == "" && it.deliver {
+			d.p.m = it.m
+			d.memo.touch(it)
+		}
+		d.handOver(&env, it.hash, it.deliver, it.reason, []byte(it.raw), from, to, sink)
+	}
+	return env
+}
+
+func (d *decoder) decodeStream(r io.Reader, from, to time.Time, sink Sink) (env Envelope, err error) {
 	d.in, d.bom = window{r: r, limit: maxValueBytes, kept: d.in.kept[:0]}, 0
 	d.br.Reset(&d.in)
 	defer func() { d.br.Reset(nil); d.in.r = nil }() // drop the reader
@@ -238,24 +319,40 @@ func (d *decoder) data(env *Envelope, deliver bool, from, to time.Time, sink Sin
 		if err != nil {
 			return d.jsonErr(err)
 		}
-		env.Records++
-		if d.seen != nil && !d.seen[d.hash] {
-			d.seen[d.hash] = true
-			env.Fresh++
+		if d.rec != nil {
+			it := answerItem{hash: d.hash, deliver: deliver, reason: reason}
+			if reason != "" {
+				it.raw = string(raw)
+			} else if deliver {
+				it.m, it.entry = d.p.m, d.memo.last
+			}
+			d.rec.items = append(d.rec.items, it)
 		}
-		end := d.p.m.End
-		switch {
-		case !deliver:
-		case reason != "":
-			env.Delivered++
-			sink.Invalid(reason, bytes.Clone(raw))
-		case (from.IsZero() || !end.Before(from)) && (to.IsZero() || !end.After(to)):
-			env.Delivered++
-			sink.Meeting(&d.p.m)
-		}
+		d.handOver(env, d.hash, deliver, reason, raw, from, to, sink)
 	}
 	_, err := d.dec.ReadToken() // ']'
 	return d.jsonErr(err)
+}
+
+// handOver counts one element of the data array, of hash h, and hands it
+// to sink: raw with the reason it is invalid, or the meeting in d.p.m when
+// it ended in [from, to].
+func (d *decoder) handOver(env *Envelope, h uint64, deliver bool, reason string, raw []byte, from, to time.Time, sink Sink) {
+	env.Records++
+	if d.seen != nil && !d.seen[h] {
+		d.seen[h] = true
+		env.Fresh++
+	}
+	end := d.p.m.End
+	switch {
+	case !deliver:
+	case reason != "":
+		env.Delivered++
+		sink.Invalid(reason, bytes.Clone(raw))
+	case (from.IsZero() || !end.Before(from)) && (to.IsZero() || !end.After(to)):
+		env.Delivered++
+		sink.Meeting(&d.p.m)
+	}
 }
 
 // element reads the next element of the data array: raw as written (its

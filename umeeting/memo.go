@@ -17,10 +17,14 @@ const maxMemoBytes = 32 << 20
 type memo struct {
 	seed    maphash.Seed
 	entries map[uint64]*memoEntry // by the record's hash
+	answers map[uint64]*answer    // by the answer's hash
 	fetch   uint64                // the current fetch
 	bytes   int
 	valid   int  // valid records the current fetch read
 	warm    bool // the last fetch left most of its records here
+	// last is the entry of the record last found or put; nil when it
+	// was not kept.
+	last *memoEntry
 }
 
 type memoEntry struct {
@@ -32,7 +36,70 @@ type memoEntry struct {
 // memoEntryBytes is an entry's memory beside its record and strings.
 const memoEntryBytes = 200
 
-func newMemo() *memo { return &memo{seed: maphash.MakeSeed(), entries: map[uint64]*memoEntry{}} }
+func newMemo() *memo {
+	return &memo{seed: maphash.MakeSeed(), entries: map[uint64]*memoEntry{}, answers: map[uint64]*answer{}}
+}
+
+// answer is an answer (a page) decoded without error, and what it handed
+// over, element by element.
+type answer struct {
+	body  string
+	env   Envelope
+	items []answerItem
+	fetch uint64 // the last fetch that got it
+}
+
+type answerItem struct {
+	hash    uint64
+	entry   *memoEntry // valid and delivered: its record's entry, if kept
+	deliver bool
+	reason  string  // invalid: why
+	raw     string  // invalid: the record as written
+	m       Meeting // valid and delivered: the meeting
+}
+
+// answerItemBytes is an item's memory beside its strings.
+const answerItemBytes = 160
+
+func (a *answer) size() int {
+	n := len(a.body) + len(a.items)*answerItemBytes
+	for _, it := range a.items {
+		n += len(it.raw)
+	}
+	return n
+}
+
+// answer returns the answer of hash h if it is body, byte for byte.
+func (c *memo) answer(h uint64, body []byte) *answer {
+	a := c.answers[h]
+	if a == nil || a.body != string(body) {
+		return nil
+	}
+	a.fetch = c.fetch
+	return a
+}
+
+// putAnswer remembers the answer body of hash h, while the memo has room.
+func (c *memo) putAnswer(h uint64, body []byte, a *answer) {
+	a.body, a.fetch = string(body), c.fetch
+	if old := c.answers[h]; old != nil {
+		c.bytes -= old.size()
+		delete(c.answers, h)
+	}
+	if c.bytes+a.size() > maxMemoBytes {
+		return
+	}
+	c.answers[h] = a
+	c.bytes += a.size()
+}
+
+// touch marks the record of an answer replayed as listed by this fetch.
+func (c *memo) touch(it *answerItem) {
+	if it.entry != nil {
+		it.entry.fetch = c.fetch
+	}
+	c.valid++
+}
 
 // get copies into m the Meeting of raw (h is its hash with m's seed) and
 // says whether raw was remembered; a nil memo remembers nothing.
@@ -46,6 +113,7 @@ func (c *memo) get(h uint64, raw []byte, m *Meeting) bool {
 	}
 	e.fetch = c.fetch
 	c.valid++
+	c.last = e
 	*m = e.m
 	return true
 }
@@ -59,13 +127,15 @@ func (c *memo) put(h uint64, raw []byte, m *Meeting) {
 	if c == nil {
 		return
 	}
+	c.last = nil
 	if c.valid++; c.bytes+len(raw)+len(m.UUID)+memoEntryBytes > maxMemoBytes {
 		return
 	}
 	if old := c.entries[h]; old != nil { // another record of the same hash
 		c.bytes -= len(old.raw) + len(old.m.UUID) + memoEntryBytes
 	}
-	c.entries[h] = &memoEntry{raw: string(raw), m: *m, fetch: c.fetch}
+	c.last = &memoEntry{raw: string(raw), m: *m, fetch: c.fetch}
+	c.entries[h] = c.last
 	c.bytes += len(raw) + len(m.UUID) + memoEntryBytes
 }
 
@@ -80,6 +150,12 @@ func (c *memo) end() {
 		if e.fetch != c.fetch {
 			c.bytes -= len(e.raw) + len(e.m.UUID) + memoEntryBytes
 			delete(c.entries, h)
+		}
+	}
+	for h, a := range c.answers {
+		if a.fetch != c.fetch {
+			c.bytes -= a.size()
+			delete(c.answers, h)
 		}
 	}
 	c.warm = c.valid > 0 && 4*len(c.entries) >= 3*c.valid

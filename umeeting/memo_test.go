@@ -2,6 +2,7 @@ package umeeting
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,7 +57,11 @@ func TestMemoEqualsFullParse(t *testing.T) {
 	changed[1] = strings.Replace(changed[1], `"2026-11-20T11:05:00Z"`, `"2026-11-20T11:05:00"`, 1)                     // zone-less now
 	changed[4] = strings.Replace(changed[4], `"participants": "4"`, `"participants": "4.5"`, 1)                        // invalid now
 	changed = append(changed, `{"uuid": "new", "end_time": "2026-11-20T11:30:00Z", "duration": 12}`, memoRecords()[8]) // new, and a repeat
-	bodies := []string{body, body, envelope(changed), envelope(changed), body}
+	var large []string                                                                                                 // more than maxAhead: decoded as it streams
+	for i := 0; len(strings.Join(large, ",")) <= maxAhead; i++ {
+		large = append(large, memoRecords()[i%len(memoRecords())], meetingRecord(fmt.Sprint("large", i), dayEnd))
+	}
+	bodies := []string{body, body, envelope(changed), envelope(changed), body, envelope(large), envelope(large)}
 	api := newFakeAPI(t, serve(bodies...))
 	c := newTestClient(t, api.url(), nil)
 	for i, b := range bodies {
@@ -73,19 +78,60 @@ func TestMemoEqualsFullParse(t *testing.T) {
 	}
 	// The memo holds the valid records of the last fetch only.
 	m := c.decoders.take().memo
-	if len(m.entries) != 5 {
-		t.Errorf("memo after the last fetch: %+v, want the 5 distinct valid records of the first answer", m)
+	if want := len(large)/2 + 5; len(m.entries) != want || len(m.answers) != 0 {
+		t.Errorf("memo after the last fetch: %d records, %d answers; want %d records, no answer", len(m.entries), len(m.answers), want)
 	}
 }
 
-// TestMemoHitsAreNotParsed: the second poll of the same answer finds every
-// valid record in the memo.
+// TestSameAnswerIsReplayed: an answer that came before, byte for byte, is
+// not decoded again: what it handed over is handed over again, each
+// meeting filtered by the window of this fetch.
+func TestSameAnswerIsReplayed(t *testing.T) {
+	body := envelope(memoRecords())
+	api := newFakeAPI(t, serve(body))
+	c := newTestClient(t, api.url(), nil)
+	if err := c.fetchDay(context.Background(), &eventSink{}); err != nil {
+		t.Fatal(err)
+	}
+	d := c.decoders.take()
+	if len(d.memo.answers) != 1 {
+		t.Fatalf("%d answers kept, want 1", len(d.memo.answers))
+	}
+	for _, a := range d.memo.answers {
+		for i := range a.items {
+			a.items[i].m.Host = "replayed"
+		}
+	}
+	c.decoders.give(d)
+	got := &eventSink{}
+	// A later window: "plain" (11:00) is out, the others are in.
+	if err := c.Fetch(context.Background(), mustTime("2026-11-20T11:01:00Z"), mustTime("2026-11-20T12:00:00Z"), got); err != nil {
+		t.Fatal(err)
+	}
+	want := &eventSink{}
+	dec := newDecoder(time.UTC, time.Hour)
+	if _, err := dec.decode(strings.NewReader(body), mustTime("2026-11-20T11:01:00Z"), mustTime("2026-11-20T12:00:00Z"), want); err != nil {
+		t.Fatal(err)
+	}
+	want.CommitPage()
+	if !reflect.DeepEqual(got.events, want.events) || !reflect.DeepEqual(got.raws, want.raws) {
+		t.Errorf("replayed %v %q, decoding gives %v %q", got.events, got.raws, want.events, want.raws)
+	}
+	for _, m := range got.meetings {
+		if m.Host != "replayed" {
+			t.Errorf("meeting %s decoded again", m.UUID)
+		}
+	}
+}
+
+// TestMemoHitsAreNotParsed: the second poll of the same records, in
+// another answer, finds every valid record in the memo.
 func TestMemoHitsAreNotParsed(t *testing.T) {
 	var records []string
 	for i := range 50 {
 		records = append(records, meetingRecord(strings.Repeat("u", i+1), dayEnd))
 	}
-	api := newFakeAPI(t, serve(envelope(records)))
+	api := newFakeAPI(t, serve(envelope(records), envelope(records, `"page_count": 1`)))
 	c := newTestClient(t, api.url(), nil)
 	if err := c.fetchDay(context.Background(), &eventSink{}); err != nil {
 		t.Fatal(err)
