@@ -65,12 +65,13 @@ func main() {
 		limits        = serve.AddFlags(kingpin.CommandLine)
 
 		_          = kingpin.Command("serve", "Poll the API and serve the metrics (the default command).").Default()
-		historyCmd = kingpin.Command("history", "Write the usage of the past (config backfill, up to where the live counters began) as an OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.")
+		historyCmd = kingpin.Command("history", "Write the usage of the past (config backfill or --since, up to where the live counters began) as an OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.")
 		histOut    = historyCmd.Flag("output", "OpenMetrics file to write.").Required().String()
 		histStep   = historyCmd.Flag("step", "Time between two points; must divide 24h.").Default(history.DefaultStep.String()).Duration()
 		histHosts  = historyCmd.Flag("per-host", "Write per-host series as the live exporter does; --no-per-host writes per-account series only, for large accounts.").Default("true").Bool()
 		histAccts  = historyCmd.Flag("account", "Account to export (repeatable); default every account.").Strings()
 		histLabels = historyCmd.Flag("label", "Label Prometheus adds to the exporter's series when it scrapes it, NAME=VALUE, repeatable: at least job and instance, as on its up series (e.g. --label=job=umeeting --label=instance=exporter:9861).").StringMap()
+		histSince  = historyCmd.Flag("since", "How far back the history reaches: a duration before the first start (e.g. 180d) or a date (YYYY-MM-DD, UTC), further back than backfill; default backfill. Stops where the API serves nothing older.").String()
 		histRules  = historyCmd.Flag("rules-range-file", "Also write the --start and --end of the recording rules backfill (promtool tsdb create-blocks-from rules) to this file, one a line, for scripts.").String()
 		histMaxReq = historyCmd.Flag("max-requests", "API requests this run may make per account; when used up, run again later to resume.").Default(strconv.Itoa(history.DefaultMaxRequests)).Int()
 	)
@@ -86,10 +87,14 @@ func main() {
 
 	if command == historyCmd.FullCommand() {
 		cfg, err := historyConfig(*configFile, *demo, *demoSimulator)
+		var since history.Since
+		if err == nil {
+			since, err = history.ParseSince(*histSince)
+		}
 		if err == nil {
 			err = history.Run(context.Background(), cfg, history.Options{
 				StorageDir: *storagePath, Output: *histOut, Step: *histStep, PerHost: *histHosts,
-				Accounts: *histAccts, MaxRequests: *histMaxReq, Labels: *histLabels, RulesRangeFile: *histRules, Progress: os.Stderr, Logger: logger,
+				Accounts: *histAccts, MaxRequests: *histMaxReq, Labels: *histLabels, RulesRangeFile: *histRules, Since: since, Progress: os.Stderr, Logger: logger,
 			})
 		}
 		if err != nil {

@@ -283,20 +283,20 @@ func tolerance(v promVersion, truth float64, rng time.Duration) float64 {
 	return truth*float64(time.Millisecond)/float64(rng-time.Millisecond) + 1e-9
 }
 
-func writeHistoryConfig(t *testing.T, dir, apiURL string) string {
+func writeHistoryConfig(t *testing.T, dir, apiURL, backfill string) string {
 	t.Helper()
 	// A new series is held at 0 for a poll interval: 2s, so that a scrape
 	// every second surely sees the 0.
 	cfg := fmt.Sprintf(`poll_interval: 2s
 lookback: 1h
-backfill: 60d
+backfill: %s
 accounts:
   - name: acme
     api_url: %s
     api_key: %s
     api_secret: %s
     daily_request_budget: 0
-`, apiURL, testKey, testSecret)
+`, backfill, apiURL, testKey, testSecret)
 	path := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -306,11 +306,11 @@ accounts:
 
 // runHistory runs the subcommand and returns the file and its stderr; the
 // labels are those Prometheus gives the exporter's series (job, instance).
-func runHistory(t *testing.T, cfgFile, storage, instance string) (string, string) {
+func runHistory(t *testing.T, cfgFile, storage, instance string, more ...string) (string, string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "history.om")
-	cmd := exec.Command(exporterBinary, "history", "--config.file="+cfgFile, "--storage.path="+storage,
-		"--output="+out, "--step="+historyStep.String(), "--label=job=umeeting", "--label=instance="+instance)
+	cmd := exec.Command(exporterBinary, append([]string{"history", "--config.file=" + cfgFile, "--storage.path=" + storage,
+		"--output=" + out, "--step=" + historyStep.String(), "--label=job=umeeting", "--label=instance=" + instance}, more...)...)
 	logs, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("history: %v\n%s", err, logs)
@@ -490,19 +490,37 @@ func (p *promProc) lastScrape() time.Time {
 // client, at a clock a day back, and the real exporter goes on from that
 // state: its live counters are a day past their starting values, which
 // the history must still end at).
+//
+// A third run reaches further back than backfill: the first start reads 30
+// days, `history --since=120d` reads the 30 before them too (the simulator
+// serves 60), stops at the first month the API serves nothing of, and every
+// day, old or new, is the truth, the seam exact: the older months' series
+// are lowered (below zero) so as to end at the live starting values.
 func TestHistoryImportIsContinuous(t *testing.T) {
 	versions := promVersions(t)
-	t.Run("right after the first start", func(t *testing.T) { historyScenario(t, versions, 0) })
-	t.Run("a day after the first start", func(t *testing.T) { historyScenario(t, versions, 24*time.Hour) })
+	t.Run("right after the first start", func(t *testing.T) { historyScenario(t, versions, historyRun{backfill: "60d", rules: true}) })
+	t.Run("a day after the first start", func(t *testing.T) {
+		historyScenario(t, versions, historyRun{after: 24 * time.Hour, backfill: "60d", rules: true})
+	})
+	t.Run("further back than backfill", func(t *testing.T) { historyScenario(t, versions, historyRun{backfill: "30d", since: "120d"}) })
 }
 
-func historyScenario(t *testing.T, versions []promVersion, after time.Duration) {
+// historyRun is one scenario of TestHistoryImportIsContinuous.
+type historyRun struct {
+	after    time.Duration // from the first start to the live exporter's
+	backfill string        // the config's
+	since    string        // history --since
+	rules    bool          // also backfill and check the recording rules and the dashboards
+}
+
+func historyScenario(t *testing.T, versions []promVersion, run historyRun) {
+	after := run.after
 	now0 := time.Now()
 	// Generated meetings end before the test (all listed by its start: the
 	// listing delay is at most 3m); the live part adds its own.
 	sim, apiURL := newSim(t, simulator.Options{Hosts: 10, HistoryStart: now0.Add(-after - 60*24*time.Hour), HistoryEnd: now0.Add(-5 * time.Minute)})
 	dir := t.TempDir()
-	cfgFile := writeHistoryConfig(t, dir, apiURL)
+	cfgFile := writeHistoryConfig(t, dir, apiURL, run.backfill)
 	storage := filepath.Join(dir, "data")
 	if after > 0 {
 		firstStartAt(t, cfgFile, storage, now0.Add(-after))
@@ -546,10 +564,17 @@ func historyScenario(t *testing.T, versions []promVersion, after time.Duration) 
 		})
 	}
 
-	file, logs := runHistory(t, cfgFile, storage, e.Addr)
+	var more []string
+	if run.since != "" {
+		more = append(more, "--since="+run.since)
+	}
+	file, logs := runHistory(t, cfgFile, storage, e.Addr, more...)
 	t.Logf("history:\n%s", logs)
 	if !strings.Contains(logs, "month 1/") {
 		t.Errorf("no progress line per month on stderr:\n%s", logs)
+	}
+	if run.since != "" && !strings.Contains(logs, "the API serves nothing in") {
+		t.Errorf("--since reaching past the simulator's 60 days: no word of where the history stops:\n%s", logs)
 	}
 
 	firstDay := seam.Add(-60 * 24 * time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)
@@ -562,9 +587,11 @@ func historyScenario(t *testing.T, versions []promVersion, after time.Duration) 
 		at = p.lastScrape()
 		checkDays(t, p, sim, firstDay, lastMidnight)
 		checkSeam(t, p, sim, lastMidnight, at)
-		p.importRules(logs)
-		checkRuleDays(t, p, sim, firstDay, lastMidnight, historyStep)
-		checkDashboards30d(t, p, seam)
+		if run.rules {
+			p.importRules(logs)
+			checkRuleDays(t, p, sim, firstDay, lastMidnight, historyStep)
+			checkDashboards30d(t, p, seam)
+		}
 	}
 }
 

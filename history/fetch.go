@@ -182,3 +182,47 @@ func fetchMonths(ctx context.Context, account string, f Fetcher, c cache, ms []m
 func span(m month) string {
 	return m.From.UTC().Format(time.RFC3339) + ".." + m.To.Add(time.Nanosecond).UTC().Format(time.RFC3339)
 }
+
+// fetchOlder fetches the months before backfill (--since), newest first,
+// and stops at the first that the API serves nothing of: an empty month
+// (the months after it had meetings, so the API keeps nothing older) or
+// one it answers with an error (it refuses older dates). It returns the
+// months to replay, in time order, and where the history then begins. A
+// budget running out stops the run (resumable), as in fetchMonths.
+func fetchOlder(ctx context.Context, account string, f Fetcher, c cache, ms []month, progress io.Writer) ([]month, time.Time, error) {
+	from := ms[len(ms)-1].To.Add(time.Nanosecond) // the backfill's start
+	kept := 0
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := ms[i]
+		mf, ok := c.load(m)
+		if !ok {
+			col := newMonthSink()
+			start := time.Now()
+			err := f.Fetch(ctx, m.From, m.To, col)
+			if errors.Is(err, umeeting.ErrBudgetExhausted) {
+				return nil, time.Time{}, fmt.Errorf("account %s: month %s: %w; the months fetched so far are saved in %s, run the same command again later to resume",
+					account, span(m), err, c.dir)
+			}
+			if err != nil {
+				fmt.Fprintf(progress, "history: account %s: month %s before backfill: %v: taken as the end of what the API serves; the history begins at %s\n",
+					account, span(m), err, from.UTC().Format(time.RFC3339))
+				break
+			}
+			mf = monthFile{Version: monthFileVersion, From: m.From, To: m.To, Invalid: col.invalid, Meetings: col.kept}
+			if err := c.save(mf); err != nil {
+				return nil, time.Time{}, fmt.Errorf("account %s: %w", account, err)
+			}
+			fmt.Fprintf(progress, "history: account %s: month %s before backfill: %d meetings, %d invalid records, %s\n",
+				account, span(m), len(mf.Meetings), mf.Invalid, time.Since(start).Round(time.Millisecond))
+		} else {
+			fmt.Fprintf(progress, "history: account %s: month %s before backfill: already fetched\n", account, span(m))
+		}
+		if len(mf.Meetings) == 0 && mf.Invalid == 0 {
+			fmt.Fprintf(progress, "history: account %s: the API serves nothing in %s: taken as the end of what it keeps; the history begins at %s\n",
+				account, span(m), from.UTC().Format(time.RFC3339))
+			break
+		}
+		from, kept = m.From, kept+1
+	}
+	return ms[len(ms)-kept:], from, nil
+}

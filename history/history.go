@@ -62,6 +62,10 @@ type Options struct {
 	// that the imported series are the scraped ones. job and instance must
 	// be given (an empty value stands for no label).
 	Labels map[string]string
+	// Since is how far back the history reaches, when further than the
+	// config's backfill (which the live starting values count): zero means
+	// backfill. See ParseSince.
+	Since Since
 	// RulesRangeFile, when set, receives the --start and --end flags of the
 	// recording rules backfill (one a line), for scripts: see printNextSteps.
 	RulesRangeFile string
@@ -76,6 +80,47 @@ func CheckStep(step time.Duration) error {
 		return fmt.Errorf("--step %s must be between 1m and 24h and divide 24h (e.g. 5m, 15m, 30m, 1h)", step)
 	}
 	return nil
+}
+
+// Since is how far back the history reaches: a duration before the seam,
+// or a date (UTC midnight).
+type Since struct {
+	Before time.Duration
+	Date   time.Time
+}
+
+// ParseSince reads --since: a duration (90d, 12w, 2160h) or a date
+// (YYYY-MM-DD, UTC); "" is the config's backfill.
+func ParseSince(s string) (Since, error) {
+	if s == "" {
+		return Since{}, nil
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return Since{Date: d}, nil
+	}
+	d, err := model.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return Since{}, fmt.Errorf("--since %q: want a duration before the first start (e.g. 90d) or a date (YYYY-MM-DD)", s)
+	}
+	return Since{Before: time.Duration(d)}, nil
+}
+
+// from returns where the history begins for a seam and a backfill start.
+func (s Since) from(seam, base time.Time) (time.Time, error) {
+	var t time.Time
+	switch {
+	case !s.Date.IsZero():
+		t = s.Date
+	case s.Before > 0:
+		t = seam.Add(-s.Before)
+	default:
+		return base, nil
+	}
+	if t.After(base) {
+		return time.Time{}, fmt.Errorf("--since %s is after %s, the start of backfill before the first start: the history reaches at least that far back (the live starting values count it)",
+			t.UTC().Format(time.RFC3339), base.UTC().Format(time.RFC3339))
+	}
+	return t, nil
 }
 
 // ownLabels are the labels the exporter's usage series carry themselves.
@@ -247,15 +292,20 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	if err != nil {
 		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
 	}
-	start := seam.Add(-cfg.Backfill.D())
+	base := seam.Add(-cfg.Backfill.D())
+	since, err := opts.Since.from(seam, base)
+	if err != nil {
+		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
+	}
 	in := replayInput{
 		name:     a.Name,
 		live:     poller.MetricsOptions(cfg.Metrics),
-		start:    start,
+		start:    base,
+		base:     base,
 		seam:     seam,
 		baseline: baseline,
-		months:   months(start, seam.Add(time.Nanosecond), a.Location),
-		cache:    cache{dir: filepath.Join(opts.StorageDir, "history", a.Name, fmt.Sprintf("%d-%d", start.Unix(), seam.Unix()))},
+		months:   months(base, seam.Add(time.Nanosecond), a.Location),
+		cache:    cache{dir: filepath.Join(opts.StorageDir, "history", a.Name, fmt.Sprintf("%d-%d", base.Unix(), seam.Unix()))},
 	}
 	in.hist = in.live
 	if !opts.PerHost {
@@ -272,6 +322,13 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	}
 	if err := fetchMonths(ctx, a.Name, client, in.cache, in.months, opts.Progress); err != nil {
 		return replayInput{}, err
+	}
+	if since.Before(base) {
+		older, from, err := fetchOlder(ctx, a.Name, client, in.cache, months(since, base, a.Location), opts.Progress)
+		if err != nil {
+			return replayInput{}, err
+		}
+		in.months, in.start = append(older, in.months...), from
 	}
 	return in, nil
 }

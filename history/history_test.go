@@ -253,47 +253,52 @@ func TestExportDaysMatchTruth(t *testing.T) {
 			out, progress := f.export(t, Options{PerHost: perHost})
 			t.Log(progress)
 			samples := readSamples(t, out)
-			start := seamAt.Add(-backfill)
-			day := start.Truncate(24 * time.Hour).Add(24 * time.Hour)
-			days := 0
-			for ; !day.Add(24 * time.Hour).After(seamAt); day = day.Add(24 * time.Hour) {
-				truth := simulator.Summarize(f.sim.Truth(day.Add(time.Second), day.Add(24*time.Hour)))
-				for _, c := range []struct {
-					name string
-					want int64
-				}{
-					{"umeeting_meetings_total", truth.Meetings},
-					{"umeeting_meeting_seconds_total", truth.MeetingSeconds},
-					{"umeeting_participants_total", truth.Participants},
-					{"umeeting_participant_seconds_total", truth.ParticipantSeconds},
-				} {
-					got := valueAt(samples, c.name, day.Add(24*time.Hour).UnixMilli()) - valueAt(samples, c.name, day.UnixMilli())
-					if got != float64(c.want) {
-						t.Errorf("%s over %s: %v, truth %d", c.name, day.Format(time.DateOnly), got, c.want)
-					}
-				}
-				days++
-			}
-			if days < 18 {
+			if days := f.checkDays(t, samples, seamAt.Add(-backfill), perHost); days < 18 {
 				t.Fatalf("only %d whole days checked", days)
-			}
-			// The seam: every counter ends at the live starting value of
-			// its label set: the per-host series at the hosts' counts; the
-			// per-account series at that of the series without host labels,
-			// 0 here, where every host has a series of its own.
-			st, _ := store.Open(f.dir, f.account)
-			var liveMeetings uint64
-			for _, s := range st.Snapshot(seamAt).Series {
-				liveMeetings += s.Meetings
-			}
-			if !perHost {
-				liveMeetings = 0
-			}
-			if got := valueAt(samples, "umeeting_meetings_total", seamAt.UnixMilli()); got != float64(liveMeetings) {
-				t.Errorf("meetings at the seam: %v, live starting value %d", got, liveMeetings)
 			}
 		})
 	}
+}
+
+// checkDays compares every whole UTC day's increase of the counters from
+// start to the seam with the simulator's truth, and checks that the
+// meetings end at the seam at the live starting value of their label set:
+// the per-host series at the hosts' counts; the per-account series at that
+// of the series without host labels, 0 here, where every host has a series
+// of its own. It returns how many days it checked.
+func (f *fixture) checkDays(t *testing.T, samples []sample, start time.Time, perHost bool) int {
+	t.Helper()
+	days := 0
+	for day := start.Truncate(24 * time.Hour).Add(24 * time.Hour); !day.Add(24 * time.Hour).After(seamAt); day = day.Add(24 * time.Hour) {
+		truth := simulator.Summarize(f.sim.Truth(day.Add(time.Second), day.Add(24*time.Hour)))
+		for _, c := range []struct {
+			name string
+			want int64
+		}{
+			{"umeeting_meetings_total", truth.Meetings},
+			{"umeeting_meeting_seconds_total", truth.MeetingSeconds},
+			{"umeeting_participants_total", truth.Participants},
+			{"umeeting_participant_seconds_total", truth.ParticipantSeconds},
+		} {
+			got := valueAt(samples, c.name, day.Add(24*time.Hour).UnixMilli()) - valueAt(samples, c.name, day.UnixMilli())
+			if got != float64(c.want) {
+				t.Errorf("%s over %s: %v, truth %d", c.name, day.Format(time.DateOnly), got, c.want)
+			}
+		}
+		days++
+	}
+	st, _ := store.Open(f.dir, f.account)
+	var liveMeetings uint64
+	for _, s := range st.Snapshot(seamAt).Series {
+		liveMeetings += s.Meetings
+	}
+	if !perHost {
+		liveMeetings = 0
+	}
+	if got := valueAt(samples, "umeeting_meetings_total", seamAt.UnixMilli()); got != float64(liveMeetings) {
+		t.Errorf("meetings at the seam: %v, live starting value %d", got, liveMeetings)
+	}
+	return days
 }
 
 func TestCheckLabels(t *testing.T) {
@@ -534,5 +539,105 @@ func TestRuleTwins(t *testing.T) {
 	if !strings.Contains(progress, "rules --url=http://localhost:9090 --eval-interval=1m "+strings.ReplaceAll(strings.TrimSpace(want), "\n", " ")) ||
 		!strings.Contains(progress, "openmetrics "+out) {
 		t.Errorf("the next commands are not printed:\n%s", progress)
+	}
+}
+
+// TestSince: --since reads further back than backfill: the older months are
+// counted too, every series lowered so that it still ends at its live
+// starting value; every day's increase is the truth on the extra days as
+// on the others. Reaching past what the API serves, the history stops at
+// the first empty month, and says so.
+func TestSince(t *testing.T) {
+	const backfill = 10 * 24 * time.Hour
+	f := newFixture(t, 12, backfill) // the simulator serves 60 days
+	for _, c := range []struct {
+		since   Since
+		perHost bool
+		from    time.Time // where the history begins
+	}{
+		{Since{Before: 40 * 24 * time.Hour}, true, seamAt.Add(-40 * 24 * time.Hour)},
+		{Since{Before: 40 * 24 * time.Hour}, false, seamAt.Add(-40 * 24 * time.Hour)},
+		{Since{Date: seamAt.AddDate(0, 0, -150).Truncate(24 * time.Hour)}, true, seamAt.Add(-60 * 24 * time.Hour)},
+	} {
+		t.Run(fmt.Sprintf("since=%v/per_host=%v", c.since, c.perHost), func(t *testing.T) {
+			out, progress := f.export(t, Options{PerHost: c.perHost, Since: c.since})
+			samples := readSamples(t, out)
+			if days := f.checkDays(t, samples, c.from, c.perHost); days < 38 {
+				t.Errorf("only %d whole days checked", days)
+			}
+			// Once written, a series is written at every step (Prometheus
+			// forgets a series 5 minutes after its last sample: a gap would
+			// make its next sample a birth, whose increase it extrapolates).
+			last := map[string]int64{}
+			for _, s := range samples {
+				if l, ok := last[s.name+s.labels]; ok && s.ts-l > DefaultStep.Milliseconds() {
+					t.Fatalf("%s%s: no sample from %d to %d", s.name, s.labels, l, s.ts)
+				}
+				last[s.name+s.labels] = s.ts
+			}
+			negative := false
+			for _, s := range samples {
+				negative = negative || (s.name == "umeeting_meetings_total" && s.v < 0)
+				// Histograms begin at backfill's start (their 0 a step before).
+				if s.ts < seamAt.Add(-backfill-DefaultStep).UnixMilli() && strings.HasPrefix(s.name, "umeeting_meeting_duration_seconds") {
+					t.Fatalf("a histogram sample before backfill: %v", s)
+				}
+			}
+			if !negative {
+				t.Error("no counter below zero before backfill: the older months were not lowered")
+			}
+			if !c.since.Date.IsZero() && !strings.Contains(progress, "the API serves nothing in") {
+				t.Errorf("reaching past the API's history, the export did not say where it stopped:\n%s", progress)
+			}
+		})
+	}
+	for _, bad := range []string{"10x", "-5d", "2024-13-01"} {
+		if _, err := ParseSince(bad); err == nil {
+			t.Errorf("--since %q accepted", bad)
+		}
+	}
+	if s, err := ParseSince("90d"); err != nil || s.Before != 90*24*time.Hour {
+		t.Errorf("--since 90d: %v %v", s, err)
+	}
+	opts := Options{StorageDir: f.dir, Output: filepath.Join(t.TempDir(), "h.om"), Step: DefaultStep,
+		Labels: map[string]string{"job": "j", "instance": "i"}, Since: Since{Before: 5 * 24 * time.Hour}}
+	if err := Run(context.Background(), f.cfg, opts); err == nil || !strings.Contains(err.Error(), "start of backfill") {
+		t.Errorf("--since shorter than backfill: %v", err)
+	}
+}
+
+// TestSinceResumes: the months --since adds are fetched within the same
+// request budget, and a run stopped by it resumes where it stopped.
+func TestSinceResumes(t *testing.T) {
+	f := newFixture(t, 10, 10*24*time.Hour) // the simulator serves 60 days
+	var progress bytes.Buffer
+	opts := Options{StorageDir: f.dir, Output: filepath.Join(t.TempDir(), "h.om"), Step: time.Hour, PerHost: true,
+		Labels: map[string]string{"job": "j", "instance": "i"}, Progress: &progress, Since: Since{Before: 55 * 24 * time.Hour}}
+	// The 10 days take one request (and a page or two); the older months
+	// about 4 pages of 100 each.
+	opts.MaxRequests = 6
+	before := f.sim.Requests()
+	err := Run(context.Background(), f.cfg, opts)
+	if err == nil || !strings.Contains(err.Error(), "run the same command again later to resume") {
+		t.Fatalf("a run beyond its requests: %v\n%s", err, progress.String())
+	}
+	if n := f.sim.Requests() - before; n > opts.MaxRequests {
+		t.Errorf("the run made %d requests, its budget was %d", n, opts.MaxRequests)
+	}
+	fetched := strings.Count(progress.String(), " meetings, ")
+	if !strings.Contains(progress.String(), "before backfill: ") {
+		t.Errorf("the budget ran out before any older month: make it larger\n%s", progress.String())
+	}
+	progress.Reset()
+	opts.MaxRequests = 0
+	if err := Run(context.Background(), f.cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	reused := strings.Count(progress.String(), "already fetched")
+	if reused != fetched || fetched == 0 {
+		t.Errorf("the resumed run reused %d months, %d were fetched:\n%s", reused, fetched, progress.String())
+	}
+	if !strings.Contains(progress.String(), "before backfill") {
+		t.Errorf("no month before backfill:\n%s", progress.String())
 	}
 }

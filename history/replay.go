@@ -34,6 +34,7 @@ type replayInput struct {
 	live     collector.Options // the live exporter's label options
 	hist     collector.Options // the options of the history's series
 	start    time.Time         // first end time replayed
+	base     time.Time         // backfill's start: the live starting values count from here
 	seam     time.Time         // the live series begin here
 	baseline *store.Snapshot   // the live counters' starting values at the seam
 	months   []month
@@ -59,14 +60,6 @@ type replayStats struct {
 // its first increment, so increase() sees it.
 func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error) {
 	var stats replayStats
-	dir, err := os.MkdirTemp("", "umeeting-history-")
-	if err != nil {
-		return stats, fmt.Errorf("account %s: %w", in.name, err)
-	}
-	defer os.RemoveAll(dir)
-	st, _ := store.Open(dir, in.name) // an empty folder: a fresh, in-memory state
-	st.SetPolicy(in.hist, in.start)
-
 	g := newGatherer()
 	live, err := g.values(collector.BuildUsage(in.name, in.baseline, in.live))
 	if err != nil {
@@ -76,19 +69,82 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 	if err != nil {
 		return stats, err
 	}
-	target := familyValues(targetFams)
-	adj := adjuster{live: live, target: target}
+	adj := adjuster{live: live, target: familyValues(targetFams), off: map[string]float64{}}
 
-	r := &replayer{w: w, adj: adj, seen: map[string]bool{}}
+	// With --since, what the replay counts before backfill's start is not in
+	// the live starting values: every series is lowered by its count there,
+	// so that from then on it is what it would be without --since, and ends
+	// at the seam exactly as the live series begins.
+	var offFams []*dto.MetricFamily
+	if in.start.Before(in.base) {
+		_, _, err := in.walk(step, in.base, true, func(t, _ time.Time, final bool, st *store.Store) error {
+			if !final {
+				return nil
+			}
+			fams, err := g.gather(collector.BuildUsage(in.name, st.Snapshot(t), in.hist))
+			offFams, adj.off = fams, familyValues(fams)
+			return err
+		})
+		if err != nil {
+			return stats, err
+		}
+	}
+
+	r := &replayer{w: w, adj: adj, seen: map[string]bool{}, histFrom: in.base}
+	below := func(key string) bool { return adj.live[key] != adj.target[key] || adj.off[key] != 0 }
+	stats.Meetings, stats.Steps, err = in.walk(step, in.seam, false, func(t, prev time.Time, final bool, st *store.Store) error {
+		fams, err := g.gather(collector.BuildUsage(in.name, st.Snapshot(t), in.hist))
+		if err != nil {
+			return err
+		}
+		switch {
+		case final:
+			stats.Late, stats.Missing = adj.compare(fams)
+			fams = addMissing(fams, targetFams, func(string) bool { return true })
+			adj.reachTargets(fams)
+		default:
+			// Series that start below zero (per-account series ending at a
+			// lower live level, series lowered by --since) exist from the
+			// first point and at every step, at their starting level until
+			// the replay counts something for them: increase() then never
+			// extrapolates their birth, as it would for a series first seen
+			// mid-range at a value other than 0.
+			fams = addMissing(fams, targetFams, below)
+			fams = addMissing(fams, offFams, below)
+		}
+		next := t // the seam: no sample after it
+		if !final {
+			next = timex.Earlier(t.Add(step), in.seam)
+		}
+		return r.writeStep(fams, prev, t, next)
+	})
+	return stats, err
+}
+
+// walk counts the account's meetings through a fresh store step by step,
+// as the live exporter would have, from the first step after in.start up to
+// end (the last step, at end itself, counts the meetings that ended before
+// end when exclusive, up to end otherwise), and calls f after each step
+// with the step's time, the one before, and the store. It returns how many
+// meetings it counted and steps it made.
+func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f func(t, prev time.Time, final bool, st *store.Store) error) (meetings, steps int, err error) {
+	dir, err := os.MkdirTemp("", "umeeting-history-")
+	if err != nil {
+		return 0, 0, fmt.Errorf("account %s: %w", in.name, err)
+	}
+	defer os.RemoveAll(dir)
+	st, _ := store.Open(dir, in.name) // an empty folder: a fresh, in-memory state
+	st.SetPolicy(in.hist, in.start)
+
 	first := in.start.Truncate(step).Add(step)
 	var pending []umeeting.Meeting
 	next := 0 // index into pending
 	mi := 0   // next month
 	prev := first.Add(-step)
 	for t := first; ; t = t.Add(step) {
-		final := !t.Before(in.seam)
+		final := !t.Before(end)
 		if final {
-			t = in.seam
+			t = end
 		}
 		// Every step counts its meetings at once, as the baseline poll
 		// does: the writer shows a new series at zero one step before
@@ -102,7 +158,7 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 				}
 				mf, ok := in.cache.load(in.months[mi])
 				if !ok {
-					return stats, fmt.Errorf("account %s: month %s is missing from %s", in.name, span(in.months[mi]), in.cache.dir)
+					return meetings, steps, fmt.Errorf("account %s: month %s is missing from %s", in.name, span(in.months[mi]), in.cache.dir)
 				}
 				mi++
 				pending, next = mf.Meetings, 0
@@ -110,7 +166,7 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 				continue
 			}
 			m := &pending[next]
-			if m.End.After(t) {
+			if m.End.After(t) || (final && exclusive && !m.End.Before(t)) {
 				break
 			}
 			next++
@@ -118,38 +174,16 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 				continue
 			}
 			b.Meeting(m)
-			stats.Meetings++
+			meetings++
 		}
 		b.CommitPage()
 		st.Apply(b)
-		snap := st.Snapshot(t)
-		fams, err := g.gather(collector.BuildUsage(in.name, snap, in.hist))
-		if err != nil {
-			return stats, err
+		steps++
+		if err := f(t, prev, final, st); err != nil {
+			return meetings, steps, err
 		}
-		switch {
-		case final:
-			late, missing := adj.compare(fams)
-			stats.Late, stats.Missing = late, missing
-			fams = addMissing(fams, targetFams, func(string) bool { return true })
-			adj.reachTargets(fams)
-		case t.Equal(first):
-			// Series that start below zero (per-account series ending at a
-			// lower live level) exist from the first point: increase() then
-			// never extrapolates their birth, as it would for a series
-			// first seen mid-range at a value other than 0.
-			fams = addMissing(fams, targetFams, func(key string) bool { return adj.live[key] != adj.target[key] })
-		}
-		next := t // the seam: no sample after it
-		if !final {
-			next = timex.Earlier(t.Add(step), in.seam)
-		}
-		if err := r.writeStep(fams, prev, t, next); err != nil {
-			return stats, err
-		}
-		stats.Steps++
 		if final {
-			return stats, nil
+			return meetings, steps, nil
 		}
 		prev = t
 	}
@@ -160,6 +194,10 @@ type replayer struct {
 	w    *omWriter
 	adj  adjuster
 	seen map[string]bool // series written so far
+	// histFrom is when histograms begin: backfill's start. Before it
+	// (--since) their values would be below zero, which OpenMetrics
+	// histograms cannot hold.
+	histFrom time.Time
 }
 
 // RuleEvalInterval is the evaluation interval `promtool tsdb
@@ -201,6 +239,9 @@ func extraTimes(ts, next int64, counter bool) []int64 {
 func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t, next time.Time) error {
 	ts, nextMs := t.UnixMilli(), next.UnixMilli()
 	for _, mf := range fams {
+		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.histFrom) {
+			continue
+		}
 		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
 		counter := mf.GetType() == dto.MetricType_COUNTER
 		out := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Unit: mf.Unit}
@@ -395,11 +436,15 @@ func zeroValues(m *dto.Metric) {
 // twice and no counter goes down.
 type adjuster struct {
 	live, target map[string]float64
+	// off is each series' count before backfill's start (--since): the
+	// replayed value v counts from further back, and v-off is what the
+	// formula above reads as v.
+	off map[string]float64
 }
 
 func (a adjuster) value(key string, v float64) float64 {
 	t := a.target[key]
-	return min(v, t) + a.live[key] - t
+	return min(v-a.off[key], t) + a.live[key] - t
 }
 
 func (a adjuster) apply(name, key string, m *dto.Metric) {
@@ -429,7 +474,8 @@ func (a adjuster) compare(fams []*dto.MetricFamily) (late, missing float64) {
 			continue
 		}
 		for _, m := range mf.Metric {
-			got[seriesKey(meetings, m)] = m.GetCounter().GetValue()
+			key := seriesKey(meetings, m)
+			got[key] = m.GetCounter().GetValue() - a.off[key]
 		}
 	}
 	for key, v := range got {
@@ -488,15 +534,16 @@ func (a adjuster) reachTargets(fams []*dto.MetricFamily) {
 	for _, rf := range fams {
 		for _, m := range rf.Metric {
 			key := seriesKey(rf.GetName(), m)
+			reach := func(k string) float64 { return a.target[k] + a.off[k] }
 			if c := m.GetCounter(); c != nil {
-				c.Value = proto.Float64(max(c.GetValue(), a.target[key]))
+				c.Value = proto.Float64(max(c.GetValue(), reach(key)))
 			}
 			if h := m.GetHistogram(); h != nil {
 				for _, b := range h.Bucket {
-					b.CumulativeCount = proto.Uint64(max(b.GetCumulativeCount(), uint64(a.target[bucketKey(key, b.GetUpperBound())])))
+					b.CumulativeCount = proto.Uint64(max(b.GetCumulativeCount(), uint64(reach(bucketKey(key, b.GetUpperBound())))))
 				}
-				h.SampleSum = proto.Float64(max(h.GetSampleSum(), a.target[key+"/sum"]))
-				h.SampleCount = proto.Uint64(max(h.GetSampleCount(), uint64(a.target[key+"/count"])))
+				h.SampleSum = proto.Float64(max(h.GetSampleSum(), reach(key+"/sum")))
+				h.SampleCount = proto.Uint64(max(h.GetSampleCount(), uint64(reach(key+"/count"))))
 			}
 		}
 	}
