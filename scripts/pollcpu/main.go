@@ -8,6 +8,11 @@
 //
 //	go run ./scripts/pollcpu [-previous 2f8324b] [-polls 20]
 //
+// With -new N, N meetings of existing hosts are added to the simulator
+// every poll interval, so that polls count about N meetings each (a poll
+// that counts a few meetings; compare with -previous set to the revision
+// before the incremental publication, b0761a8).
+//
 // It stops by itself (about 5 minutes).
 package main
 
@@ -34,6 +39,7 @@ var (
 	hosts    = flag.Int("hosts", 10000, "hosts of the account, each with one meeting in the lookback")
 	polls    = flag.Int("polls", 20, "polls measured after the first")
 	interval = flag.Duration("interval", 3*time.Second, "poll interval")
+	newMeets = flag.Int("new", 0, "meetings of existing hosts added every poll interval (0: polls count nothing new)")
 )
 
 func main() {
@@ -77,12 +83,16 @@ accounts:
   - {name: steady, api_url: %q, api_key: k, api_secret: s, page_size: 100, daily_request_budget: 0}
 `, *interval, apiURL)), 0o600)
 
-	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s; %d polls that count nothing measured after the first\n\n", *hosts, *interval, *polls)
-	fmt.Println("| binary | CPU per poll, nothing new | RSS after the first poll | RSS after the last | ratio |")
+	what := "nothing new"
+	if *newMeets > 0 {
+		what = fmt.Sprintf("%d new meetings every %s", *newMeets, *interval)
+	}
+	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s; %d polls (%s) measured after the first\n\n", *hosts, *interval, *polls, what)
+	fmt.Printf("| binary | CPU per poll, %s | RSS after the first poll | RSS after the last | ratio |\n", what)
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 	var cpu [2]float64
 	for i, b := range []struct{ name, bin string }{{"this tree", current}, {"previous design (" + *previous + ")", prev}} {
-		c, first, last := run(b.bin, cfg, filepath.Join(dir, fmt.Sprint("data", i)))
+		c, first, last := run(b.bin, cfg, filepath.Join(dir, fmt.Sprint("data", i)), sim)
 		cpu[i] = c
 		fmt.Printf("| %s | %.0f ms | %.0f MiB | %.0f MiB | %.2f |\n", b.name, c*1000, first/(1<<20), last/(1<<20), last/first)
 	}
@@ -102,7 +112,7 @@ func build(src, out string) {
 // returns the CPU seconds per poll after the first and the resident sets.
 // Polls are counted from the debug log line each poll writes (both designs
 // do): reading /metrics would cost the previous design a full gather.
-func run(bin, cfg, data string) (cpuPerPoll, rssFirst, rssLast float64) {
+func run(bin, cfg, data string, sim *simulator.Simulator) (cpuPerPoll, rssFirst, rssLast float64) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -143,11 +153,39 @@ func run(bin, cfg, data string) (cpuPerPoll, rssFirst, rssLast float64) {
 	waitPolls(1)
 	time.Sleep(time.Second) // the first poll's publication
 	rssFirst = procStatus(pid, "VmRSS")
+	if *newMeets > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go addMeetings(sim, stop)
+	}
 	start, from := cpuSeconds(pid), done.Load()
 	waitPolls(from + int64(*polls))
 	cpuPerPoll = (cpuSeconds(pid) - start) / float64(done.Load()-from)
 	rssLast = procStatus(pid, "VmRSS")
 	return cpuPerPoll, rssFirst, rssLast
+}
+
+// addMeetings adds -new meetings of existing hosts, ended a minute ago,
+// every poll interval until stop is closed.
+func addMeetings(sim *simulator.Simulator, stop <-chan struct{}) {
+	t := time.NewTicker(*interval)
+	defer t.Stop()
+	for n := 0; ; {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		end := time.Now().Add(-time.Minute)
+		ms := make([]umeeting.Meeting, *newMeets)
+		for i := range ms {
+			h := n % *hosts
+			ms[i] = umeeting.Meeting{UUID: fmt.Sprintf("new%d-%d", time.Now().UnixNano(), n), Host: fmt.Sprintf("Host %d", h), Email: fmt.Sprintf("host%d@example.com", h),
+				UserType: []string{"Corp", "Pro", "Basic", "Edu"}[h%4], Start: end.Add(-time.Hour), End: end, Participants: 3}
+			n++
+		}
+		sim.Add(ms...)
+	}
 }
 
 // cpuSeconds is a process's user and system CPU time (/proc/PID/stat).
