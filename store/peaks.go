@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sort"
+	"time"
 )
 
 // timeline is the number of meetings and participants in progress over
@@ -66,4 +67,42 @@ func (s *Store) timelineFrom(from int64) *timeline {
 	}
 	s.timeline = tl
 	return tl
+}
+
+// hostEnds are the hosts' latest meeting ends, sorted, by user_type (every
+// user_type in use, with or without hosts), for the active-host gauges;
+// built again only when what a Snapshot shows changed (gen).
+type hostEnds struct {
+	gen  uint64
+	ends map[string][]int64
+}
+
+// activeHosts counts, for each of ActiveWindows, the hosts whose latest
+// meeting ended in the window before now, by user_type.
+func (s *Store) activeHosts(now time.Time) map[string]map[string]int {
+	he := s.hostEnds
+	if he == nil || he.gen != s.gen {
+		he = &hostEnds{gen: s.gen, ends: map[string][]int64{}}
+		for ut := range s.st.Hists {
+			he.ends[ut] = nil
+		}
+		for _, h := range s.st.Hosts {
+			he.ends[h.UserType] = append(he.ends[h.UserType], h.LastEnd)
+		}
+		for _, e := range he.ends {
+			slices.Sort(e)
+		}
+		s.hostEnds = he
+	}
+	active := make(map[string]map[string]int, len(ActiveWindows))
+	for _, w := range ActiveWindows {
+		since := now.Add(-w.D).Unix()
+		counts := make(map[string]int, len(he.ends))
+		for ut, e := range he.ends {
+			i, _ := slices.BinarySearch(e, since) // the first at or after since
+			counts[ut] = len(e) - i
+		}
+		active[w.Name] = counts
+	}
+	return active
 }

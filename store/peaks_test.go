@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -71,6 +72,64 @@ func TestTimelinePeaksEqualTheSweep(t *testing.T) {
 		s.mu.Unlock()
 		if wm, wp := sweepPeaks(s.st.Meetings, from, now); gm != wm || gp != wp {
 			t.Fatalf("step %d, window %d..%d: %d meetings, %d participants; the sweep finds %d, %d", step, from, now, gm, gp, wm, wp)
+		}
+	}
+}
+
+// countActive is how the store counted active hosts before hostEnds.
+func countActive(st *state, now time.Time) map[string]map[string]int {
+	userTypes := map[string]struct{}{}
+	for ut := range st.Hists {
+		userTypes[ut] = struct{}{}
+	}
+	for _, h := range st.Hosts {
+		userTypes[h.UserType] = struct{}{}
+	}
+	out := map[string]map[string]int{}
+	for _, w := range ActiveWindows {
+		counts := map[string]int{}
+		for ut := range userTypes {
+			counts[ut] = 0
+		}
+		since := now.Add(-w.D).Unix()
+		for _, h := range st.Hosts {
+			if h.LastEnd >= since {
+				counts[h.UserType]++
+			}
+		}
+		out[w.Name] = counts
+	}
+	return out
+}
+
+// TestActiveHostsEqualTheCount: hosts' latest meetings spread over 40 days,
+// some exactly on a window's edge, user_types with no host (a histogram
+// only), hosts changed between calls, the clock forward and back.
+func TestActiveHostsEqualTheCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	s, _ := Open(t.TempDir(), "a")
+	uts := []string{"Corp", "Pro", "Basic"}
+	s.st.Hists["Edu"] = &Histograms{}
+	now := t0
+	for step := range 200 {
+		if step%20 == 0 {
+			for range 100 {
+				email := fmt.Sprint(rng.IntN(500), "@x")
+				end := now.Add(-time.Duration(rng.Int64N(int64(40 * 24 * time.Hour))))
+				if rng.IntN(10) == 0 {
+					end = now.Add(-ActiveWindows[rng.IntN(len(ActiveWindows))].D) // on the edge
+				}
+				s.st.Hosts[email] = &Host{UserType: uts[rng.IntN(len(uts))], LastEnd: end.Unix()}
+			}
+			s.gen++ // as Apply does when it moves hosts
+		} else {
+			now = now.Add(time.Duration(rng.Int64N(int64(2*time.Hour))) - 30*time.Minute)
+		}
+		s.mu.Lock()
+		got := s.activeHosts(now)
+		s.mu.Unlock()
+		if want := countActive(s.st, now); !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d: %v, counted %v", step, got, want)
 		}
 	}
 }

@@ -295,12 +295,17 @@ type Store struct {
 	// (see Commit).
 	changes, saved uint64
 	savedThrough   int64
-	// timeline answers the concurrency peaks (peaks.go).
+	// timeline and hostEnds answer the gauges that move with time (peaks.go).
 	timeline *timeline
+	hostEnds *hostEnds
 	// adm is the last admission, valid while admOK: until a host or the
 	// policy changes.
 	adm   map[string]bool
 	admOK bool
+	// admSynced: every host's Admitted and every series' Exposed follow
+	// adm, so an Apply that moved no host and counted nothing need not
+	// visit them.
+	admSynced bool
 }
 
 // Generation is a number that changes whenever what a Snapshot shows may
@@ -324,7 +329,7 @@ func (s *Store) SetPolicy(p Policy, now time.Time) {
 	s.shown.reset()
 	s.changes++
 	s.policy = p
-	s.admOK = false
+	s.admOK, s.admSynced = false, false
 	s.migrateOlder()
 	adm := s.admission()
 	for email, h := range s.st.Hosts {
@@ -368,6 +373,7 @@ func (s *Store) migrateOlder() {
 	}
 	s.st.migrate = false
 	s.gen++
+	s.admSynced = false
 	s.shown.reset()
 	s.changes++
 	adm := s.admission()
@@ -732,7 +738,7 @@ func (s *Store) Rollback() {
 	s.gen++
 	s.shown.touched(u)
 	s.changes++
-	s.admOK = false
+	s.admOK, s.admSynced = false, false
 	st := s.st
 	st.header = u.header
 	restore(st.Series, u.series)
@@ -838,7 +844,11 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		s.updateHost(u, &b.hostOnly[i])
 	}
 	adm := s.admission()
-	for email, h := range st.Hosts {
+	hosts := st.Hosts
+	if s.admSynced {
+		hosts = nil // no host moved since they were set
+	}
+	for email, h := range hosts {
 		if h.Admitted != adm[email] {
 			u.touchHost(st, email)
 			h.Admitted = adm[email]
@@ -857,7 +867,11 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		s.count(u, key, &m, uint64(m.End.Unix()-m.Start.Unix()), win)
 		res.Counted++
 	}
-	for k, x := range st.Series {
+	series := st.Series
+	if s.admSynced && len(counted) == 0 {
+		series = nil // none new, none whose host moved: all follow adm
+	}
+	for k, x := range series {
 		exposed := k.Email == "" || adm[k.Email]
 		if x.Exposed != exposed {
 			u.touchSeries(st, k)
@@ -867,6 +881,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 			}
 		}
 	}
+	s.admSynced = true
 
 	for _, r := range b.invalid {
 		prior, known := st.InvalidSeen[r.hash]
@@ -987,7 +1002,7 @@ func (s *Store) updateHost(u *undoLog, m *umeeting.Meeting) {
 		return
 	}
 	u.touchHost(s.st, m.Email)
-	s.admOK = false
+	s.admOK, s.admSynced = false, false
 	ut := s.fold(u, m.UserType)
 	if h == nil {
 		s.st.Hosts[m.Email] = &Host{Host: m.Host, UserType: ut, LastEnd: end, Order: s.st.NextOrder}
@@ -1149,29 +1164,8 @@ func (s *Store) Gauges(now time.Time) (activeHosts map[string]map[string]int, pe
 }
 
 func (s *Store) gauges(now time.Time) (activeHosts map[string]map[string]int, peakMeetings, peakParticipants int) {
-	userTypes := map[string]struct{}{}
-	for ut := range s.st.Hists {
-		userTypes[ut] = struct{}{}
-	}
-	for _, h := range s.st.Hosts {
-		userTypes[h.UserType] = struct{}{}
-	}
-	activeHosts = map[string]map[string]int{}
-	for _, w := range ActiveWindows {
-		counts := map[string]int{}
-		for ut := range userTypes {
-			counts[ut] = 0
-		}
-		since := now.Add(-w.D).Unix()
-		for _, h := range s.st.Hosts {
-			if h.LastEnd >= since {
-				counts[h.UserType]++
-			}
-		}
-		activeHosts[w.Name] = counts
-	}
 	peakMeetings, peakParticipants = s.peaks(now)
-	return activeHosts, peakMeetings, peakParticipants
+	return s.activeHosts(now), peakMeetings, peakParticipants
 }
 
 func (h *Histogram) clone() *Histogram {

@@ -117,16 +117,29 @@ func TestUnsavedPollsStillFailWhenSavesAreBlocked(t *testing.T) {
 }
 
 // TestAdmissionCacheFollowsHostsAndPolicy: the admission kept from poll to
-// poll is the one computed afresh after every kind of change: new hosts
-// past MaxHosts, a rename into an exclusion, a new policy, a rollback.
+// poll is the one computed afresh after every kind of change (new hosts
+// past MaxHosts, a rename into an exclusion, a new policy, a rollback), and
+// every host's Admitted and series' Exposed follow it, though a poll that
+// moved no host and counted nothing does not visit them.
 func TestAdmissionCacheFollowsHostsAndPolicy(t *testing.T) {
 	s, _ := Open(t.TempDir(), "a")
 	check := func(what string) {
 		t.Helper()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if got, want := s.admission(), s.admit(); !reflect.DeepEqual(got, want) {
+		want := s.admit()
+		if got := s.admission(); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: admission %v, computed afresh %v", what, got, want)
+		}
+		for email, h := range s.st.Hosts {
+			if h.Admitted != want[email] {
+				t.Errorf("%s: host %s admitted %v, want %v", what, email, h.Admitted, want[email])
+			}
+		}
+		for k, x := range s.st.Series {
+			if x.Exposed != (k.Email == "" || want[k.Email]) {
+				t.Errorf("%s: series %v exposed %v", what, k, x.Exposed)
+			}
 		}
 	}
 	now := t0
@@ -147,4 +160,15 @@ func TestAdmissionCacheFollowsHostsAndPolicy(t *testing.T) {
 	check("a new policy")
 	poll(s, now.Add(time.Minute))
 	check("a poll that changed no host")
+	poll(s, now.Add(2*time.Minute), mtg("m20", "d@x", -20*time.Minute, time.Minute, 1, 0))
+	check("a new host counted")
+	poll(s, now.Add(3*time.Minute), mtg("m21", "a@x", -21*time.Minute, time.Minute, 1, 0))
+	check("an admitted host counted")
+	s.SetPolicy(Policy{PerHost: true, MaxHosts: 3}, now)
+	poll(s, now.Add(4*time.Minute))
+	check("more hosts admitted, nothing counted")
+	s.Rollback()
+	check("that poll rolled back")
+	poll(s, now.Add(5*time.Minute))
+	check("a poll after the rollback")
 }
