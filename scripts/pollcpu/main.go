@@ -6,12 +6,18 @@
 // meeting per host in the lookback, paged at 100) every few seconds and
 // are never scraped. Run from the repository root:
 //
-//	go run ./scripts/pollcpu [-previous 2f8324b] [-polls 20]
+//	go run ./scripts/pollcpu [-previous 2f8324b] [-polls 20] [-budget 0]
 //
 // With -new N, N meetings of existing hosts are added to the simulator
 // every poll interval, so that polls count about N meetings each (a poll
 // that counts a few meetings; compare with -previous set to the revision
 // before the incremental publication, b0761a8).
+//
+// -budget sets daily_request_budget (0: none; the default of the config is
+// 2000), so that what keeping the budget's request times durable costs is
+// measured too; each poll takes hosts/100 requests, so -polls must leave
+// the budget enough for them. -cpuprofile profiles this tree's binary over
+// the measured polls (and does not run the previous design).
 //
 // It stops by itself (about 5 minutes).
 package main
@@ -20,8 +26,10 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,11 +48,16 @@ var (
 	polls    = flag.Int("polls", 20, "polls measured after the first")
 	interval = flag.Duration("interval", 3*time.Second, "poll interval")
 	newMeets = flag.Int("new", 0, "meetings of existing hosts added every poll interval (0: polls count nothing new)")
+	budget   = flag.Int("budget", 0, "daily_request_budget of the account (0: none)")
+	profile  = flag.String("cpuprofile", "", "write a CPU profile of this tree's binary over the measured polls to this file (the previous design is not run)")
 )
 
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
+	if pages := (*hosts + 99) / 100; *budget > 0 && (*polls+2)*pages > *budget {
+		log.Fatalf("-budget %d does not allow %d polls of %d requests (-polls counts after the first)", *budget, *polls+2, pages)
+	}
 	dir, err := os.MkdirTemp("", "pollcpu")
 	if err != nil {
 		log.Fatal(err)
@@ -80,19 +93,26 @@ func main() {
 lookback: 48h
 backfill: 48h
 accounts:
-  - {name: steady, api_url: %q, api_key: k, api_secret: s, page_size: 100, daily_request_budget: 0}
-`, *interval, apiURL)), 0o600)
+  - {name: steady, api_url: %q, api_key: k, api_secret: s, page_size: 100, daily_request_budget: %d}
+`, *interval, apiURL, *budget)), 0o600)
 
 	what := "nothing new"
 	if *newMeets > 0 {
 		what = fmt.Sprintf("%d new meetings every %s", *newMeets, *interval)
 	}
-	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s; %d polls (%s) measured after the first\n\n", *hosts, *interval, *polls, what)
+	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s, daily_request_budget %d; %d polls (%s) measured after the first\n\n", *hosts, *interval, *budget, *polls, what)
 	fmt.Printf("| binary | CPU per poll, %s | RSS after the first poll | RSS after the last | ratio |\n", what)
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 	var cpu [2]float64
 	for i, b := range []struct{ name, bin string }{{"this tree", current}, {"previous design (" + *previous + ")", prev}} {
-		c, first, last := run(b.bin, cfg, filepath.Join(dir, fmt.Sprint("data", i)), sim)
+		prof := ""
+		if i == 0 {
+			prof = *profile
+		}
+		if i == 1 && *profile != "" {
+			break // a profiled run is no measure: the profiler costs CPU too
+		}
+		c, first, last := run(b.bin, cfg, filepath.Join(dir, fmt.Sprint("data", i)), sim, prof)
 		cpu[i] = c
 		fmt.Printf("| %s | %.0f ms | %.0f MiB | %.0f MiB | %.2f |\n", b.name, c*1000, first/(1<<20), last/(1<<20), last/first)
 	}
@@ -112,7 +132,7 @@ func build(src, out string) {
 // returns the CPU seconds per poll after the first and the resident sets.
 // Polls are counted from the debug log line each poll writes (both designs
 // do): reading /metrics would cost the previous design a full gather.
-func run(bin, cfg, data string, sim *simulator.Simulator) (cpuPerPoll, rssFirst, rssLast float64) {
+func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPoll, rssFirst, rssLast float64) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -120,6 +140,9 @@ func run(bin, cfg, data string, sim *simulator.Simulator) (cpuPerPoll, rssFirst,
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+addr, "--log.level=debug")
+	if prof != "" {
+		cmd.Args = append(cmd.Args, "--web.enable-pprof")
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		log.Fatal(err)
@@ -159,7 +182,32 @@ func run(bin, cfg, data string, sim *simulator.Simulator) (cpuPerPoll, rssFirst,
 		go addMeetings(sim, stop)
 	}
 	start, from := cpuSeconds(pid), done.Load()
+	profiled := make(chan struct{})
+	if prof != "" {
+		// Over most of the measured polls; the profiler's own cost is small.
+		secs := int((time.Duration(*polls-1) * *interval).Seconds())
+		go func() {
+			defer close(profiled)
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+			if err != nil {
+				log.Printf("profile: %v", err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(prof)
+			if err == nil {
+				_, err = io.Copy(f, resp.Body)
+				f.Close()
+			}
+			if err != nil {
+				log.Printf("profile: %v", err)
+			}
+		}()
+	} else {
+		close(profiled)
+	}
 	waitPolls(from + int64(*polls))
+	<-profiled
 	cpuPerPoll = (cpuSeconds(pid) - start) / float64(done.Load()-from)
 	rssLast = procStatus(pid, "VmRSS")
 	return cpuPerPoll, rssFirst, rssLast
