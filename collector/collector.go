@@ -125,9 +125,15 @@ type Status struct {
 
 type account struct {
 	status []prometheus.Metric
-	// The directory join (directory.go): rebuilt after each poll from
-	// the last snapshot, and when the directory changes.
-	dir []prometheus.Metric
+	// The directory join (directory.go), in parts: built from dirFrom
+	// with dirD and dirOpts; a part is rebuilt after a poll when what it
+	// is built from changed, all of them when the directory changes.
+	// dirDirty: rebuilt, not yet published.
+	dir      [numDirParts][]prometheus.Metric
+	dirFrom  *store.Snapshot
+	dirD     *directory.Snapshot
+	dirOpts  Options
+	dirDirty [numDirParts]bool
 	// snap and opts built usage and dir; shown is snap as opts show it
 	// (nil: build everything next time), split into parts of the cache as
 	// layout says. A poll rebuilds only the parts in which its snapshot
@@ -147,8 +153,9 @@ type Collector struct {
 	directory *directory.Snapshot // nil: no directory
 	cache     *exposition.Cache   // usage and directory metrics, encoded once per change
 	dirMu     sync.Mutex          // serialises publishDirectory
-	// usageBuilt counts the usage metrics built for the cache, for tests.
-	usageBuilt atomic.Int64
+	// usageBuilt and dirBuilt count the usage and directory metrics built
+	// after polls, for tests.
+	usageBuilt, dirBuilt atomic.Int64
 }
 
 // New returns an empty Collector.
@@ -183,8 +190,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, m := range a.status {
 			ch <- m
 		}
-		for _, m := range a.dir {
-			ch <- m
+		for _, ms := range a.dir {
+			for _, m := range ms {
+				ch <- m
+			}
 		}
 	}
 }
@@ -198,7 +207,10 @@ func (c *Collector) Delete(name string) {
 	}
 	delete(c.accounts, name)
 	c.mu.Unlock()
-	gone := []exposition.Change{{Part: usagePart(name), Delete: true}, {Part: gaugesPart(name), Delete: true}, {Part: directoryPart(name), Delete: true}}
+	gone := []exposition.Change{{Part: usagePart(name), Delete: true}, {Part: gaugesPart(name), Delete: true}}
+	for i := range numDirParts {
+		gone = append(gone, exposition.Change{Part: directoryPart(name, i), Delete: true})
+	}
 	for i := range blocks {
 		gone = append(gone, exposition.Change{Part: blockPart(name, i), Delete: true})
 	}

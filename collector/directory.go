@@ -3,6 +3,7 @@ package collector
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/umeeting/umeeting_exporter/directory"
+	"github.com/umeeting/umeeting_exporter/exposition"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -88,8 +90,12 @@ func (c *Collector) SetDirectory(d *directory.Snapshot) {
 	c.directory = d
 	names := make([]string, 0, len(c.accounts))
 	for name, a := range c.accounts {
-		if a.snap != nil {
-			a.dir = BuildDirectory(name, a.snap, d, a.opts)
+		if a.dirFrom != nil {
+			for i := range a.dir {
+				a.dir[i] = buildDirPart(i, name, a.dirFrom, d, a.dirOpts)
+				a.dirDirty[i] = true
+			}
+			a.dirD = d
 		}
 		names = append(names, name)
 	}
@@ -99,25 +105,140 @@ func (c *Collector) SetDirectory(d *directory.Snapshot) {
 	}
 }
 
-// setDirectoryUsage rebuilds an account's directory metrics after a poll.
+// An account's directory metrics are kept in three parts of the cache,
+// each rebuilt after a poll only when what it is built from changed.
+const (
+	dirGroups   = iota // usage by department and cost centre: counted meetings
+	dirHosts           // umeeting_directory_host_info: which hosts are admitted
+	dirLicences        // licences, idle licences and holders, mismatches, chargeback: hosts' latest meetings, and time
+	numDirParts
+)
+
+// dirParts name an account's directory parts of the cache.
+var dirParts = [numDirParts]string{dirGroups: " directory", dirHosts: " directory hosts", dirLicences: " directory licences"}
+
+func directoryPart(account string, i int) string { return account + dirParts[i] }
+
+// buildDirPart builds part i of an account's directory metrics (see
+// BuildDirectory).
+func buildDirPart(i int, name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
+	switch {
+	case i == dirGroups:
+		return buildGroups(name, snap, d)
+	case d == nil || d.Dir == nil:
+		return nil
+	case i == dirHosts:
+		return buildHostInfo(name, snap, d)
+	default:
+		return buildLicences(name, snap, d, opts)
+	}
+}
+
+// staleDirParts says which directory parts built from prev (with the same
+// directory and options) differ for snap. BuildDirectory reads of a
+// snapshot only its groups, its hosts and, for the idle licences, its time.
+func staleDirParts(prev, snap *store.Snapshot) (stale [numDirParts]bool) {
+	if prev == nil {
+		return [numDirParts]bool{true, true, true}
+	}
+	stale[dirGroups] = !reflect.DeepEqual(prev.Departments, snap.Departments) || !reflect.DeepEqual(prev.CostCenters, snap.CostCenters)
+	p, s := prev.Hosts, snap.Hosts
+	same := len(p) == len(s) && (len(p) == 0 || &p[0] == &s[0])
+	admitted := func(hs []store.HostSnapshot) []string {
+		var out []string
+		for _, h := range hs {
+			if h.Admitted {
+				out = append(out, h.Email)
+			}
+		}
+		return out
+	}
+	stale[dirHosts] = !same && !slices.Equal(admitted(p), admitted(s))
+	stale[dirLicences] = !same && !slices.EqualFunc(p, s, func(a, b store.HostSnapshot) bool {
+		return a.Email == b.Email && a.LastEnd == b.LastEnd && a.UserType == b.UserType
+	})
+	// A host crossing an idle bucket's age between the two times.
+	then, now := prev.At.Unix(), snap.At.Unix()
+	for i := 0; i < len(s) && !stale[dirLicences]; i++ {
+		for _, b := range idleBuckets {
+			age := int64(b.Min / time.Second)
+			if (then-s[i].LastEnd >= age) != (now-s[i].LastEnd >= age) {
+				stale[dirLicences] = true
+			}
+		}
+	}
+	return stale
+}
+
+// setDirectoryUsage rebuilds the directory parts of an account that differ
+// after a poll (all of them with another directory or options).
 func (c *Collector) setDirectoryUsage(name string, snap *store.Snapshot, opts Options) {
 	c.mu.RLock()
 	d := c.directory
+	var prev *store.Snapshot
+	var parts [numDirParts][]prometheus.Metric
+	if a := c.accounts[name]; a != nil && a.dirD == d && a.dirOpts == opts {
+		prev, parts = a.dirFrom, a.dir
+	}
 	c.mu.RUnlock()
-	ms := BuildDirectory(name, snap, d, opts)
+	stale := staleDirParts(prev, snap)
+	build := func() {
+		for i := range parts {
+			if stale[i] {
+				parts[i] = buildDirPart(i, name, snap, d, opts)
+				c.dirBuilt.Add(int64(len(parts[i])))
+			}
+		}
+	}
+	build()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.directory != d {
 		// SetDirectory ran meanwhile: build with the newer directory.
-		ms = BuildDirectory(name, snap, c.directory, opts)
+		d, stale = c.directory, [numDirParts]bool{true, true, true}
+		build()
 	}
-	c.get(name).dir = ms // snap and opts are recorded by setUsage
+	a := c.get(name)
+	a.dir, a.dirFrom, a.dirD, a.dirOpts = parts, snap, d, opts
+	for i := range stale {
+		a.dirDirty[i] = a.dirDirty[i] || stale[i]
+	}
+}
+
+// dirChanges gathers the directory parts of an account rebuilt since they
+// were last published. Called with dirMu held.
+func (c *Collector) dirChanges(name string) []exposition.Change {
+	var parts []part
+	c.mu.Lock()
+	if a := c.accounts[name]; a != nil {
+		for i, dirty := range a.dirDirty {
+			if dirty {
+				parts = append(parts, part{directoryPart(name, i), a.dir[i]})
+			}
+		}
+		a.dirDirty = [numDirParts]bool{}
+	}
+	c.mu.Unlock()
+	changes := make([]exposition.Change, 0, len(parts))
+	for _, p := range parts {
+		changes = append(changes, c.change(p.name, p.ms))
+	}
+	return changes
 }
 
 // BuildDirectory builds an account's metrics that join usage with the
 // directory: usage by department and cost centre, licences, idle
 // licences, licence mismatches and chargeback. d may be nil.
 func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
+	var ms []prometheus.Metric
+	for i := range numDirParts {
+		ms = append(ms, buildDirPart(i, name, snap, d, opts)...)
+	}
+	return ms
+}
+
+// buildGroups builds the usage counters by department and cost centre.
+func buildGroups(name string, snap *store.Snapshot, d *directory.Snapshot) []prometheus.Metric {
 	var ms []prometheus.Metric
 	currency := ""
 	if d != nil && d.Tariffs != nil && (d.Tariffs.PerMeetingHour > 0 || d.Tariffs.PerPSTNMeeting > 0) {
@@ -146,11 +267,7 @@ func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, op
 			}
 		}
 	}
-	if d == nil || d.Dir == nil {
-		return ms
-	}
-	ms = append(ms, buildHostInfo(name, snap, d)...)
-	return append(ms, buildLicences(name, snap, d, opts)...)
+	return ms
 }
 
 // hostInfoDesc is umeeting_directory_host_info with the configured extra

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -226,4 +227,99 @@ func TestLicenceTypesCapped(t *testing.T) {
 	if got["umeeting_directory_licences{account=acme,department=D,licence=Pro}"] != 3 {
 		t.Errorf("the most held type was folded: %v", got)
 	}
+}
+
+// TestDirectoryPartsRebuiltOnlyWhenTheirInputsChange follows an account
+// with a directory through polls: one that counted nothing builds no
+// directory metric; one that counted a meeting of an admitted host
+// rebuilds the counters by department and the licence gauges, not the
+// host info; time crossing an idle bucket rebuilds the licence gauges
+// only; a new host rebuilds every part (and the next poll, which shows its
+// department's held increments, the counters by department); a new
+// directory everything, without a poll.
+// After each, /metrics serves the bytes a collector building everything
+// from the same snapshot and directory serves.
+func TestDirectoryPartsRebuiltOnlyWhenTheirInputsChange(t *testing.T) {
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{
+		Directory: &config.Directory{Embedded: []byte(testDirectory), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10},
+		Tariffs:   &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10, "Corp": 20}, PerMeetingHour: 2},
+	})
+	opts := Options{PerHost: true}
+	s, _ := store.Open(t.TempDir(), "acme")
+	s.SetAttributor(dirs, 10)
+	c := New()
+	c.SetDirectory(dirs.Current())
+	var snap *store.Snapshot
+	poll := func(now time.Time, ms ...umeeting.Meeting) {
+		b := s.NewBatch(s.Window(now, 48*time.Hour, 48*time.Hour))
+		for i := range ms {
+			b.Meeting(&ms[i])
+		}
+		b.CommitPage()
+		s.Apply(b)
+		snap = s.Snapshot(now)
+		c.SetUsage("acme", snap, opts)
+	}
+	meeting := func(uuid, email, userType string, end time.Time) umeeting.Meeting {
+		return umeeting.Meeting{UUID: uuid, Host: email, Email: email, UserType: userType, Start: end.Add(-time.Hour), End: end, Participants: 2}
+	}
+	parts := func(which ...int) (n int64) {
+		for _, i := range which {
+			n += int64(len(buildDirPart(i, "acme", snap, dirs.Current(), opts)))
+		}
+		return n
+	}
+	check := func(what string, want int64) {
+		t.Helper()
+		if n := c.dirBuilt.Swap(0); n != want {
+			t.Errorf("%s: %d directory metrics built, want %d", what, n, want)
+		}
+		fresh := New()
+		fresh.SetDirectory(dirs.Current())
+		fresh.SetUsage("acme", snap, opts)
+		for _, accept := range []string{"", "application/openmetrics-text;version=1.0.0"} {
+			if got, want := servedBody(t, c, accept, ""), servedBody(t, fresh, accept, ""); !bytes.Equal(got, want) {
+				t.Errorf("%s, Accept %q: served %d bytes, a fresh build %d bytes:\n%s", what, accept, len(got), len(want), firstDiff(got, want))
+			}
+		}
+	}
+	poll(t0, meeting("u1", "ann@x.com", "Pro", t0.Add(-time.Hour)), meeting("u2", "old@x.com", "Corp", t0.Add(-20*time.Hour)))
+	check("the baseline", parts(dirGroups, dirHosts, dirLicences))
+	if parts(dirGroups) == 0 || parts(dirHosts) == 0 || parts(dirLicences) == 0 {
+		t.Fatal("a directory part is empty: the test shows nothing")
+	}
+
+	now := t0.Add(time.Minute)
+	poll(now)
+	check("a poll that counted nothing", 0)
+
+	now = now.Add(time.Minute)
+	poll(now, meeting("u3", "ann@x.com", "Pro", now.Add(-time.Minute)))
+	check("a meeting of an admitted host", parts(dirGroups, dirLicences))
+
+	now = t0.Add(30*24*time.Hour - 19*time.Hour) // old@x.com's latest meeting is 30 days old
+	poll(now)
+	check("a host idle for 30 days", parts(dirLicences))
+
+	now = now.Add(time.Minute)
+	poll(now, meeting("u4", "bob@x.com", "Pro", now.Add(-time.Minute)))
+	check("a new host", parts(dirGroups, dirHosts, dirLicences))
+	now = now.Add(time.Minute)
+	poll(now)
+	check("its department's first increments shown", parts(dirGroups))
+
+	dirs.Apply(&config.Config{Directory: &config.Directory{
+		Embedded: []byte("email,department,cost_center,site,licence\nann@x.com,Legal,CC-9,Beijing,Pro\n"), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
+	for deadline := time.Now().Add(5 * time.Second); dirs.Current().Dir.Len() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new directory was not read")
+		}
+	}
+	c.SetDirectory(dirs.Current())
+	check("a new directory", 0) // SetDirectory builds without a poll: not counted
+	now = now.Add(time.Minute)
+	poll(now)
+	check("a poll after the new directory", 0)
 }

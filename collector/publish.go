@@ -28,8 +28,8 @@ import (
 // of the hosts whose series or latest meeting changed after a poll that
 // counted a few meetings; all of them on the first call, after other
 // options or a failed encoding, and when a block outgrew its share. Its
-// directory metrics are rebuilt too, and everything goes into the cache in
-// one publication, so a scrape never sees half a poll, nor one poll's usage
+// directory parts are rebuilt when what they are built from changed, and
+// everything goes into the cache in one publication, so a scrape never sees half a poll, nor one poll's usage
 // with another's directory metrics. The metrics are not kept (Collect
 // builds them again from the snapshot). Encoding happens outside c.mu, so
 // scrapes of the live metrics never wait for it; the poller is an
@@ -61,7 +61,7 @@ func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 	c.setDirectoryUsage(name, snap, opts)
 
 	c.dirMu.Lock()
-	changes := []exposition.Change{c.change(directoryPart(name), c.directoryMetrics(name))}
+	changes := c.dirChanges(name)
 	for _, p := range parts {
 		c.usageBuilt.Add(int64(len(p.ms)))
 		changes = append(changes, c.change(p.name, p.ms))
@@ -77,6 +77,7 @@ func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 	a.snap, a.opts, a.shown, a.layout = snap, opts, shown, lay
 	if err != nil {
 		a.shown = nil // everything again next time
+		a.dirDirty = [numDirParts]bool{true, true, true}
 	}
 	c.mu.Unlock()
 	c.dirMu.Unlock()
@@ -152,7 +153,6 @@ type part struct {
 func usagePart(account string) string        { return account }
 func gaugesPart(account string) string       { return account + " gauges" }
 func blockPart(account string, i int) string { return fmt.Sprintf("%s hosts %06d", account, i) }
-func directoryPart(account string) string    { return account + " directory" }
 
 // allParts builds every usage part of snap.
 func allParts(name string, snap *store.Snapshot, l *layout) []part {
@@ -301,20 +301,10 @@ func (c *Collector) change(part string, ms []prometheus.Metric) exposition.Chang
 	return exposition.Change{Part: part, Families: mfs, Err: err}
 }
 
-// directoryMetrics returns an account's directory metrics as they are now.
-func (c *Collector) directoryMetrics(name string) []prometheus.Metric {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if a := c.accounts[name]; a != nil {
-		return a.dir
-	}
-	return nil
-}
-
-// publishDirectory encodes an account's directory metrics as they are now,
-// after the directory changed. dirMu makes the last of concurrent calls
-// (a poll, a directory reload) publish the latest metrics. The cache
-// publishes nothing when they did not change.
+// publishDirectory encodes an account's directory parts rebuilt since
+// they were last published, after the directory changed. dirMu makes the
+// last of concurrent calls (a poll, a directory reload) publish the latest
+// metrics. The cache publishes nothing when they did not change.
 func (c *Collector) publishDirectory(name string) {
 	c.dirMu.Lock()
 	defer c.dirMu.Unlock()
@@ -324,7 +314,13 @@ func (c *Collector) publishDirectory(name string) {
 	if !exists {
 		return // deleted meanwhile
 	}
-	c.cache.Apply(c.change(directoryPart(name), c.directoryMetrics(name)))
+	if err := c.cache.Apply(c.dirChanges(name)...); err != nil {
+		c.mu.Lock()
+		if a := c.accounts[name]; a != nil {
+			a.dirDirty = [numDirParts]bool{true, true, true} // gathered again next time
+		}
+		c.mu.Unlock()
+	}
 }
 
 // metrics is a collector of prebuilt metrics.
