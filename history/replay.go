@@ -116,7 +116,7 @@ func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error
 		if !final {
 			next = timex.Earlier(t.Add(step), in.seam)
 		}
-		return r.writeStep(fams, prev, t, next)
+		return r.step(fams, prev, t, next, final)
 	})
 	return stats, err
 }
@@ -194,6 +194,10 @@ type replayer struct {
 	w    *omWriter
 	adj  adjuster
 	seen map[string]bool // series written so far
+	// held is the last whole-hour step, and queue the steps after it, not
+	// written yet (see step).
+	held  *builtStep
+	queue []builtStep
 	// histFrom is when histograms begin: backfill's start. Before it
 	// (--since) their values would be below zero, which OpenMetrics
 	// histograms cannot hold.
@@ -203,41 +207,105 @@ type replayer struct {
 // RuleEvalInterval is the evaluation interval `promtool tsdb
 // create-blocks-from rules` must use (its --eval-interval) for the
 // recording rules over the history to be exact up to the stated factor: see
-// extraTimes.
+// hourTwin.
 const RuleEvalInterval = time.Minute
 
-// extraTimes are the times, after a point at ts (ms), at which the same
-// value is written again, each before next (ms), the following point:
-//
-//   - every UTC midnight 1 ms later: Prometheus 3 reads a range (t-1d, t]
-//     without its left end, and the second sample makes increase() over
-//     whole days exact there too;
-//   - for counters, every whole hour RuleEvalInterval later: the recording
-//     rules' increase(...[1h]), evaluated every RuleEvalInterval at an
-//     offset of their own within it, then finds a sample within
-//     RuleEvalInterval of both ends of a window that covers a whole hour of
-//     the history; it extrapolates that to 1h, so a per-hour value is at
-//     most 1h/(1h-RuleEvalInterval) (+1.7%) of the hour's meetings, instead
-//     of the meetings of its last three quarters times 4/3.
-//
-// The history's counters change only at its points, so the value holds
-// until next.
-func extraTimes(ts, next int64, counter bool) []int64 {
-	var out []int64
-	if ts%(24*3600*1000) == 0 && ts+1 < next {
-		out = append(out, ts+1)
-	}
-	if counter && ts%(3600*1000) == 0 && ts+RuleEvalInterval.Milliseconds() < next {
-		out = append(out, ts+RuleEvalInterval.Milliseconds())
-	}
-	return out
+// midnightTwin says whether a point at ts (ms) is written again 1 ms later,
+// before next (ms), the following point: every UTC midnight is, as
+// Prometheus 3 reads a range (t-1d, t] without its left end, and the second
+// sample makes increase() over whole days exact there too.
+func midnightTwin(ts, next int64) (int64, bool) {
+	return ts + 1, ts%(24*3600*1000) == 0 && ts+1 < next
 }
 
-// writeStep writes one step at t; prev is the step before, where a series
-// that appears now is first written at its starting level, and next the
-// step after (the seam, or t itself at the seam: then no sample repeats).
-func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t, next time.Time) error {
+// hourTwin says whether a counter's point at ts (ms) may be written again
+// RuleEvalInterval later, before next: every whole hour may. The recording
+// rules' increase(...[1h]), evaluated every RuleEvalInterval at an offset of
+// their own within it, then finds a sample within RuleEvalInterval of both
+// ends of a window that covers a whole hour of the history; it extrapolates
+// that to 1h, so a per-hour value is at most 1h/(1h-RuleEvalInterval)
+// (+1.7%) of the hour's meetings, instead of the meetings of its last three
+// quarters times 4/3. The twin is written only for series that change in
+// the following hour (see replayer): over a flat hour every sample is equal
+// and the increase is 0 with it or without. The history's counters change
+// only at its points, so the value holds until next.
+func hourTwin(ts, next int64) (int64, bool) {
+	x := ts + RuleEvalInterval.Milliseconds()
+	return x, ts%(3600*1000) == 0 && x < next
+}
+
+// twinCandidate is a counter sample at a whole hour whose twin is written
+// if the series changes before the next whole-hour point.
+type twinCandidate struct {
+	out   *dto.MetricFamily
+	m     *dto.Metric
+	key   string
+	value float64
+	at    int64 // the twin's time
+}
+
+// builtStep is one step's samples, ready to write.
+type builtStep struct {
+	outs  []*dto.MetricFamily
+	twins []twinCandidate
+	// values of the counters at this step, for the held hour's twins.
+	values map[string]float64
+}
+
+// step builds and writes one step at t; prev is the step before, where a
+// series that appears now is first written at its starting level, and
+// next the step after (the seam, or t itself at the seam: then no sample
+// repeats). A step at a whole hour is held until the next whole-hour step
+// (or the last) shows which counters changed in between; the steps in
+// between are held behind it, to keep every series in time order.
+func (r *replayer) step(fams []*dto.MetricFamily, prev, t, next time.Time, final bool) error {
+	b := r.build(fams, prev, t, next)
+	hour := t.UnixMilli()%(3600*1000) == 0
+	if r.held == nil && !hour && !final {
+		return r.write(b)
+	}
+	if r.held != nil && (hour || final) {
+		for _, c := range r.held.twins {
+			if v, ok := b.values[c.key]; !ok || v != c.value {
+				tw := proto.Clone(c.m).(*dto.Metric)
+				tw.TimestampMs = proto.Int64(c.at)
+				c.out.Metric = append(c.out.Metric, tw)
+			}
+		}
+		if err := r.write(*r.held); err != nil {
+			return err
+		}
+		for _, q := range r.queue {
+			if err := r.write(q); err != nil {
+				return err
+			}
+		}
+		r.held, r.queue = nil, nil
+	}
+	switch {
+	case final:
+		return r.write(b)
+	case hour:
+		r.held = &b
+	default:
+		r.queue = append(r.queue, b)
+	}
+	return nil
+}
+
+func (r *replayer) write(b builtStep) error {
+	for _, out := range b.outs {
+		if err := r.w.write(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build makes one step's samples: see step.
+func (r *replayer) build(fams []*dto.MetricFamily, prev, t, next time.Time) builtStep {
 	ts, nextMs := t.UnixMilli(), next.UnixMilli()
+	b := builtStep{values: map[string]float64{}}
 	for _, mf := range fams {
 		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.histFrom) {
 			continue
@@ -245,11 +313,11 @@ func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t, next time.Time) 
 		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
 		counter := mf.GetType() == dto.MetricType_COUNTER
 		out := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Unit: mf.Unit}
-		// add appends m at ts and again at its extra times before next.
+		// add appends m at ts and again 1 ms later at midnight.
 		add := func(m *dto.Metric, ts, next int64) {
 			m.TimestampMs = proto.Int64(ts)
 			out.Metric = append(out.Metric, m)
-			for _, x := range extraTimes(ts, next, counter) {
+			if x, ok := midnightTwin(ts, next); ok {
 				c := proto.Clone(m).(*dto.Metric)
 				c.TimestampMs = proto.Int64(x)
 				out.Metric = append(out.Metric, c)
@@ -264,18 +332,28 @@ func (r *replayer) writeStep(fams []*dto.MetricFamily, prev, t, next time.Time) 
 					zeroValues(z)
 					r.adj.apply(mf.GetName(), key, z)
 					add(z, prev.UnixMilli(), ts)
+					// A series born now changes within the hour.
+					if x, ok := hourTwin(prev.UnixMilli(), ts); ok && counter {
+						tw := proto.Clone(z).(*dto.Metric)
+						tw.TimestampMs = proto.Int64(x)
+						out.Metric = append(out.Metric, tw)
+					}
 				}
 			}
 			if counterLike {
 				r.adj.apply(mf.GetName(), key, m)
 			}
 			add(m, ts, nextMs)
+			if counter {
+				b.values[key] = m.GetCounter().GetValue()
+				if x, ok := hourTwin(ts, nextMs); ok {
+					b.twins = append(b.twins, twinCandidate{out: out, m: m, key: key, value: m.GetCounter().GetValue(), at: x})
+				}
+			}
 		}
-		if err := r.w.write(out); err != nil {
-			return err
-		}
+		b.outs = append(b.outs, out)
 	}
-	return nil
+	return b
 }
 
 // gatherer turns the collector's const metrics into metric families, as a
