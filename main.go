@@ -71,6 +71,7 @@ func main() {
 		histHosts  = historyCmd.Flag("per-host", "Write per-host series as the live exporter does; --no-per-host writes per-account series only, for large accounts.").Default("true").Bool()
 		histAccts  = historyCmd.Flag("account", "Account to export (repeatable); default every account.").Strings()
 		histLabels = historyCmd.Flag("label", "Label Prometheus adds to the exporter's series when it scrapes it, NAME=VALUE, repeatable: at least job and instance, as on its up series (e.g. --label=job=umeeting --label=instance=exporter:9861).").StringMap()
+		histSplit  = historyCmd.Flag("split", "Write one file per period of this length (whole days, e.g. 10d), named OUTPUT-YYYY-MM-DD.EXT, each imported on its own: promtool holds a whole file in memory. 0: one file.").Default("0").String()
 		histSince  = historyCmd.Flag("since", "How far back the history reaches: a duration before the first start (e.g. 180d) or a date (YYYY-MM-DD, UTC), further back than backfill; default backfill. Stops where the API serves nothing older.").String()
 		histRules  = historyCmd.Flag("rules-range-file", "Also write the --start and --end of the recording rules backfill (promtool tsdb create-blocks-from rules) to this file, one a line, for scripts.").String()
 		histMaxReq = historyCmd.Flag("max-requests", "API requests this run may make per account; when used up, run again later to resume.").Default(strconv.Itoa(history.DefaultMaxRequests)).Int()
@@ -91,10 +92,14 @@ func main() {
 		if err == nil {
 			since, err = history.ParseSince(*histSince)
 		}
+		var split time.Duration
+		if err == nil {
+			split, err = history.ParseSplit(*histSplit)
+		}
 		if err == nil {
 			err = history.Run(context.Background(), cfg, history.Options{
 				StorageDir: *storagePath, Output: *histOut, Step: *histStep, PerHost: *histHosts,
-				Accounts: *histAccts, MaxRequests: *histMaxReq, Labels: *histLabels, RulesRangeFile: *histRules, Since: since, Progress: os.Stderr, Logger: logger,
+				Accounts: *histAccts, MaxRequests: *histMaxReq, Labels: *histLabels, RulesRangeFile: *histRules, Since: since, Split: split, Progress: os.Stderr, Logger: logger,
 			})
 		}
 		if err != nil {

@@ -149,17 +149,31 @@ func (p *promProc) stop() {
 	p.cmd = nil
 }
 
-// importBlocks runs promtool on the OpenMetrics file, moves the blocks into
-// the data folder with Prometheus stopped, and starts it again: the
-// procedure of the README.
-func (p *promProc) importBlocks(file string) {
+// importBlocks runs the openmetrics imports that `history` printed (one a
+// file) with this version's promtool, moves the blocks into the data
+// folder with Prometheus stopped, and starts it again: the procedure of the
+// README.
+func (p *promProc) importBlocks(historyLogs string) {
 	p.t.Helper()
 	blocks := p.t.TempDir()
-	out, err := exec.Command(p.v.tool, "tsdb", "create-blocks-from", "--max-block-duration=720h",
-		"openmetrics", file, blocks).CombinedOutput()
-	if err != nil {
-		p.t.Fatalf("promtool %s create-blocks-from openmetrics: %v\n%s", p.v.name, err, out)
+	var out []byte
+	files := 0
+	for _, line := range strings.Split(historyLogs, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 7 || f[0] != "promtool" || f[4] != "openmetrics" {
+			continue
+		}
+		o, err := exec.Command(p.v.tool, "tsdb", "create-blocks-from", f[3], "openmetrics", f[5], blocks).CombinedOutput()
+		if err != nil {
+			p.t.Fatalf("promtool %s create-blocks-from openmetrics %s: %v\n%s", p.v.name, f[5], err, o)
+		}
+		out = append(out, o...)
+		files++
 	}
+	if files == 0 {
+		p.t.Fatalf("history printed no openmetrics import:\n%s", historyLogs)
+	}
+	p.t.Logf("prometheus %s: %d files imported", p.v.name, files)
 	p.moveBlocks(blocks, string(out))
 }
 
@@ -489,7 +503,8 @@ func (p *promProc) lastScrape() time.Time {
 // first start is then made in-process with the exporter's own store and
 // client, at a clock a day back, and the real exporter goes on from that
 // state: its live counters are a day past their starting values, which
-// the history must still end at).
+// the history must still end at; that export is split in files of 10 days,
+// each imported on its own).
 //
 // A third run reaches further back than backfill: the first start reads 30
 // days, `history --since=120d` reads the 30 before them too (the simulator
@@ -500,7 +515,7 @@ func TestHistoryImportIsContinuous(t *testing.T) {
 	versions := promVersions(t)
 	t.Run("right after the first start", func(t *testing.T) { historyScenario(t, versions, historyRun{backfill: "60d", rules: true}) })
 	t.Run("a day after the first start", func(t *testing.T) {
-		historyScenario(t, versions, historyRun{after: 24 * time.Hour, backfill: "60d", rules: true})
+		historyScenario(t, versions, historyRun{after: 24 * time.Hour, backfill: "60d", split: "10d", rules: true})
 	})
 	t.Run("further back than backfill", func(t *testing.T) { historyScenario(t, versions, historyRun{backfill: "30d", since: "120d"}) })
 }
@@ -510,6 +525,7 @@ type historyRun struct {
 	after    time.Duration // from the first start to the live exporter's
 	backfill string        // the config's
 	since    string        // history --since
+	split    string        // history --split
 	rules    bool          // also backfill and check the recording rules and the dashboards
 }
 
@@ -568,7 +584,10 @@ func historyScenario(t *testing.T, versions []promVersion, run historyRun) {
 	if run.since != "" {
 		more = append(more, "--since="+run.since)
 	}
-	file, logs := runHistory(t, cfgFile, storage, e.Addr, more...)
+	if run.split != "" {
+		more = append(more, "--split="+run.split)
+	}
+	_, logs := runHistory(t, cfgFile, storage, e.Addr, more...)
 	t.Logf("history:\n%s", logs)
 	if !strings.Contains(logs, "month 1/") {
 		t.Errorf("no progress line per month on stderr:\n%s", logs)
@@ -580,7 +599,7 @@ func historyScenario(t *testing.T, versions []promVersion, run historyRun) {
 	firstDay := seam.Add(-60 * 24 * time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)
 	lastMidnight := seam.Truncate(24 * time.Hour)
 	for _, p := range proms {
-		p.importBlocks(file)
+		p.importBlocks(logs)
 		at := p.lastScrape()
 		// Restarted, it scrapes on: wait for a scrape after the restart.
 		waitFor(t, 30*time.Second, "a scrape after the restart", func() bool { return p.lastScrape().After(at) })

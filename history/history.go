@@ -62,6 +62,9 @@ type Options struct {
 	// that the imported series are the scraped ones. job and instance must
 	// be given (an empty value stands for no label).
 	Labels map[string]string
+	// Split, when not 0, writes one file per period of this length (whole
+	// days), named OUTPUT-YYYY-MM-DD.EXT: see fileSet.
+	Split time.Duration
 	// Since is how far back the history reaches, when further than the
 	// config's backfill (which the live starting values count): zero means
 	// backfill. See ParseSince.
@@ -153,6 +156,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err := CheckStep(opts.Step); err != nil {
 		return err
 	}
+	if err := CheckSplit(opts.Split); err != nil {
+		return err
+	}
 	if opts.MaxRequests <= 0 {
 		opts.MaxRequests = DefaultMaxRequests
 	}
@@ -177,10 +183,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		inputs = append(inputs, in)
 	}
-	w, err := newOMWriter(opts.Output, opts.Labels)
-	if err != nil {
-		return err
-	}
+	w := newFileSet(opts.Output, opts.Labels, opts.Split)
 	for _, in := range inputs {
 		begun := time.Now()
 		stats, err := replay(w, in, opts.Step)
@@ -199,10 +202,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			}
 		}
 	}
-	if err := w.Close(); err != nil {
+	files, err := w.Close()
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.Progress, "history: wrote %d samples to %s\n", w.samples, opts.Output)
+	fmt.Fprintf(opts.Progress, "history: wrote %d samples to %s\n", w.samples, strings.Join(files, " "))
 	from, end, last := rulesRange(inputs, opts.Step)
 	if opts.RulesRangeFile != "" {
 		text := fmt.Sprintf("--start=%s\n--end=%s\n", from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
@@ -210,7 +214,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return fmt.Errorf("writing the rules range: %w", err)
 		}
 	}
-	printNextSteps(opts.Progress, opts.Output, from, end, last)
+	printNextSteps(opts.Progress, files, from, end, last)
 	return nil
 }
 
@@ -239,14 +243,16 @@ func rulesRange(inputs []replayInput, step time.Duration) (from, end, last time.
 
 // printNextSteps tells what to run after the export: the import of the
 // file, then the recording rules over the imported period.
-func printNextSteps(w io.Writer, out string, from, end, last time.Time) {
-	fmt.Fprintf(w, `history: next, with the promtool of your Prometheus release (README "History"):
-  promtool tsdb create-blocks-from --max-block-duration=720h openmetrics %[1]s /tmp/umeeting-blocks
-  # move /tmp/umeeting-blocks/* into its --storage.tsdb.path and restart it; then, once it has loaded them, the
+func printNextSteps(w io.Writer, files []string, from, end, last time.Time) {
+	fmt.Fprintf(w, "history: next, with the promtool of your Prometheus release (README \"History\"):\n")
+	for _, f := range files {
+		fmt.Fprintf(w, "  promtool tsdb create-blocks-from --max-block-duration=720h openmetrics %s /tmp/umeeting-blocks\n", f)
+	}
+	fmt.Fprintf(w, `  # move /tmp/umeeting-blocks/* into its --storage.tsdb.path and restart it; then, once it has loaded them, the
   # recording rules over the history (--url: that Prometheus; the rule file: its copy of alerts/umeeting.rules.yml):
-  promtool tsdb create-blocks-from --max-block-duration=%[2]s rules --url=http://localhost:9090 --eval-interval=%[3]s --start=%[4]s --end=%[5]s --output-dir=/tmp/umeeting-rule-blocks alerts/umeeting.rules.yml
-  # (--start %[6]d --end %[7]d in Unix time) move /tmp/umeeting-rule-blocks/* into its --storage.tsdb.path and restart it
-`, out, flagDuration(MaxRuleBlockDuration), flagDuration(RuleEvalInterval),
+  promtool tsdb create-blocks-from --max-block-duration=%[1]s rules --url=http://localhost:9090 --eval-interval=%[2]s --start=%[3]s --end=%[4]s --output-dir=/tmp/umeeting-rule-blocks alerts/umeeting.rules.yml
+  # (--start %[5]d --end %[6]d in Unix time) move /tmp/umeeting-rule-blocks/* into its --storage.tsdb.path and restart it
+`, flagDuration(MaxRuleBlockDuration), flagDuration(RuleEvalInterval),
 		from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), from.Unix(), end.Unix())
 	if last.Sub(end) > RuleEvalInterval {
 		fmt.Fprintf(w, "history: the accounts' seams differ (%s to %s): the rules end at the earliest, so the per-hour rule series of the later accounts have a gap until their own seam\n",

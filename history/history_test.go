@@ -654,3 +654,59 @@ func TestSinceResumes(t *testing.T) {
 		t.Errorf("no month before backfill:\n%s", progress.String())
 	}
 }
+
+// TestSplit: --split writes one valid file per period, named by its first
+// day, and together they hold exactly the samples of the single file.
+func TestSplit(t *testing.T) {
+	f := newFixture(t, 5, 6*24*time.Hour)
+	one, _ := f.export(t, Options{PerHost: true, Step: time.Hour})
+	dir := t.TempDir()
+	var progress bytes.Buffer
+	opts := Options{StorageDir: f.dir, Output: filepath.Join(dir, "h.om"), Step: time.Hour, PerHost: true, Split: 2 * 24 * time.Hour,
+		Labels: map[string]string{"job": "umeeting", "instance": "exporter:9861"}, Progress: &progress}
+	if err := Run(context.Background(), f.cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "h-*.om"))
+	if len(files) != 4 { // 6 days from 03:37 over periods of 2 days since the epoch
+		t.Fatalf("files %v, want 4", files)
+	}
+	key := func(s sample) string { return fmt.Sprintf("%s%s %v %d", s.name, s.labels, s.v, s.ts) }
+	want := map[string]bool{}
+	for _, s := range readSamples(t, one) {
+		want[key(s)] = true
+	}
+	got := 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(b, []byte("# EOF\n")) || !strings.Contains(progress.String(), "openmetrics "+file+" ") {
+			t.Errorf("%s: no # EOF, or no import command printed for it", file)
+		}
+		types := map[string]bool{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 4 && f[1] == "TYPE" {
+				if types[f[2]] {
+					t.Errorf("%s: family %s twice", file, f[2])
+				}
+				types[f[2]] = true
+			}
+		}
+		for _, s := range readSamples(t, file) {
+			if !want[key(s)] {
+				t.Errorf("%s: %s is not in the single file", file, key(s))
+			}
+			got++
+		}
+	}
+	if got != len(want) {
+		t.Errorf("the files hold %d samples, the single file %d", got, len(want))
+	}
+	for _, bad := range []string{"36h", "x", "-2d"} {
+		if _, err := ParseSplit(bad); err == nil {
+			t.Errorf("--split %q accepted", bad)
+		}
+	}
+}

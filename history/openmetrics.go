@@ -9,9 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -150,4 +153,89 @@ func (w *omWriter) abort() {
 		sp.f.Close()
 	}
 	os.RemoveAll(w.dir)
+}
+
+// fileSet writes the history to one OpenMetrics file, or, with a split
+// period, to one file per period (UTC days since the epoch, so every
+// period begins at a midnight): promtool reads a whole file into memory,
+// and files of a period each bound what one import needs. A step goes to
+// the file of its time, with the samples written with it (a new series' 0
+// a step before, the twins after), so a series may have a sample or two in
+// the neighbouring file: the blocks of the two imports overlap there, which
+// Prometheus (2.39 and later) merges.
+type fileSet struct {
+	out     string
+	labels  map[string]string
+	period  time.Duration // 0: one file
+	files   map[int64]*omWriter
+	samples int64
+}
+
+func newFileSet(out string, labels map[string]string, period time.Duration) *fileSet {
+	return &fileSet{out: out, labels: labels, period: period, files: map[int64]*omWriter{}}
+}
+
+// ParseSplit reads --split: whole days (10d, 2w, 240h) or 0.
+func ParseSplit(s string) (time.Duration, error) {
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("--split %q: want whole days (e.g. 10d), or 0 for one file", s)
+	}
+	return time.Duration(d), CheckSplit(time.Duration(d))
+}
+
+// CheckSplit says whether period can be used as --split.
+func CheckSplit(period time.Duration) error {
+	if period < 0 || period%(24*time.Hour) != 0 {
+		return fmt.Errorf("--split %s must be whole days (e.g. 10d), or 0 for one file", period)
+	}
+	return nil
+}
+
+// path is the file of the period that begins at start: OUT-YYYY-MM-DD.EXT.
+func (s *fileSet) path(start time.Time) string {
+	if s.period == 0 {
+		return s.out
+	}
+	ext := filepath.Ext(s.out)
+	return strings.TrimSuffix(s.out, ext) + "-" + start.UTC().Format(time.DateOnly) + ext
+}
+
+func (s *fileSet) write(t time.Time, mf *dto.MetricFamily) error {
+	var k int64
+	if s.period > 0 {
+		k = t.UnixMilli() / s.period.Milliseconds()
+	}
+	w := s.files[k]
+	if w == nil {
+		var err error
+		if w, err = newOMWriter(s.path(time.UnixMilli(k*s.period.Milliseconds())), s.labels); err != nil {
+			return err
+		}
+		s.files[k] = w
+	}
+	before := w.samples
+	err := w.write(mf)
+	s.samples += w.samples - before
+	return err
+}
+
+// Close finishes every file and returns their names in time order.
+func (s *fileSet) Close() ([]string, error) {
+	var names []string
+	var first error
+	for _, k := range slices.Sorted(maps.Keys(s.files)) {
+		w := s.files[k]
+		if err := w.Close(); err != nil && first == nil {
+			first = err
+		}
+		names = append(names, w.out)
+	}
+	return names, first
+}
+
+func (s *fileSet) abort() {
+	for _, w := range s.files {
+		w.abort()
+	}
 }

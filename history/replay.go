@@ -58,7 +58,7 @@ type replayStats struct {
 // last point, at the seam, is exactly the live series' starting value (see
 // adjuster); a series is first written at that starting level one step before
 // its first increment, so increase() sees it.
-func replay(w *omWriter, in replayInput, step time.Duration) (replayStats, error) {
+func replay(w *fileSet, in replayInput, step time.Duration) (replayStats, error) {
 	var stats replayStats
 	g := newGatherer()
 	live, err := g.values(collector.BuildUsage(in.name, in.baseline, in.live))
@@ -191,7 +191,7 @@ func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f 
 
 // replayer writes the steps of one account.
 type replayer struct {
-	w    *omWriter
+	w    *fileSet
 	adj  adjuster
 	seen map[string]bool // series written so far
 	// held is the last whole-hour step, and queue the steps after it, not
@@ -246,6 +246,7 @@ type twinCandidate struct {
 
 // builtStep is one step's samples, ready to write.
 type builtStep struct {
+	t     time.Time
 	outs  []*dto.MetricFamily
 	twins []twinCandidate
 	// values of the counters at this step, for the held hour's twins.
@@ -295,7 +296,7 @@ func (r *replayer) step(fams []*dto.MetricFamily, prev, t, next time.Time, final
 
 func (r *replayer) write(b builtStep) error {
 	for _, out := range b.outs {
-		if err := r.w.write(out); err != nil {
+		if err := r.w.write(b.t, out); err != nil {
 			return err
 		}
 	}
@@ -305,7 +306,7 @@ func (r *replayer) write(b builtStep) error {
 // build makes one step's samples: see step.
 func (r *replayer) build(fams []*dto.MetricFamily, prev, t, next time.Time) builtStep {
 	ts, nextMs := t.UnixMilli(), next.UnixMilli()
-	b := builtStep{values: map[string]float64{}}
+	b := builtStep{t: t, values: map[string]float64{}}
 	for _, mf := range fams {
 		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.histFrom) {
 			continue
