@@ -306,6 +306,10 @@ type Store struct {
 	// adm, so an Apply that moved no host and counted nothing need not
 	// visit them.
 	admSynced bool
+	// minEnd is the earliest end of a remembered meeting, known while
+	// minEndOK: prune need not visit them before one ends too early.
+	minEnd   int64
+	minEndOK bool
 }
 
 // Generation is a number that changes whenever what a Snapshot shows may
@@ -735,6 +739,7 @@ func (s *Store) Rollback() {
 		return
 	}
 	s.undo = nil
+	s.minEndOK = false
 	s.gen++
 	s.shown.touched(u)
 	s.changes++
@@ -829,6 +834,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		b.meeting(i, &m)
 		start, end := m.Start.Unix(), m.End.Unix()
 		st.Meetings[m.UUID] = meeting{Start: start, End: end, Participants: uint32(min(m.Participants, 1<<31))}
+		s.minEnd = min(s.minEnd, end)
 		u.added = append(u.added, m.UUID)
 		if end <= now {
 			st.MaxEnd = max(st.MaxEnd, end)
@@ -1060,11 +1066,16 @@ func (s *Store) admit() map[string]bool {
 func (s *Store) prune(u *undoLog, now int64) int {
 	before := min(s.st.Horizon, now-int64(PeakWindow/time.Second))
 	n := 0
-	for id, m := range s.st.Meetings {
-		if m.End < before {
-			u.pruned[id] = m
-			delete(s.st.Meetings, id)
-			n++
+	if !s.minEndOK || s.minEnd < before {
+		s.minEnd, s.minEndOK = math.MaxInt64, true
+		for id, m := range s.st.Meetings {
+			if m.End < before {
+				u.pruned[id] = m
+				delete(s.st.Meetings, id)
+				n++
+			} else {
+				s.minEnd = min(s.minEnd, m.End)
+			}
 		}
 	}
 	invalidBefore := now - int64(invalidKeep/time.Second)

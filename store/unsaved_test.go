@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"regexp"
@@ -171,4 +172,36 @@ func TestAdmissionCacheFollowsHostsAndPolicy(t *testing.T) {
 	check("that poll rolled back")
 	poll(s, now.Add(5*time.Minute))
 	check("a poll after the rollback")
+}
+
+// TestPruneSkipEqualsFullPrune: a store that skips the walk over its
+// meetings while none can be pruned remembers exactly what one that walks
+// them every poll remembers, through polls, clock steps and rollbacks.
+func TestPruneSkipEqualsFullPrune(t *testing.T) {
+	fast, _ := Open(t.TempDir(), "a")
+	full, _ := Open(t.TempDir(), "a")
+	rng := rand.New(rand.NewPCG(5, 6))
+	now := t0
+	n := 0
+	for step := range 300 {
+		now = now.Add(time.Duration(rng.Int64N(int64(3*time.Hour))) - 20*time.Minute)
+		var ms []umeeting.Meeting
+		for range rng.IntN(5) {
+			n++
+			ms = append(ms, mtg(fmt.Sprint("m", n), fmt.Sprint(rng.IntN(20), "@x"), t0.Sub(now)+time.Duration(rng.Int64N(int64(120*time.Hour))), time.Minute, 1, 0))
+		}
+		full.minEndOK = false
+		poll(fast, now, ms...)
+		poll(full, now, ms...)
+		if step%7 == 3 {
+			fast.Rollback()
+			full.Rollback()
+		}
+		if !reflect.DeepEqual(fast.st.Meetings, full.st.Meetings) {
+			t.Fatalf("step %d: %d meetings remembered, %d with a full prune", step, len(fast.st.Meetings), len(full.st.Meetings))
+		}
+	}
+	if n == 0 || len(fast.st.Meetings) == 0 {
+		t.Fatal("nothing remembered")
+	}
 }

@@ -25,6 +25,9 @@ type memo struct {
 	// last is the entry of the record last found or put; nil when it
 	// was not kept.
 	last *memoEntry
+	// listed and listedAnswers count the entries and answers the current
+	// fetch marked first: when they are all, end has nothing to forget.
+	listed, listedAnswers int
 }
 
 type memoEntry struct {
@@ -75,7 +78,10 @@ func (c *memo) answer(h uint64, body []byte) *answer {
 	if a == nil || a.body != string(body) {
 		return nil
 	}
-	a.fetch = c.fetch
+	if a.fetch != c.fetch {
+		a.fetch = c.fetch
+		c.listedAnswers++
+	}
 	return a
 }
 
@@ -85,20 +91,32 @@ func (c *memo) putAnswer(h uint64, body []byte, a *answer) {
 	if old := c.answers[h]; old != nil {
 		c.bytes -= old.size()
 		delete(c.answers, h)
+		if old.fetch == c.fetch {
+			c.listedAnswers--
+		}
 	}
 	if c.bytes+a.size() > maxMemoBytes {
 		return
 	}
 	c.answers[h] = a
+	c.listedAnswers++
 	c.bytes += a.size()
 }
 
 // touch marks the record of an answer replayed as listed by this fetch.
 func (c *memo) touch(it *answerItem) {
 	if it.entry != nil {
-		it.entry.fetch = c.fetch
+		c.mark(it.entry)
 	}
 	c.valid++
+}
+
+// mark marks e as listed by this fetch.
+func (c *memo) mark(e *memoEntry) {
+	if e.fetch != c.fetch {
+		e.fetch = c.fetch
+		c.listed++
+	}
 }
 
 // get copies into m the Meeting of raw (h is its hash with m's seed) and
@@ -111,7 +129,7 @@ func (c *memo) get(h uint64, raw []byte, m *Meeting) bool {
 	if e == nil || e.raw != string(raw) {
 		return false
 	}
-	e.fetch = c.fetch
+	c.mark(e)
 	c.valid++
 	c.last = e
 	*m = e.m
@@ -133,26 +151,37 @@ func (c *memo) put(h uint64, raw []byte, m *Meeting) {
 	}
 	if old := c.entries[h]; old != nil { // another record of the same hash
 		c.bytes -= len(old.raw) + len(old.m.UUID) + memoEntryBytes
+		if old.fetch == c.fetch {
+			c.listed--
+		}
 	}
-	c.last = &memoEntry{raw: string(raw), m: *m, fetch: c.fetch}
+	c.last = &memoEntry{raw: string(raw), m: *m}
+	c.mark(c.last)
 	c.entries[h] = c.last
 	c.bytes += len(raw) + len(m.UUID) + memoEntryBytes
 }
 
 // begin starts a fetch.
-func (c *memo) begin() { c.fetch, c.valid = c.fetch+1, 0 }
+func (c *memo) begin() { c.fetch, c.valid, c.listed, c.listedAnswers = c.fetch+1, 0, 0, 0 }
 
 // end forgets the records the fetch just ended did not list, so that the
 // memo holds what the next poll is likely to list again, and says whether
 // it holds most of them.
 func (c *memo) end() {
-	for h, e := range c.entries {
+	entries, answers := c.entries, c.answers
+	if c.listed >= len(entries) {
+		entries = nil // every one was listed (or only kept alive by an answer)
+	}
+	if c.listedAnswers >= len(answers) {
+		answers = nil
+	}
+	for h, e := range entries {
 		if e.fetch != c.fetch {
 			c.bytes -= len(e.raw) + len(e.m.UUID) + memoEntryBytes
 			delete(c.entries, h)
 		}
 	}
-	for h, a := range c.answers {
+	for h, a := range answers {
 		if a.fetch != c.fetch {
 			c.bytes -= a.size()
 			delete(c.answers, h)
