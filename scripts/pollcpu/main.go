@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,7 @@ var (
 	interval = flag.Duration("interval", 3*time.Second, "poll interval")
 	newMeets = flag.Int("new", 0, "meetings of existing hosts added every poll interval (0: polls count nothing new)")
 	budget   = flag.Int("budget", 0, "daily_request_budget of the account (0: none)")
+	logLevel = flag.String("log.level", "debug", "the exporters' --log.level; below debug, polls are counted from the API's bursts of requests, as polls that count nothing log no line then")
 	profile  = flag.String("cpuprofile", "", "write a CPU profile of this tree's binary over the measured polls to this file (the previous design is not run)")
 )
 
@@ -83,11 +85,14 @@ func main() {
 			Participants: 1 + i%30, Features: umeeting.Feature(i % 64)}
 	}
 	sim.Add(ms...)
-	apiURL, err := sim.Start("127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer sim.Close()
+	api := &http.Server{Handler: bursts.wrap(sim)}
+	go api.Serve(ln)
+	defer api.Close()
+	apiURL := "http://" + ln.Addr().String() + simulator.APIPath
 	cfg := filepath.Join(dir, "config.yml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`poll_interval: %s
 lookback: 48h
@@ -119,6 +124,35 @@ accounts:
 	fmt.Printf("\nCPU per poll, this tree / previous design: %.1f%%\n", 100*cpu[0]/cpu[1])
 }
 
+// burstCounter counts the bursts of API requests: a request more than a
+// second after the one before starts a burst, the requests of one poll.
+type burstCounter struct {
+	mu   sync.Mutex
+	last time.Time
+	n    int64
+}
+
+var bursts burstCounter
+
+func (b *burstCounter) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		now := time.Now()
+		if now.Sub(b.last) > time.Second {
+			b.n++
+		}
+		b.last = now
+		b.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (b *burstCounter) load() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
+}
+
 func build(src, out string) {
 	abs, _ := filepath.Abs(out)
 	cmd := exec.Command("go", "build", "-o", abs, ".")
@@ -139,7 +173,7 @@ func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPo
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+addr, "--log.level=debug")
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+addr, "--log.level="+*logLevel)
 	if prof != "" {
 		cmd.Args = append(cmd.Args, "--web.enable-pprof")
 	}
@@ -152,6 +186,7 @@ func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPo
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	var done atomic.Int64
+	base := bursts.load()
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -164,13 +199,20 @@ func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPo
 		}
 	}()
 	pid := cmd.Process.Pid
+	// Polls finished: at debug, each logs a line; otherwise every burst of
+	// requests but the one going on is a poll finished (the first poll, a
+	// baseline, logs its line at info).
+	finished := done.Load
+	if *logLevel != "debug" {
+		finished = func() int64 { return max(done.Load(), bursts.load()-base-1) }
+	}
 	waitPolls := func(n int64) {
 		deadline := time.Now().Add(10 * time.Minute)
-		for done.Load() < n {
+		for finished() < n {
 			if time.Now().After(deadline) {
-				log.Fatalf("%s: %d polls after 10 minutes, want %d", bin, done.Load(), n)
+				log.Fatalf("%s: %d polls after 10 minutes, want %d", bin, finished(), n)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	waitPolls(1)
@@ -181,7 +223,7 @@ func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPo
 		defer close(stop)
 		go addMeetings(sim, stop)
 	}
-	start, from := cpuSeconds(pid), done.Load()
+	start, from := cpuSeconds(pid), finished()
 	profiled := make(chan struct{})
 	if prof != "" {
 		// Over most of the measured polls; the profiler's own cost is small.
@@ -208,7 +250,7 @@ func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPo
 	}
 	waitPolls(from + int64(*polls))
 	<-profiled
-	cpuPerPoll = (cpuSeconds(pid) - start) / float64(done.Load()-from)
+	cpuPerPoll = (cpuSeconds(pid) - start) / float64(finished()-from)
 	rssLast = procStatus(pid, "VmRSS")
 	return cpuPerPoll, rssFirst, rssLast
 }
