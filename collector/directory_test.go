@@ -126,13 +126,7 @@ func TestDirectoryMetrics(t *testing.T) {
 	}
 
 	// A new directory rebuilds the gauges without a poll; counters stay.
-	dirs.Apply(&config.Config{Directory: &config.Directory{
-		Embedded: []byte("email,department,cost_center,site,licence\nann@x.com,Legal,CC-9,Beijing,Pro\n"), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
-	for deadline := time.Now().Add(5 * time.Second); dirs.Current().Dir.Len() != 1; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the new directory was not read")
-		}
-	}
+	moveAnnToLegal(t, dirs)
 	c.SetDirectory(dirs.Current())
 	got = series(t, c, "umeeting_directory_licences", "umeeting_department_meetings_total", "umeeting_chargeback")
 	if got["umeeting_directory_licences{account=acme,department=Legal,licence=Pro}"] != 1 || len(got) != 3 || got["umeeting_directory_licences{account=acme,department=Sales,licence=Pro}"] != 0 {
@@ -148,6 +142,19 @@ func TestDirectoryMetrics(t *testing.T) {
 	for k := range series(t, c, "umeeting_directory_") {
 		if strings.Contains(k, "email=") {
 			t.Errorf("e-mail label with per_host false: %s", k)
+		}
+	}
+}
+
+// moveAnnToLegal replaces the directory by one of Ann alone, in Legal, and
+// waits until it is read.
+func moveAnnToLegal(t *testing.T, dirs *directory.Manager) {
+	t.Helper()
+	dirs.Apply(&config.Config{Directory: &config.Directory{
+		Embedded: []byte("email,department,cost_center,site,licence\nann@x.com,Legal,CC-9,Beijing,Pro\n"), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
+	for deadline := time.Now().Add(5 * time.Second); dirs.Current().Dir.Len() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new directory was not read")
 		}
 	}
 }
@@ -310,13 +317,7 @@ func TestDirectoryPartsRebuiltOnlyWhenTheirInputsChange(t *testing.T) {
 	poll(now)
 	check("its department's first increments shown", parts(dirGroups))
 
-	dirs.Apply(&config.Config{Directory: &config.Directory{
-		Embedded: []byte("email,department,cost_center,site,licence\nann@x.com,Legal,CC-9,Beijing,Pro\n"), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
-	for deadline := time.Now().Add(5 * time.Second); dirs.Current().Dir.Len() != 1; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the new directory was not read")
-		}
-	}
+	moveAnnToLegal(t, dirs)
 	c.SetDirectory(dirs.Current())
 	check("a new directory", 0) // SetDirectory builds without a poll: not counted
 	now = now.Add(time.Minute)
