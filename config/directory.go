@@ -142,7 +142,7 @@ func (d *Directory) validate() []error {
 	for i, c := range d.ExtraColumns {
 		name := strings.ToLower(strings.TrimSpace(c))
 		switch {
-		case !model.LabelName(name).IsValidLegacy():
+		case !model.LegacyValidation.IsValidLabelName(name):
 			add("extra_columns[%d]: %q is not a valid label name (letters, digits and _; not starting with a digit)", i, c)
 		case slices.Contains(reservedLabels, name) || strings.HasPrefix(name, "__"):
 			add("extra_columns[%d]: %q is reserved", i, c)

@@ -212,7 +212,7 @@ func (c *Cache) encodeAll(ch Change) (map[string]*family, error) {
 	}
 	encoded := make(map[string]*family, len(ch.Families))
 	for _, mf := range ch.Families {
-		if !model.IsValidLegacyMetricName(mf.GetName()) {
+		if !model.LegacyValidation.IsValidMetricName(mf.GetName()) {
 			return nil, fmt.Errorf("%s: metric name %q needs escaping, which the cache does not do", ch.Part, mf.GetName())
 		}
 		f, err := c.encode(mf)

@@ -141,7 +141,7 @@ func CheckLabels(labels map[string]string) error {
 		return fmt.Errorf("give the labels your Prometheus adds to the exporter's series, at least job and instance, as on its up series (e.g. --label=job=umeeting --label=instance=exporter:9861); missing: %s; without them the imported series would not continue the scraped ones", strings.Join(missing, ", "))
 	}
 	for name := range labels {
-		if !model.LabelName(name).IsValidLegacy() || strings.HasPrefix(name, "__") {
+		if !model.LegacyValidation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
 			return fmt.Errorf("--label %q: not a valid label name", name)
 		}
 		if slices.Contains(ownLabels, name) {

@@ -70,7 +70,7 @@ func PrometheusReleases() ([]PrometheusRelease, error) {
 		// in the binary's build information says which release it is.
 		info, err := buildinfo.ReadFile(bin)
 		if err != nil {
-			return nil, fmt.Errorf("Prometheus 3 binary %s: %v: %s", bin, err, hint)
+			return nil, fmt.Errorf("reading the build information of the Prometheus 3 binary %s: %w: %s", bin, err, hint)
 		}
 		if info.Main.Path != "github.com/prometheus/prometheus" || info.Main.Version != Prometheus3Version {
 			return nil, fmt.Errorf("%s is %s %s, want github.com/prometheus/prometheus %s: %s",
