@@ -1,32 +1,28 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // statusKiB reads a "Vm...: N kB" line of /proc/PID/status.
 func statusKiB(tb testing.TB, pid int, field string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := testproc.ProcStatus(pid, field)
+	if errors.Is(err, testproc.ErrNoStatusField) {
+		tb.Fatal(err)
+	}
 	if err != nil {
 		tb.Skip("no /proc:", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return n
-		}
-	}
-	tb.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
+	return float64(n) / 1024
 }
 
 // BenchmarkMillionMeetingWindow runs the real binary's first poll of an

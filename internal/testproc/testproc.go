@@ -1,6 +1,7 @@
 // Package testproc holds the small helpers that tests share to run real
-// processes and servers on 127.0.0.1: a free port and a log buffer that
-// several goroutines write to.
+// processes and servers on 127.0.0.1, and to measure them: a free port, a
+// process's memory from /proc, and a log buffer that several goroutines
+// write to.
 package testproc
 
 import (

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"flag"
@@ -23,13 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 	"github.com/umeeting/umeeting_exporter/simulator"
 )
 
@@ -259,21 +258,10 @@ func sampleRSS(pid int, peak *int64) func() {
 	return func() { done.Store(true); <-finished }
 }
 
-// rss reads VmRSS of pid, in bytes.
+// rss reads VmRSS of pid, in bytes; 0 when it cannot.
 func rss(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	n, _ := testproc.ProcStatus(pid, "VmRSS")
+	return n
 }
 
 func freeAddr() string {
