@@ -664,37 +664,28 @@ type undoLog struct {
 }
 
 func (u *undoLog) touchSeries(st *state, k SeriesKey) {
-	if _, done := u.series[k]; done {
-		return
-	}
-	var prior *series
-	if x := st.Series[k]; x != nil {
-		prior = x.clone()
-	}
-	u.series[k] = prior
+	remember(u.series, st.Series, k, (*series).clone)
 }
 
 func (u *undoLog) touchHist(st *state, ut string) {
-	if _, done := u.hists[ut]; done {
-		return
-	}
-	var prior *Histograms
-	if h := st.Hists[ut]; h != nil {
-		prior = h.clone()
-	}
-	u.hists[ut] = prior
+	remember(u.hists, st.Hists, ut, (*Histograms).clone)
 }
 
 func (u *undoLog) touchHost(st *state, email string) {
-	if _, done := u.hosts[email]; done {
+	remember(u.hosts, st.Hosts, email, func(h *Host) *Host { c := *h; return &c })
+}
+
+// remember keeps in prior a copy of cur[k] as it was before the poll first
+// changed it (nil: absent), once per key, for Rollback to put back.
+func remember[K comparable, V any](prior, cur map[K]*V, k K, clone func(*V) *V) {
+	if _, done := prior[k]; done {
 		return
 	}
-	var prior *Host
-	if h := st.Hosts[email]; h != nil {
-		c := *h
-		prior = &c
+	var p *V
+	if v := cur[k]; v != nil {
+		p = clone(v)
 	}
-	u.hosts[email] = prior
+	prior[k] = p
 }
 
 // Commit applies the batch of a successful poll and saves the state. When
