@@ -136,12 +136,16 @@ func buildDirPart(i int, name string, snap *store.Snapshot, d *directory.Snapsho
 
 // staleDirParts says which directory parts built from prev (with the same
 // directory and options) differ for snap. BuildDirectory reads of a
-// snapshot only its groups, its hosts and, for the idle licences, its time.
-func staleDirParts(prev, snap *store.Snapshot) (stale [numDirParts]bool) {
+// snapshot only its groups, its hosts and, for the idle licences, its time;
+// without people (no directory read) the host and licence parts are empty.
+func staleDirParts(prev, snap *store.Snapshot, people bool) (stale [numDirParts]bool) {
 	if prev == nil {
 		return [numDirParts]bool{true, true, true}
 	}
 	stale[dirGroups] = !reflect.DeepEqual(prev.Departments, snap.Departments) || !reflect.DeepEqual(prev.CostCenters, snap.CostCenters)
+	if !people {
+		return stale
+	}
 	p, s := prev.Hosts, snap.Hosts
 	same := len(p) == len(s) && (len(p) == 0 || &p[0] == &s[0])
 	admitted := func(hs []store.HostSnapshot) []string {
@@ -181,7 +185,7 @@ func (c *Collector) setDirectoryUsage(name string, snap *store.Snapshot, opts Op
 		prev, parts = a.dirFrom, a.dir
 	}
 	c.mu.RUnlock()
-	stale := staleDirParts(prev, snap)
+	stale := staleDirParts(prev, snap, d != nil && d.Dir != nil)
 	build := func() {
 		for i := range parts {
 			if stale[i] {

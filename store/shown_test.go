@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
@@ -71,5 +72,65 @@ func TestSnapshotPatchedEqualsFull(t *testing.T) {
 	}
 	if snapshots < 150 {
 		t.Errorf("only %d snapshots compared", snapshots)
+	}
+}
+
+// TestHeldReleaseSkipEqualsFullScan: a store that skips the look for held
+// series to release while none is held holds exactly what one that looks
+// at every series every poll holds, through polls that create and hold
+// series, hosts renamed in and out of the include filter, backfill reads
+// of hosts only, policy changes and rollbacks.
+func TestHeldReleaseSkipEqualsFullScan(t *testing.T) {
+	fast, _ := Open(t.TempDir(), "a")
+	full, _ := Open(t.TempDir(), "a")
+	policies := []Policy{
+		{PerHost: true, MaxHosts: 30, MaxUserTypes: 4, HoldFor: 30 * time.Second},
+		{PerHost: true, MaxHosts: 15, MaxUserTypes: 4, HoldFor: 30 * time.Second},
+		{PerHost: true, MaxHosts: 30, MaxUserTypes: 4, HoldFor: 30 * time.Second, Include: regexp.MustCompile(`^Host \d+$`)},
+	}
+	for _, s := range []*Store{fast, full} {
+		s.SetPolicy(policies[0], t0)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	now := t0
+	skipped := 0
+	for poll := range 400 {
+		now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
+		w := fast.Window(now, 48*time.Hour, 30*24*time.Hour)
+		if rng.IntN(10) == 0 {
+			w = w.HostsOnly()
+		}
+		var ms []umeeting.Meeting
+		for i := range rng.IntN(4) * rng.IntN(2) { // half the polls count nothing
+			h := rng.IntN(50)
+			end := now.Add(-time.Duration(rng.IntN(600)) * time.Second)
+			ms = append(ms, umeeting.Meeting{UUID: fmt.Sprint(poll, "-", i), Host: fmt.Sprint("Host ", h, []string{"", " (renamed)"}[rng.IntN(2)]), Email: fmt.Sprintf("h%02d@x.com", h),
+				UserType: "Pro", Start: end.Add(-time.Hour), End: end, Participants: 2})
+		}
+		if fast.noneHeld {
+			skipped++
+		}
+		full.noneHeld = false
+		rollback, policy := rng.IntN(8) == 0, rng.IntN(15) == 0
+		for _, s := range []*Store{fast, full} {
+			b := s.NewBatch(w)
+			for i := range ms {
+				b.Meeting(&ms[i])
+			}
+			b.CommitPage()
+			s.Apply(b)
+			if rollback {
+				s.Rollback()
+			}
+			if policy {
+				s.SetPolicy(policies[poll%len(policies)], now)
+			}
+		}
+		if !reflect.DeepEqual(fast.st.Series, full.st.Series) {
+			t.Fatalf("poll %d: the series differ from those of a full look", poll)
+		}
+	}
+	if skipped < 50 {
+		t.Errorf("the look was skipped in %d polls only", skipped)
 	}
 }

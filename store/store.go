@@ -35,6 +35,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/internal/timex"
@@ -310,6 +311,16 @@ type Store struct {
 	// minEndOK: prune need not visit them before one ends too early.
 	minEnd   int64
 	minEndOK bool
+	// noneHeld: no series is held (Held nil), so Apply need not look for
+	// series to release. Set by the Apply that finds none; cleared where
+	// Held is set and on Rollback.
+	noneHeld bool
+	// lastApplied is the batch of the last Apply not rolled back (0: none)
+	// and lastKeepFrom its KeepFrom; prunedBefore is the latest time
+	// before which prune forgot meetings. Batch.Vouches reads them.
+	lastApplied  uint64
+	lastKeepFrom time.Time
+	prunedBefore int64
 }
 
 // Generation is a number that changes whenever what a Snapshot shows may
@@ -347,7 +358,7 @@ func (s *Store) SetPolicy(p Policy, now time.Time) {
 			x.Exposed, x.Since = true, t
 			if x.Held == nil {
 				held := x.Counters
-				x.Held = &held
+				x.Held, s.noneHeld = &held, false
 			}
 		case !exposed && x.Exposed:
 			x.Exposed, x.Since = false, 0
@@ -525,6 +536,7 @@ func (s *Store) Remembered() int {
 type Batch struct {
 	s   *Store
 	win Window
+	id  uint64 // its stamp (see Vouches)
 
 	newMeetings []newMeeting // see newmeeting.go
 	names       []hostNames
@@ -553,10 +565,34 @@ func (s *Store) NewBatch(w Window) *Batch {
 	return &Batch{
 		s:          s,
 		win:        w,
+		id:         batchIDs.Add(1),
 		hostBest:   map[string]int64{},
 		invalidSet: map[uint64]struct{}{},
 		namesIndex: map[hostNames]uint32{},
 	}
+}
+
+// batchIDs numbers the batches of every Store, so that a stamp names one
+// batch of one Store.
+var batchIDs atomic.Uint64
+
+// Stamp implements umeeting.Voucher.
+func (b *Batch) Stamp() uint64 { return b.id }
+
+// Vouches implements umeeting.Voucher. Once a batch is applied, every
+// meeting handed to it is remembered, or ended before its KeepFrom with its
+// host's latest meeting at least as late; a meeting is forgotten only by
+// prune or Rollback. So handing over again a meeting handed to the last
+// batch applied changes nothing in this batch, unless that batch was rolled
+// back, or this one's KeepFrom moved back (a clock stepped back), below
+// that batch's or below meetings forgotten, so that Meeting would keep what
+// ended in between.
+func (b *Batch) Vouches(stamp uint64) bool {
+	s := b.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return stamp != 0 && stamp == s.lastApplied && !b.win.KeepFrom.Before(s.lastKeepFrom) &&
+		b.win.KeepFrom.Unix() >= s.prunedBefore
 }
 
 // ReadFrom says the batch's requests reached back to t only (a first poll
@@ -730,7 +766,8 @@ func (s *Store) Rollback() {
 		return
 	}
 	s.undo = nil
-	s.minEndOK = false
+	s.minEndOK, s.noneHeld = false, false
+	s.lastApplied = 0
 	s.gen++
 	s.shown.touched(u)
 	s.changes++
@@ -798,10 +835,17 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	}
 
 	// Series and histograms exposed for a poll show what they hold from now on.
-	for k, x := range st.Series {
-		if x.Held != nil && !win.hostsOnly && s.exposedFor(x, now) {
-			u.touchSeries(st, k)
-			x.Held = nil
+	if !s.noneHeld && !win.hostsOnly {
+		s.noneHeld = true
+		for k, x := range st.Series {
+			switch {
+			case x.Held == nil:
+			case s.exposedFor(x, now):
+				u.touchSeries(st, k)
+				x.Held = nil
+			default:
+				s.noneHeld = false
+			}
 		}
 	}
 	for ut, h := range st.Hists {
@@ -903,6 +947,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	st.CountedThrough = max(st.CountedThrough, now)
 	st.Horizon = max(st.Horizon, min(now, st.MaxEnd)-int64(win.Lookback/time.Second))
 	res.Pruned = s.prune(u, now)
+	s.lastApplied, s.lastKeepFrom = b.id, win.KeepFrom
 	changed := u.changed(st)
 	if changed {
 		s.gen++
@@ -968,13 +1013,13 @@ func (s *Store) count(u *undoLog, key SeriesKey, m *umeeting.Meeting, secs uint6
 		x = &series{}
 		if !win.Baseline {
 			x.Created = win.Now.Unix()
-			x.Held = &Counters{}
+			x.Held, s.noneHeld = &Counters{}, false
 		}
 		st.Series[key] = x
 	case !x.Exposed && x.Held == nil && !win.Baseline:
 		// Coming back (its host admitted again): show the old values first.
 		held := x.Counters
-		x.Held = &held
+		x.Held, s.noneHeld = &held, false
 	}
 	x.Counters.add(m, secs)
 	p := uint64(m.Participants)
@@ -1063,6 +1108,7 @@ func (s *Store) prune(u *undoLog, now int64) int {
 			if m.End < before {
 				u.pruned[id] = m
 				delete(s.st.Meetings, id)
+				s.prunedBefore = max(s.prunedBefore, before)
 				n++
 			} else {
 				s.minEnd = min(s.minEnd, m.End)

@@ -214,29 +214,39 @@ func monthEnd(a time.Time) time.Time {
 // first empty page, a page that brings no element not seen before in the
 // chunk (an API that ignores page_number), once total_records elements
 // came, or at page_count. pages counts the requests of the whole Fetch
-// against MaxPages, which total_records may raise for its chunk.
-func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to time.Time, sink Sink, pages *int) error {
+// against MaxPages, which total_records may raise for its chunk. One debug
+// line tells what the chunk brought (a line per page would be a hundred a
+// poll at 10,000 hosts).
+func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to time.Time, sink Sink, pages *int) (err error) {
 	params := url.Values{"api_key": {c.cfg.APIKey}, "api_secret": {c.cfg.APISecret}, "from": {a.Format(dateLayout)},
 		"to": {b.Format(dateLayout)}, "page_size": {strconv.Itoa(c.cfg.PageSize)}}
-	clear(dec.seen)
+	dec.newPeriod()
 	token := ""
 	received, needed := 0, 0 // elements so far; pages total_records needs
+	delivered, fetched := 0, 0
+	defer func() {
+		if err == nil {
+			level.Debug(c.cfg.Logger).Log("msg", "hisMeeting period fetched", "request", pageSpan{a: a, b: b},
+				"pages", fetched, "records", received, "delivered", delivered)
+		}
+	}()
 	for page := 1; ; page++ {
-		span := fmt.Sprintf("%s..%s page %d", a.Format(dateLayout), b.Format(dateLayout), page)
-		where := fmt.Sprintf("account %s: hisMeeting %s", c.cfg.Account, span)
+		span := pageSpan{a, b, page}
 		if *pages >= c.cfg.MaxPages && page > needed {
-			return fmt.Errorf("%s: the poll needs more than %d pages (max_pages)", where, c.cfg.MaxPages)
+			return fmt.Errorf("%s: the poll needs more than %d pages (max_pages)", c.where(span), c.cfg.MaxPages)
 		}
 		params.Set("page_number", strconv.Itoa(page))
 		if params.Set("next_page_token", token); token == "" {
 			params.Del("next_page_token")
 		}
-		env, err := c.request(ctx, dec, params, where, span, from, to, sink)
+		env, err := c.request(ctx, dec, params, span, from, to, sink)
 		*pages++
 		if err != nil {
 			return err
 		}
+		fetched++
 		received += env.Records
+		delivered += env.Delivered
 		if env.Records == 0 {
 			return nil
 		}
@@ -250,7 +260,7 @@ func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to ti
 		switch {
 		case env.NextPageToken != "":
 			if env.NextPageToken == token {
-				return c.clean(fmt.Errorf("%s: next_page_token repeats the one just sent", where))
+				return c.clean(fmt.Errorf("%s: next_page_token repeats the one just sent", c.where(span)))
 			}
 			token = env.NextPageToken
 		case env.TotalRecords > 0 && received >= env.TotalRecords,
@@ -268,13 +278,33 @@ type attemptResult struct {
 	retryAfter time.Duration // from the server; 0 = use the backoff
 }
 
+// pageSpan names a request in log lines and errors: its dates and page
+// (0: all the pages of the dates). It is formatted only when a line or an
+// error is written.
+type pageSpan struct {
+	a, b time.Time
+	page int
+}
+
+func (p pageSpan) String() string {
+	dates := p.a.Format(dateLayout) + ".." + p.b.Format(dateLayout)
+	if p.page == 0 {
+		return dates
+	}
+	return fmt.Sprintf("%s page %d", dates, p.page)
+}
+
+// where is the prefix of the errors of the request span.
+func (c *Client) where(span pageSpan) string {
+	return fmt.Sprintf("account %s: hisMeeting %s", c.cfg.Account, span)
+}
+
 // request sends one request, retrying it as configured.
-// where prefixes errors; span names the request in log lines.
-func (c *Client) request(ctx context.Context, dec *decoder, params url.Values, where, span string, from, to time.Time, sink Sink) (Envelope, error) {
+func (c *Client) request(ctx context.Context, dec *decoder, params url.Values, span pageSpan, from, to time.Time, sink Sink) (Envelope, error) {
 	for attempt := 0; ; attempt++ {
 		if c.cfg.Budget != nil {
 			if err := c.cfg.Budget.Take(ctx); err != nil {
-				return Envelope{}, c.clean(fmt.Errorf("%s: %w", where, err))
+				return Envelope{}, c.clean(fmt.Errorf("%s: %w", c.where(span), err))
 			}
 		}
 		env, res, err := c.attempt(ctx, dec, params, from, to, sink)
@@ -283,14 +313,12 @@ func (c *Client) request(ctx context.Context, dec *decoder, params url.Values, w
 		}
 		if err == nil {
 			sink.CommitPage()
-			level.Debug(c.cfg.Logger).Log("msg", "hisMeeting page fetched",
-				"request", span, "records", env.Records, "delivered", env.Delivered)
 			return env, nil
 		}
 		if env.Delivered > 0 {
 			sink.DiscardPage()
 		}
-		err = c.clean(fmt.Errorf("%s: %w", where, err))
+		err = c.clean(fmt.Errorf("%s: %w", c.where(span), err))
 		if !res.retry || attempt >= c.cfg.MaxRetries {
 			return Envelope{}, err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -761,5 +762,48 @@ func TestSecretsNeverShow(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// TestAnswerCutAfterItsRecordsIsReadAgainWhole: an answer that breaks off
+// after its last record is retried; the records it brought before breaking
+// off are not "seen before" when the whole answer comes, so paging goes
+// on to the next page instead of stopping as if the API repeated a page.
+func TestAnswerCutAfterItsRecordsIsReadAgainWhole(t *testing.T) {
+	page := func(n int) string {
+		return envelope([]string{meetingRecord(fmt.Sprint("p", n, "a"), dayEnd), meetingRecord(fmt.Sprint("p", n, "b"), dayEnd)}, `"page_count": 2`)
+	}
+	api := newFakeAPI(t, func(n int, req apiRequest, w http.ResponseWriter, _ *http.Request) {
+		b := page(1)
+		if req.params.Get("page_number") == "2" {
+			b = page(2)
+		}
+		if n == 0 {
+			b = b[:len(b)-2] // every record, then the connection drops
+		}
+		io.WriteString(w, b)
+	})
+	c := newTestClient(t, api.url(), nil)
+	sink := &eventSink{}
+	if err := c.fetchDay(context.Background(), sink); err != nil {
+		t.Fatal(err)
+	}
+	// The first, cut answer was handed over and discarded.
+	if got, want := sink.uuids(), []string{"p1a", "p1b", "p1a", "p1b", "p2a", "p2b"}; !slices.Equal(got, want) {
+		t.Errorf("meetings %v, want %v", got, want)
+	}
+}
+
+// TestOneDebugLinePerPeriod: a request period's pages are summed up in one
+// debug line, not one line each.
+func TestOneDebugLinePerPeriod(t *testing.T) {
+	api := newFakeAPI(t, pagedAnswer(3, func(int, apiRequest) []string { return []string{`"page_count": 3`} }))
+	c := newTestClient(t, api.url(), nil)
+	if err := c.fetchDay(context.Background(), &eventSink{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(c.logs.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `msg="hisMeeting period fetched" request=2026-11-19..2026-11-21 pages=3 records=`) {
+		t.Errorf("log lines: %q", lines)
 	}
 }

@@ -108,6 +108,12 @@ type decoder struct {
 	p     parser
 	hide  func(string) string // hides credentials in texts kept for errors
 	seen  map[uint64]bool     // hashes of the elements seen in this period; nil: not tracked
+	added []uint64            // hashes the answer being read added to seen
+	// node is the answers of this period so far. While lazy, every one was
+	// an answer replayed at the place it was recorded (see chainNode), and
+	// seen does not hold their elements yet.
+	node  *chainNode
+	lazy  bool
 	seed  maphash.Seed
 	hash  uint64        // of the element just read
 	ahead []byte        // an answer read before decoding (see decode)
@@ -137,11 +143,57 @@ func Decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
 	return newDecoder(shanghai, DefaultMaxMeetingLength).decode(r, from, to, sink)
 }
 
+// chainNode is an answer at its place in a request period, after the
+// answers of prev. An answer found again right after the same node brings
+// the same elements not seen before in the period as when it was placed,
+// so a period whose answers all come again in the same order needs no
+// seen set.
+type chainNode struct {
+	prev *chainNode
+	a    *answer // nil: an answer not kept
+}
+
+// newPeriod starts a request period: no element seen yet.
+func (d *decoder) newPeriod() {
+	clear(d.seen)
+	d.node, d.lazy = nil, d.seen != nil
+}
+
+// materialize fills seen with the elements of the answers of the period
+// so far, when it was left empty while they were replayed in order.
+func (d *decoder) materialize() {
+	if !d.lazy {
+		return
+	}
+	d.lazy = false
+	for n := d.node; n != nil; n = n.prev {
+		if n.a == nil { // only placed once seen is filled
+			continue
+		}
+		for i := range n.a.items {
+			d.seen[n.a.items[i].hash] = true
+		}
+	}
+}
+
+// place records a, read with fresh elements not seen before, after the
+// answers of the period so far.
+func (d *decoder) place(a *answer, fresh int) {
+	if a != nil {
+		a.fresh = fresh
+		a.at = &chainNode{prev: d.node, a: a}
+		d.node = a.at
+		return
+	}
+	d.node = &chainNode{prev: d.node}
+}
+
 // decode reads one answer. With a memo, an answer up to maxAhead is read
 // first: one that came before, byte for byte, is not decoded again but
 // handed over as it was (each record filtered by [from, to] anew); others
 // are decoded from the bytes read and the rest of r, as if read from r.
 func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
+	d.added = d.added[:0]
 	if d.memo == nil {
 		return d.decodeStream(r, from, to, sink)
 	}
@@ -155,6 +207,7 @@ func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, 
 		d.rec = &answer{}
 	}
 	defer func() { d.rec = nil }()
+	d.materialize()
 	var rest io.Reader = bytes.NewReader(body)
 	switch {
 	case rerr != nil:
@@ -163,11 +216,28 @@ func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, 
 		rest = io.MultiReader(rest, r)
 	}
 	env, err := d.decodeStream(rest, from, to, sink)
-	if d.rec != nil && err == nil {
+	if err != nil {
+		// The answer will be read again: what it brought is not seen yet.
+		for _, h := range d.added {
+			delete(d.seen, h)
+		}
+		return env, err
+	}
+	if d.rec != nil {
 		d.rec.env = env
+		d.rec.stamp, d.rec.from, d.rec.to = stampOf(sink), from, to
 		d.memo.putAnswer(h, body, d.rec)
 	}
-	return env, err
+	d.place(d.rec, env.Fresh)
+	return env, nil
+}
+
+// stampOf is sink's stamp, or 0 when it vouches for nothing.
+func stampOf(sink Sink) uint64 {
+	if v, ok := sink.(Voucher); ok {
+		return v.Stamp()
+	}
+	return 0
 }
 
 // maxAhead is the most of an answer read before decoding it: pages of a
@@ -200,17 +270,38 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // replay hands over the records of an answer decoded before, as decoding
-// it again would.
+// it again would; but when sink vouches for the answer's stamp, the valid
+// meetings that were handed over for the stamp's window are only counted.
 func (d *decoder) replay(a *answer, from, to time.Time, sink Sink) Envelope {
 	env := a.env
 	env.Records, env.Delivered, env.Fresh = 0, 0, 0
+	v, _ := sink.(Voucher)
+	vouched := v != nil && a.stamp != 0 && v.Vouches(a.stamp)
+	// In place, a brings the Fresh it brought before: seen can wait.
+	inPlace := d.lazy && a.at != nil && a.at.prev == d.node
+	if !inPlace {
+		d.materialize()
+	}
 	for i := range a.items {
 		it := &a.items[i]
 		if it.reason == "" && it.deliver {
-			d.p.m = it.m
 			d.memo.touch(it)
+			if vouched && within(it.m.End, a.from, a.to) {
+				d.count(&env, it.hash)
+				if within(it.m.End, from, to) {
+					env.Delivered++
+				}
+				continue
+			}
+			d.p.m = it.m
 		}
 		d.handOver(&env, it.hash, it.deliver, it.reason, []byte(it.raw), from, to, sink)
+	}
+	a.stamp, a.from, a.to = stampOf(sink), from, to
+	if inPlace {
+		env.Fresh, d.node = a.fresh, a.at
+	} else {
+		d.place(a, env.Fresh)
 	}
 	return env
 }
@@ -338,21 +429,32 @@ func (d *decoder) data(env *Envelope, deliver bool, from, to time.Time, sink Sin
 // to sink: raw with the reason it is invalid, or the meeting in d.p.m when
 // it ended in [from, to].
 func (d *decoder) handOver(env *Envelope, h uint64, deliver bool, reason string, raw []byte, from, to time.Time, sink Sink) {
-	env.Records++
-	if d.seen != nil && !d.seen[h] {
-		d.seen[h] = true
-		env.Fresh++
-	}
-	end := d.p.m.End
+	d.count(env, h)
 	switch {
 	case !deliver:
 	case reason != "":
 		env.Delivered++
 		sink.Invalid(reason, bytes.Clone(raw))
-	case (from.IsZero() || !end.Before(from)) && (to.IsZero() || !end.After(to)):
+	case within(d.p.m.End, from, to):
 		env.Delivered++
 		sink.Meeting(&d.p.m)
 	}
+}
+
+// count counts an element of hash h in env's Records, and in Fresh when
+// not seen before in this request period.
+func (d *decoder) count(env *Envelope, h uint64) {
+	env.Records++
+	if d.seen != nil && !d.lazy && !d.seen[h] {
+		d.seen[h] = true
+		d.added = append(d.added, h)
+		env.Fresh++
+	}
+}
+
+// within says whether end lies in [from, to], a zero bound being open.
+func within(end, from, to time.Time) bool {
+	return (from.IsZero() || !end.Before(from)) && (to.IsZero() || !end.After(to))
 }
 
 // element reads the next element of the data array: raw as written (its

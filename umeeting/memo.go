@@ -3,6 +3,7 @@ package umeeting
 import (
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // maxMemoBytes bounds the memory of a Client's memo: records beyond it
@@ -50,6 +51,14 @@ type answer struct {
 	env   Envelope
 	items []answerItem
 	fetch uint64 // the last fetch that got it
+	// stamp is the Voucher that was last handed every valid meeting of
+	// the answer that ended in [from, to] (0: none).
+	stamp    uint64
+	from, to time.Time
+	// at is its place in its request period when last read, and fresh
+	// the elements it brought that the period had not seen before.
+	at    *chainNode
+	fresh int
 }
 
 type answerItem struct {

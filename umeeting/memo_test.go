@@ -3,7 +3,9 @@ package umeeting
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +168,86 @@ func TestMemoBounded(t *testing.T) {
 	}
 	if c.bytes > maxMemoBytes || len(c.entries) >= 100 {
 		t.Errorf("memo of %d entries, %d bytes; the bound is %d bytes", len(c.entries), c.bytes, maxMemoBytes)
+	}
+}
+
+// TestFreshFromPlacesEqualsSeenSet: an answer replayed at the place in its
+// request period where it was read before (after the same answers) brings
+// the Fresh it brought then, without a seen set; through random periods of
+// pages (the same as before, reordered, repeated as by an API ignoring
+// page_number, new ones, some failing before their last byte and read
+// again) Fresh is what a set of the period's elements gives.
+func TestFreshFromPlacesEqualsSeenSet(t *testing.T) {
+	var records []string
+	for i := range 60 {
+		records = append(records, meetingRecord(fmt.Sprint("u", i), dayEnd))
+	}
+	pool := make([][]int, 8) // pages, as indexes in records
+	for i := range pool {
+		for j := range 5 {
+			pool[i] = append(pool[i], (i*4+j)%len(records)) // neighbours share one record
+		}
+	}
+	body := func(page []int) string {
+		var rs []string
+		for _, i := range page {
+			rs = append(rs, records[i])
+		}
+		return envelope(rs)
+	}
+	dec := newDecoder(time.UTC, time.Hour)
+	dec.seen, dec.memo = map[uint64]bool{}, newMemo()
+	dec.seed = dec.memo.seed
+	rng := rand.New(rand.NewPCG(9, 10))
+	var last []int // the last period's pages, by index in pool
+	lazyPeriods := 0
+	for fetch := range 300 {
+		dec.memo.begin()
+		pages := slices.Clone(last)
+		switch r := rng.IntN(6); {
+		case r == 0 || len(pages) == 0: // new
+			pages = nil
+			for range 1 + rng.IntN(5) {
+				pages = append(pages, rng.IntN(len(pool)))
+			}
+		case r == 1:
+			rng.Shuffle(len(pages), func(i, j int) { pages[i], pages[j] = pages[j], pages[i] })
+		case r == 2:
+			pages = append(pages, pages[rng.IntN(len(pages))])
+		case r == 3:
+			pages = pages[1:]
+		}
+		dec.newPeriod()
+		seen := map[int]bool{}
+		for k, p := range pages {
+			if rng.IntN(12) == 0 { // all its records, then no end
+				b := body(pool[p])
+				if _, err := dec.decode(strings.NewReader(b[:len(b)-2]), time.Time{}, time.Time{}, &countSink{}); err == nil {
+					t.Fatalf("fetch %d page %d: a truncated answer decoded", fetch, k)
+				}
+			}
+			env, err := dec.decode(strings.NewReader(body(pool[p])), time.Time{}, time.Time{}, &countSink{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			for _, i := range pool[p] {
+				if !seen[i] {
+					seen[i] = true
+					want++
+				}
+			}
+			if env.Fresh != want {
+				t.Fatalf("fetch %d, pages %v, page %d: Fresh %d, want %d", fetch, pages, k, env.Fresh, want)
+			}
+		}
+		if dec.lazy {
+			lazyPeriods++
+		}
+		dec.memo.end()
+		last = pages
+	}
+	if lazyPeriods < 40 {
+		t.Errorf("only %d periods without a seen set", lazyPeriods)
 	}
 }
