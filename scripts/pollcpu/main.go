@@ -6,7 +6,15 @@
 // meeting per host in the lookback, paged at 100) every few seconds and
 // are never scraped. Run from the repository root:
 //
-//	go run ./scripts/pollcpu [-previous 2f8324b] [-polls 20] [-budget 0]
+//	go run ./scripts/pollcpu [-previous 2f8324b] [-polls 20] [-budget 0] [-rounds 1]
+//
+// A third program, the HTTP floor (scripts/pollcpu/floor), sends the same
+// requests with the same HTTP client and only reads the answers: no poll
+// can cost less. With -rounds N the three are measured N times each, in
+// turns (this tree, the previous design, the floor, this tree, ...), so
+// that all see the same moments of a shared machine; each round and the
+// median ratios are printed. -warmup N leaves N polls after the first out
+// of the measure: the steady state comes after them.
 //
 // With -new N, N meetings of existing hosts are added to the simulator
 // every poll interval, so that polls count about N meetings each (a poll
@@ -17,9 +25,9 @@
 // 2000), so that what keeping the budget's request times durable costs is
 // measured too; each poll takes hosts/100 requests, so -polls must leave
 // the budget enough for them. -cpuprofile profiles this tree's binary over
-// the measured polls (and does not run the previous design).
+// the measured polls (and does not run the others).
 //
-// It stops by itself (about 5 minutes).
+// It stops by itself (about 3 minutes a round).
 package main
 
 import (
@@ -34,6 +42,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,12 +57,14 @@ import (
 var (
 	previous = flag.String("previous", "2f8324b", "git revision of the previous design, before the exposition cache")
 	hosts    = flag.Int("hosts", 10000, "hosts of the account, each with one meeting in the lookback")
-	polls    = flag.Int("polls", 20, "polls measured after the first")
+	polls    = flag.Int("polls", 20, "polls measured after the first and the warm-up")
+	warmup   = flag.Int("warmup", 0, "polls after the first that are not measured (the steady state comes after them)")
 	interval = flag.Duration("interval", 3*time.Second, "poll interval")
 	newMeets = flag.Int("new", 0, "meetings of existing hosts added every poll interval (0: polls count nothing new)")
 	budget   = flag.Int("budget", 0, "daily_request_budget of the account (0: none)")
 	logLevel = flag.String("log.level", "debug", "the exporters' --log.level; below debug, polls are counted from the API's bursts of requests, as polls that count nothing log no line then")
 	profile  = flag.String("cpuprofile", "", "write a CPU profile of this tree's binary over the measured polls to this file (the previous design is not run)")
+	rounds   = flag.Int("rounds", 1, "measure each binary this many times, in turns")
 )
 
 func main() {
@@ -76,6 +87,8 @@ func main() {
 	}
 	prev := filepath.Join(dir, "previous")
 	build(src, prev)
+	floor := filepath.Join(dir, "floor")
+	build("./scripts/pollcpu/floor", floor)
 
 	now := time.Now()
 	sim := simulator.New(simulator.Options{APIKey: "k", APISecret: "s", NoGenerated: true})
@@ -107,27 +120,48 @@ accounts:
 	if *newMeets > 0 {
 		what = fmt.Sprintf("%d new meetings every %s", *newMeets, *interval)
 	}
-	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s, daily_request_budget %d; %d polls (%s) measured after the first\n\n", *hosts, *interval, *budget, *polls, what)
-	fmt.Printf("| binary | CPU per poll, %s | RSS after the first poll | RSS after the last | ratio |\n", what)
-	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
-	var cpu [2]float64
-	for i, b := range []struct{ name, bin string }{{"this tree", current}, {"previous design (" + *previous + ")", prev}} {
-		prof := ""
-		if i == 0 {
-			prof = *profile
+	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s, daily_request_budget %d; %d polls (%s) measured after the first and %d more\n\n",
+		*hosts, *interval, *budget, *polls, what, *warmup)
+	fmt.Printf("| round | binary | CPU per poll, %s | RSS after the first poll | RSS after the last | ratio |\n", what)
+	fmt.Println("| ---: | --- | ---: | ---: | ---: | ---: |")
+	binaries := []binary{{name: "this tree", path: current}, {name: "previous design (" + *previous + ")", path: prev},
+		{name: "HTTP floor: the same requests, answers read and dropped", path: floor,
+			args: []string{fmt.Sprint("-pages=", (*hosts+99)/100)}, floor: true}}
+	var ratios, floors []float64
+	for round := 1; round <= *rounds; round++ {
+		var cpu [3]float64
+		for i, b := range binaries {
+			prof := ""
+			if i == 0 {
+				prof = *profile
+			}
+			if i > 0 && *profile != "" {
+				break // a profiled run is no measure: the profiler costs CPU too
+			}
+			c, first, last := run(b, cfg, filepath.Join(dir, fmt.Sprintf("data%d-%d", round, i)), sim, prof)
+			cpu[i] = c
+			fmt.Printf("| %d | %s | %.1f ms | %.0f MiB | %.0f MiB | %.2f |\n", round, b.name, c*1000, first/(1<<20), last/(1<<20), last/first)
 		}
-		if i == 1 && *profile != "" {
-			break // a profiled run is no measure: the profiler costs CPU too
-		}
-		c, first, last := run(b.bin, cfg, filepath.Join(dir, fmt.Sprint("data", i)), sim, prof)
-		cpu[i] = c
-		fmt.Printf("| %s | %.0f ms | %.0f MiB | %.0f MiB | %.2f |\n", b.name, c*1000, first/(1<<20), last/(1<<20), last/first)
+		ratios = append(ratios, 100*cpu[0]/cpu[1])
+		floors = append(floors, 100*cpu[2]/cpu[1])
 	}
-	fmt.Printf("\nCPU per poll, this tree / previous design: %.1f%%\n", 100*cpu[0]/cpu[1])
+	slices.Sort(ratios)
+	slices.Sort(floors)
+	fmt.Printf("\nCPU per poll, this tree / previous design, by round (sorted): %.1f%%; median %.1f%%\n", ratios, ratios[len(ratios)/2])
+	fmt.Printf("HTTP floor / previous design, by round (sorted): %.1f%%; median %.1f%%\n", floors, floors[len(floors)/2])
+}
+
+// binary is a program measured: an exporter, or the HTTP floor (which
+// logs no line: its polls are counted from the API's bursts of requests).
+type binary struct {
+	name, path string
+	args       []string
+	floor      bool
 }
 
 // burstCounter counts the bursts of API requests: a request more than a
-// second after the one before starts a burst, the requests of one poll.
+// third of the poll interval (at most a second) after the one before
+// starts a burst, the requests of one poll.
 type burstCounter struct {
 	mu   sync.Mutex
 	last time.Time
@@ -140,7 +174,7 @@ func (b *burstCounter) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
 		now := time.Now()
-		if now.Sub(b.last) > time.Second {
+		if now.Sub(b.last) > min(time.Second, *interval/3) {
 			b.n++
 		}
 		b.last = now
@@ -168,14 +202,15 @@ func build(src, out string) {
 // returns the CPU seconds per poll after the first and the resident sets.
 // Polls are counted from the debug log line each poll writes (both designs
 // do): reading /metrics would cost the previous design a full gather.
-func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPoll, rssFirst, rssLast float64) {
+func run(b binary, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPoll, rssFirst, rssLast float64) {
+	bin := b.path
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+addr, "--log.level="+*logLevel)
+	cmd := exec.Command(bin, append([]string{"--config.file=" + cfg, "--storage.path=" + data, "--web.listen-address=" + addr, "--log.level=" + *logLevel}, b.args...)...)
 	if prof != "" {
 		cmd.Args = append(cmd.Args, "--web.enable-pprof")
 	}
@@ -205,7 +240,7 @@ func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPo
 	// requests but the one going on is a poll finished (the first poll, a
 	// baseline, logs its line at info).
 	finished := done.Load
-	if *logLevel != "debug" {
+	if *logLevel != "debug" || b.floor {
 		finished = func() int64 { return max(done.Load(), bursts.load()-base-1) }
 	}
 	waitPolls := func(n int64) {
@@ -225,6 +260,7 @@ func run(bin, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPo
 		defer close(stop)
 		go addMeetings(sim, stop)
 	}
+	waitPolls(1 + int64(*warmup))
 	start, from := cpuSeconds(pid), finished()
 	profiled := make(chan struct{})
 	if prof != "" {
