@@ -15,6 +15,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/exposition"
 	"github.com/umeeting/umeeting_exporter/exposition/expositiontest"
+	"github.com/umeeting/umeeting_exporter/internal/fakeclock"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -26,14 +27,12 @@ type cached struct {
 	coll    *collector.Collector
 	inst    *collector.Instruments
 	handler http.Handler
-
-	clockMu sync.Mutex
-	clock   time.Time
+	clock   *fakeclock.Clock
 }
 
 func newCached(t *testing.T) *cached {
 	f := newFixture(t) // its simulator; its manager stays unused
-	c := &cached{fixture: f, coll: collector.New(), clock: time.Now()}
+	c := &cached{fixture: f, coll: collector.New(), clock: fakeclock.New(time.Now())}
 	live := prometheus.NewRegistry()
 	c.inst = collector.NewInstruments(live)
 	live.MustRegister(c.coll.Status())
@@ -44,17 +43,9 @@ func newCached(t *testing.T) *cached {
 	return c
 }
 
-func (c *cached) now() time.Time {
-	c.clockMu.Lock()
-	defer c.clockMu.Unlock()
-	return c.clock
-}
+func (c *cached) now() time.Time { return c.clock.Now() }
 
-func (c *cached) advance(d time.Duration) {
-	c.clockMu.Lock()
-	defer c.clockMu.Unlock()
-	c.clock = c.clock.Add(d)
-}
+func (c *cached) advance(d time.Duration) { c.clock.Advance(d) }
 
 // polls is how many polls of an account ended with result.
 func (c *cached) polls(account, result string) float64 {

@@ -10,10 +10,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/fakeclock"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
@@ -23,24 +23,9 @@ var t0 = time.Date(2024, 3, 20, 2, 0, 0, 0, time.UTC)
 var beijing = shanghai()
 
 // fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = fakeclock.Clock
 
-func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+var newClock = fakeclock.New
 
 // serve starts a simulator behind an httptest server on 127.0.0.1 and
 // returns it with the hisMeeting URL.

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/fakeclock"
 	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
@@ -37,11 +37,10 @@ func (p plain) Meeting(m *umeeting.Meeting) { *p.handed++; p.Sink.Meeting(m) }
 // Client: one through a Batch that vouches for the answers it was handed
 // before, the other handed every meeting.
 type vouchRig struct {
-	t      *testing.T
-	sim    *simulator.Simulator
-	mu     sync.Mutex
-	apiNow time.Time
-	sides  [2]*vouchSide
+	t     *testing.T
+	sim   *simulator.Simulator
+	api   *fakeclock.Clock // the API's clock
+	sides [2]*vouchSide
 }
 
 type vouchSide struct {
@@ -51,8 +50,8 @@ type vouchSide struct {
 }
 
 func newVouchRig(t *testing.T, apiNow time.Time, opts simulator.Options) *vouchRig {
-	g := &vouchRig{t: t, apiNow: apiNow}
-	opts.APIKey, opts.APISecret, opts.Now = "k", "s", g.apiClock
+	g := &vouchRig{t: t, api: fakeclock.New(apiNow)}
+	opts.APIKey, opts.APISecret, opts.Now = "k", "s", g.api.Now
 	g.sim = simulator.New(opts)
 	url, err := g.sim.Start("127.0.0.1:0")
 	if err != nil {
@@ -71,18 +70,6 @@ func newVouchRig(t *testing.T, apiNow time.Time, opts simulator.Options) *vouchR
 		g.sides[i] = &vouchSide{st: st, c: c}
 	}
 	return g
-}
-
-func (g *vouchRig) apiClock() time.Time {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.apiNow
-}
-
-func (g *vouchRig) advance(d time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.apiNow = g.apiNow.Add(d)
 }
 
 // vouchPoll is one poll of both stores.
@@ -159,12 +146,12 @@ func TestVouchedReplayEqualsFullHandover(t *testing.T) {
 		case r < 4: // the API lists the same again
 		case r < 8:
 			quiet = false
-			g.advance(time.Duration(1+rng.IntN(20)) * time.Minute)
+			g.api.Advance(time.Duration(1+rng.IntN(20)) * time.Minute)
 		default:
 			quiet = false
-			g.advance(time.Duration(1+rng.IntN(8)) * time.Hour)
+			g.api.Advance(time.Duration(1+rng.IntN(8)) * time.Hour)
 		}
-		now := g.apiClock().Add(offset)
+		now := g.api.Now().Add(offset)
 		if rng.IntN(10) == 0 {
 			// An exporter clock behind the API's and then less so sees
 			// meetings of the same answers end in its window.
@@ -222,9 +209,9 @@ func TestNoVouchingWhenKeepFromMovesBack(t *testing.T) {
 		g.poll("baseline", vouchPoll{now: t0, lookback: 6 * time.Hour})
 		// Lookback raised: the window reaches before KeepFrom, where a
 		// meeting listed late only moves its host.
-		g.advance(20 * time.Minute)
+		g.api.Advance(20 * time.Minute)
 		g.sim.Add(meeting("x", "x@x", t0.Add(-25*time.Hour)))
-		if res, _, _ := g.poll("lookback raised", vouchPoll{now: g.apiClock(), lookback: 48 * time.Hour}); res[0].Remembered != 0 {
+		if res, _, _ := g.poll("lookback raised", vouchPoll{now: g.api.Now(), lookback: 48 * time.Hour}); res[0].Remembered != 0 {
 			t.Fatalf("the late meeting was remembered: %+v", res[0])
 		}
 		res, _, _ := g.poll("clock back 2h20m", vouchPoll{now: t0.Add(-2 * time.Hour), lookback: 48 * time.Hour})
@@ -237,9 +224,9 @@ func TestNoVouchingWhenKeepFromMovesBack(t *testing.T) {
 		g.sim.Add(meeting("a1", "a@x", t0.Add(-time.Hour)), meeting("y", "y@x", t0.Add(-29*time.Hour)))
 		g.poll("baseline", vouchPoll{now: t0, lookback: 30 * time.Hour})
 		// Eight hours on, a new meeting moves the horizon past y: forgotten.
-		g.advance(8 * time.Hour)
+		g.api.Advance(8 * time.Hour)
 		g.sim.Add(meeting("z", "z@x", t0.Add(7*time.Hour)))
-		if res, _, _ := g.poll("8h on", vouchPoll{now: g.apiClock(), lookback: 30 * time.Hour}); res[0].Pruned != 1 {
+		if res, _, _ := g.poll("8h on", vouchPoll{now: g.api.Now(), lookback: 30 * time.Hour}); res[0].Pruned != 1 {
 			t.Fatalf("y was not forgotten: %+v", res[0])
 		}
 		res, _, _ := g.poll("clock back 14h", vouchPoll{now: t0.Add(-6 * time.Hour), lookback: 30 * time.Hour})
