@@ -119,6 +119,14 @@ var dirParts = [numDirParts]string{dirGroups: " directory", dirHosts: " director
 
 func directoryPart(account string, i int) string { return account + dirParts[i] }
 
+// allDirParts is every directory part: all of them are built or published.
+func allDirParts() (all [numDirParts]bool) {
+	for i := range all {
+		all[i] = true
+	}
+	return all
+}
+
 // buildDirPart builds part i of an account's directory metrics (see
 // BuildDirectory).
 func buildDirPart(i int, name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
@@ -140,7 +148,7 @@ func buildDirPart(i int, name string, snap *store.Snapshot, d *directory.Snapsho
 // without people (no directory read) the host and licence parts are empty.
 func staleDirParts(prev, snap *store.Snapshot, people bool) (stale [numDirParts]bool) {
 	if prev == nil {
-		return [numDirParts]bool{true, true, true}
+		return allDirParts()
 	}
 	stale[dirGroups] = !reflect.DeepEqual(prev.Departments, snap.Departments) || !reflect.DeepEqual(prev.CostCenters, snap.CostCenters)
 	if !people {
@@ -199,7 +207,7 @@ func (c *Collector) setDirectoryUsage(name string, snap *store.Snapshot, opts Op
 	defer c.mu.Unlock()
 	if c.directory != d {
 		// SetDirectory ran meanwhile: build with the newer directory.
-		d, stale = c.directory, [numDirParts]bool{true, true, true}
+		d, stale = c.directory, allDirParts()
 		build()
 	}
 	a := c.get(name)

@@ -29,11 +29,11 @@ import (
 // counted a few meetings; all of them on the first call, after other
 // options or a failed encoding, and when a block outgrew its share. Its
 // directory parts are rebuilt when what they are built from changed, and
-// everything goes into the cache in one publication, so a scrape never sees half a poll, nor one poll's usage
-// with another's directory metrics. The metrics are not kept (Collect
-// builds them again from the snapshot). Encoding happens outside c.mu, so
-// scrapes of the live metrics never wait for it; the poller is an
-// account's only writer.
+// everything goes into the cache in one publication, so a scrape never sees
+// half a poll, nor one poll's usage with another's directory metrics. The
+// metrics are not kept (Collect builds them again from the snapshot).
+// Encoding happens outside c.mu, so scrapes of the live metrics never wait
+// for it; the poller is an account's only writer.
 func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 	shown := snap
 	if !opts.PerHost {
@@ -77,7 +77,7 @@ func (c *Collector) setUsage(name string, snap *store.Snapshot, opts Options) {
 	a.snap, a.opts, a.shown, a.layout = snap, opts, shown, lay
 	if err != nil {
 		a.shown = nil // everything again next time
-		a.dirDirty = [numDirParts]bool{true, true, true}
+		a.dirDirty = allDirParts()
 	}
 	c.mu.Unlock()
 	c.dirMu.Unlock()
@@ -317,7 +317,7 @@ func (c *Collector) publishDirectory(name string) {
 	if err := c.cache.Apply(c.dirChanges(name)...); err != nil {
 		c.mu.Lock()
 		if a := c.accounts[name]; a != nil {
-			a.dirDirty = [numDirParts]bool{true, true, true} // gathered again next time
+			a.dirDirty = allDirParts() // gathered again next time
 		}
 		c.mu.Unlock()
 	}

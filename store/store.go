@@ -1108,11 +1108,13 @@ func (s *Store) prune(u *undoLog, now int64) int {
 			if m.End < before {
 				u.pruned[id] = m
 				delete(s.st.Meetings, id)
-				s.prunedBefore = max(s.prunedBefore, before)
 				n++
 			} else {
 				s.minEnd = min(s.minEnd, m.End)
 			}
+		}
+		if n > 0 {
+			s.prunedBefore = max(s.prunedBefore, before)
 		}
 	}
 	invalidBefore := now - int64(invalidKeep/time.Second)
