@@ -78,7 +78,7 @@ func measureFetch(b *testing.B, f *fixture) time.Duration {
 		b.Fatal(err)
 	}
 	begun := time.Now()
-	for _, m := range months(seamAt.Add(-f.cfg.Backfill.D()), seamAt, f.cfg.Accounts[0].Location) {
+	for _, m := range months(seamAt.Add(-f.cfg.Backfill.D()), seamAt, f.cfg.Accounts[0].MaxMeetingLength.D(), f.cfg.Accounts[0].Location) {
 		if err := client.Fetch(context.Background(), m.From, m.To, &countSink{}); err != nil {
 			b.Fatal(err)
 		}

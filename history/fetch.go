@@ -20,25 +20,33 @@ type Fetcher interface {
 }
 
 // month is one request's worth of history: the meetings that ended in
-// [From, To]. Months are cut so that the client, which pads the dates by a
-// day on each side, asks for it in one request (per page).
+// [From, To]. Months are cut so that the client, which reaches back by the
+// longest meeting and pads the dates by a day on each side, asks for it in
+// one request (per page).
 type month struct {
 	From, To time.Time
 }
 
 // months cuts [from, to) into periods that each fit one API request. The
-// client asks for the dates [day(From)-1, day(To)+1] in loc; one request may
-// span the dates [a, monthEnd(a)], so a period covers the end times of the
-// local days a+1 ... monthEnd(a)-1.
-func months(from, to time.Time, loc *time.Location) []month {
+// client asks for the dates [day(From-reach)-1, day(To)+1] in loc, reach
+// being the account's max_meeting_length; one request may span the dates
+// [a, monthEnd(a)], so a period covers the end times of the local days
+// up to monthEnd(a)-1. One request a month halves the requests of periods
+// cut without the reach, and a month's answer is then whole or empty,
+// never an empty part of it (see monthFile.empty). A reach of about four
+// weeks or more leaves no such day: its periods are a day each.
+func months(from, to time.Time, reach time.Duration, loc *time.Location) []month {
 	var out []month
 	for a := from; a.Before(to); {
-		y, m, d := a.In(loc).Date()
+		y, m, d := a.Add(-reach).In(loc).Date()
 		first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
 		last := requestEnd(first) // the last date one request may ask for
 		// The last day whose meetings that request covers, padding included.
 		ly, lm, ld := last.AddDate(0, 0, -1).Date()
 		end := time.Date(ly, lm, ld, 0, 0, 0, 0, loc).AddDate(0, 0, 1) // exclusive
+		if !end.After(a) {
+			end = time.Date(a.In(loc).Year(), a.In(loc).Month(), a.In(loc).Day()+1, 0, 0, 0, 0, loc)
+		}
 		if end.After(to) {
 			end = to
 		}
@@ -96,6 +104,12 @@ type monthFile struct {
 }
 
 const monthFileVersion = 1
+
+// empty says whether the API listed nothing for the month. Such a month is
+// saved for the run that fetched it, but a later run asks for it again: one
+// transient answer without data would otherwise be a gap in every history
+// made from this folder. A month that is really empty costs one request a run.
+func (mf monthFile) empty() bool { return len(mf.Meetings) == 0 && mf.Invalid == 0 }
 
 // cache keeps the fetched months of one account in a folder.
 type cache struct{ dir string }
@@ -156,7 +170,7 @@ func (c cache) save(mf monthFile) error {
 // saved, so a later run resumes.
 func fetchMonths(ctx context.Context, account string, f Fetcher, c cache, ms []month, progress io.Writer) error {
 	for i, m := range ms {
-		if _, ok := c.load(m); ok {
+		if mf, ok := c.load(m); ok && !mf.empty() {
 			fmt.Fprintf(progress, "history: account %s: month %d/%d %s: already fetched\n", account, i+1, len(ms), span(m))
 			continue
 		}
@@ -195,7 +209,7 @@ func fetchOlder(ctx context.Context, account string, f Fetcher, c cache, ms []mo
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
 		mf, ok := c.load(m)
-		if !ok {
+		if !ok || mf.empty() {
 			col := newMonthSink()
 			start := time.Now()
 			err := f.Fetch(ctx, m.From, m.To, col)
@@ -217,7 +231,7 @@ func fetchOlder(ctx context.Context, account string, f Fetcher, c cache, ms []mo
 		} else {
 			fmt.Fprintf(progress, "history: account %s: month %s before backfill: already fetched\n", account, span(m))
 		}
-		if len(mf.Meetings) == 0 && mf.Invalid == 0 {
+		if mf.empty() {
 			fmt.Fprintf(progress, "history: account %s: the API serves nothing in %s: taken as the end of what it keeps; the history begins at %s\n",
 				account, span(m), from.UTC().Format(time.RFC3339))
 			break

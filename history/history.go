@@ -310,7 +310,7 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 		base:     base,
 		seam:     seam,
 		baseline: baseline,
-		months:   months(base, seam.Add(time.Nanosecond), a.Location),
+		months:   months(base, seam.Add(time.Nanosecond), a.MaxMeetingLength.D(), a.Location),
 		cache:    cache{dir: filepath.Join(opts.StorageDir, "history", a.Name, fmt.Sprintf("%d-%d", base.Unix(), seam.Unix()))},
 	}
 	in.hist = in.live
@@ -330,7 +330,7 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 		return replayInput{}, err
 	}
 	if since.Before(base) {
-		older, from, err := fetchOlder(ctx, a.Name, client, in.cache, months(since, base, a.Location), opts.Progress)
+		older, from, err := fetchOlder(ctx, a.Name, client, in.cache, months(since, base, a.MaxMeetingLength.D(), a.Location), opts.Progress)
 		if err != nil {
 			return replayInput{}, err
 		}

@@ -23,12 +23,13 @@ const (
 	FaultHTML      FaultKind = "html"           // HTTP 502 or 200 with an HTML error page, alternately
 	FaultTruncated FaultKind = "truncated"      // a valid answer cut in the middle of data
 	FaultEmpty     FaultKind = "empty"          // HTTP 200 with an empty body
+	FaultNoData    FaultKind = "no_data"        // HTTP 200, {"status":200,"data":null}: a valid answer listing nothing
 	FaultSlow      FaultKind = "slow"           // wait Delay before answering normally
 )
 
 // FaultKinds lists every kind, FaultNone first.
 var FaultKinds = []FaultKind{FaultNone, FaultHTTP500, FaultEnvelope, FaultAuth, FaultZoomError, FaultRateLimit,
-	FaultGarbage, FaultHTML, FaultTruncated, FaultEmpty, FaultSlow}
+	FaultGarbage, FaultHTML, FaultTruncated, FaultEmpty, FaultNoData, FaultSlow}
 
 // DefaultSlowDelay is how long FaultSlow waits when Delay is zero: longer
 // than any sane client time-out.
@@ -132,6 +133,8 @@ func writeFault(w http.ResponseWriter, f Fault, htmlHit int) bool {
 		}
 	case FaultEmpty:
 		writeBody(w, http.StatusOK, jsonType, nil)
+	case FaultNoData:
+		writeBody(w, http.StatusOK, jsonType, []byte(`{"status":200,"message":"OK","data":null}`))
 	default:
 		return false
 	}

@@ -66,6 +66,11 @@ func TestFaultKinds(t *testing.T) {
 				t.Errorf("body %q", a.Body)
 			}
 		}},
+		{Fault{Kind: FaultNoData}, 200, func(t *testing.T, a answer) {
+			if !a.JSONok || a.Env.Status == nil || *a.Env.Status != 200 || a.Env.Data != nil {
+				t.Errorf("want a valid envelope without data, got %s", a.Body)
+			}
+		}},
 		{Fault{Kind: FaultSlow, Delay: 20 * time.Millisecond}, 200, func(t *testing.T, a answer) {
 			if !bytes.Equal(a.Body, normal.Body) {
 				t.Error("a slow answer differs from the normal one")
