@@ -60,7 +60,13 @@ type exporter struct {
 // test ends.
 func startExporter(t testing.TB, args ...string) *exporter {
 	t.Helper()
-	addr := freeAddr(t)
+	return startExporterAt(t, freeAddr(t), args...)
+}
+
+// startExporterAt is startExporter listening on addr: a restart at the
+// address Prometheus scrapes.
+func startExporterAt(t testing.TB, addr string, args ...string) *exporter {
+	t.Helper()
 	e := &exporter{t: t, Addr: addr, Logs: &syncBuffer{}}
 	e.cmd = exec.Command(exporterBinary, append([]string{"--web.listen-address=" + addr}, args...)...)
 	e.done = testproc.Start(t, e.cmd, e.Logs)

@@ -34,6 +34,8 @@ type countingRig struct {
 	r    *runner
 	from time.Time // the first end time counted: the baseline's start
 	last float64   // the last umeeting_meetings_total sum served
+	// attr, when set, joins the counted meetings with departments.
+	attr store.Attributor
 }
 
 const rigInterval = time.Hour
@@ -90,6 +92,9 @@ func (g *countingRig) start(global string) {
 		g.t.Fatal(err)
 	}
 	g.r = newRunner("a", s, c, st, g.m.budgets["a"], coll, g.m.inst, g.exporterClock, log.NewNopLogger())
+	if g.attr != nil {
+		st.SetAttributor(g.attr, 0)
+	}
 	// What start does, without the loop: the test polls.
 	st.SetPolicy(s.metrics, g.exporterClock())
 	g.r.publish(g.exporterClock())

@@ -50,12 +50,14 @@ func (g *GroupCounters) sub(o *GroupCounters) GroupCounters {
 }
 
 // group is one department's (or cost centre's) counters. A group born
-// after the first poll holds its increments back until it was published
-// once at zero, so that increase() sees its first meetings.
+// after the first poll is published at zero and holds its increments back
+// until it was published for the policy's HoldFor, as a new series does,
+// so that increase() sees its first meetings.
 type group struct {
 	Total   GroupCounters
 	Held    GroupCounters // part of Total not published yet
-	Exposed bool          // published by a snapshot at least once
+	Exposed bool          // released: Held is no longer added to
+	Since   int64         // unix seconds of its birth; not saved (see shownFor)
 }
 
 // groups are the counters by department and by cost centre.
@@ -80,7 +82,7 @@ func (s *Store) SetAttributor(a Attributor, maxValues int) {
 
 // countGroups is the hook of count: it adds one counted meeting to its
 // host's department and cost centre.
-func (s *Store) countGroups(m *umeeting.Meeting, secs uint64) {
+func (s *Store) countGroups(m *umeeting.Meeting, secs uint64, now int64) {
 	if s.attributor == nil {
 		return
 	}
@@ -91,18 +93,18 @@ func (s *Store) countGroups(m *umeeting.Meeting, secs uint64) {
 	// The first poll of a fresh state publishes what it counted at once
 	// (the baseline); later new groups start at zero.
 	baseline := s.st.CountedThrough == 0
-	s.addGroup(s.st.Groups.Departments, a.Department, m, secs, a.CostMicros, baseline)
-	s.addGroup(s.st.Groups.CostCenters, a.CostCenter, m, secs, a.CostMicros, baseline)
+	s.addGroup(s.st.Groups.Departments, a.Department, m, secs, a.CostMicros, baseline, now)
+	s.addGroup(s.st.Groups.CostCenters, a.CostCenter, m, secs, a.CostMicros, baseline, now)
 }
 
-func (s *Store) addGroup(gs map[string]*group, name string, m *umeeting.Meeting, secs, cost uint64, baseline bool) {
+func (s *Store) addGroup(gs map[string]*group, name string, m *umeeting.Meeting, secs, cost uint64, baseline bool, now int64) {
 	g := gs[name]
 	if g == nil && s.maxGroups > 0 && len(gs) >= s.maxGroups && name != Other {
 		name = Other
 		g = gs[name]
 	}
 	if g == nil {
-		g = &group{Exposed: baseline}
+		g = &group{Exposed: baseline, Since: now}
 		gs[name] = g
 	}
 	g.Total.add(m, secs, cost)
@@ -111,13 +113,13 @@ func (s *Store) addGroup(gs map[string]*group, name string, m *umeeting.Meeting,
 	}
 }
 
-// releaseGroups is called at each Apply: groups published at zero by a
-// snapshot since their birth now publish their whole count.
-func (s *Store) releaseGroups() {
+// releaseGroups is called at each Apply: groups published for HoldFor
+// since their birth now publish their whole count.
+func (s *Store) releaseGroups(now int64) {
 	for _, gs := range []map[string]*group{s.st.Groups.Departments, s.st.Groups.CostCenters} {
 		for _, g := range gs {
-			if g.Exposed {
-				g.Held = GroupCounters{}
+			if !g.Exposed && s.shownFor(g.Since, now) {
+				g.Exposed, g.Held = true, GroupCounters{}
 			}
 		}
 	}
@@ -129,14 +131,12 @@ type GroupSeries struct {
 	GroupCounters
 }
 
-// snapshotGroups copies the published counters and marks every group as
-// published.
+// snapshotGroups copies the published counters.
 func (s *Store) snapshotGroups(snap *Snapshot) {
 	copyOut := func(gs map[string]*group) []GroupSeries {
 		out := make([]GroupSeries, 0, len(gs))
 		for name, g := range gs {
 			out = append(out, GroupSeries{Name: name, GroupCounters: g.Total.sub(&g.Held)})
-			g.Exposed = true
 		}
 		slices.SortFunc(out, func(a, b GroupSeries) int { return cmp.Compare(a.Name, b.Name) })
 		return out

@@ -311,6 +311,10 @@ type Store struct {
 	// minEndOK: prune need not visit them before one ends too early.
 	minEnd   int64
 	minEndOK bool
+	// servingSince is the time of the first SetPolicy, when this process
+	// began serving the state: holds count time from then at the
+	// earliest (see shownFor). 0: no SetPolicy yet.
+	servingSince int64
 	// noneHeld: no series is held (Held nil), so Apply need not look for
 	// series to release. Set by the Apply that finds none; cleared where
 	// Held is set and on Rollback.
@@ -335,11 +339,18 @@ func (s *Store) Generation() uint64 {
 
 // SetPolicy sets the policy, at now. Which hosts have series of their own
 // changes at once; a series it exposes (again) shows the value it has now
-// until it was exposed for HoldFor, so its next increments are seen. A state
-// of an older release is converted with it (see migrateOlder).
+// until it was exposed for HoldFor, so its next increments are seen. The
+// first call starts the holds of the state again: held series, histograms
+// and groups are released after HoldFor from it at the earliest, so that
+// after a restart, however long the exporter was down, the value held is
+// served long enough to be scraped. A state of an older release is
+// converted with it (see migrateOlder).
 func (s *Store) SetPolicy(p Policy, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.servingSince == 0 {
+		s.servingSince = now.Unix()
+	}
 	s.gen++
 	s.shown.reset()
 	s.changes++
@@ -373,9 +384,10 @@ func (s *Store) exposedFor(x *series, now int64) bool {
 }
 
 // shownFor says whether what was first shown at since was shown for the
-// policy's HoldFor at now (a clock step counts as time passed).
+// policy's HoldFor at now (a clock step counts as time passed), counting
+// only the time this process served it: downtime is not time shown.
 func (s *Store) shownFor(since, now int64) bool {
-	d := now - since
+	d := now - max(since, s.servingSince)
 	return d != 0 && time.Duration(max(d, -d))*time.Second >= s.policy.HoldFor
 }
 
@@ -831,7 +843,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	win := b.win
 	now := win.Now.Unix()
 	if !win.hostsOnly {
-		s.releaseGroups()
+		s.releaseGroups(now)
 	}
 
 	// Series and histograms exposed for a poll show what they hold from now on.
@@ -1034,7 +1046,7 @@ func (s *Store) count(u *undoLog, key SeriesKey, m *umeeting.Meeting, secs uint6
 	}
 	h.Duration.observe(DurationBuckets, secs)
 	h.Participants.observe(ParticipantBuckets, p)
-	s.countGroups(m, secs)
+	s.countGroups(m, secs, win.Now.Unix())
 }
 
 func (s *Store) updateHost(u *undoLog, m *umeeting.Meeting) {

@@ -669,7 +669,8 @@ func shownByUserType(s *Store, now time.Time) (series, durations, participants m
 // TestNewHistogramsHeldWithNewSeries: the histograms of a user_type first
 // counted after the baseline are shown empty, and their observations held,
 // for as long as the counters of the series created with them, across a
-// poll too soon to release them and a restart; then both show together.
+// poll too soon to release them and a restart (whose uptime the hold counts
+// again); then both show together.
 // The baseline's histograms are shown at once.
 func TestNewHistogramsHeldWithNewSeries(t *testing.T) {
 	dir := t.TempDir()
@@ -714,7 +715,9 @@ func TestNewHistogramsHeldWithNewSeries(t *testing.T) {
 	s2.SetPolicy(policy, now.Add(40*time.Second))
 	check(s2, now, "after a restart", 1, 0)
 	poll(s2, now.Add(time.Minute))
-	check(s2, now, "a poll one hold later", 1, 3)
+	check(s2, now, "a poll one hold after the birth, 20s after the restart", 1, 0)
+	poll(s2, now.Add(100*time.Second))
+	check(s2, now, "a poll one hold after the restart", 1, 3)
 }
 
 // TestFormat4HistogramsLoad: a state of format 4 with a new histogram
