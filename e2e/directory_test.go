@@ -381,6 +381,31 @@ func TestDirectoryDemoCSVJoin(t *testing.T) {
 	for _, e := range demo.Entries() {
 		people[e.Email] = person{dept: e.Department, cc: e.CostCenter, licence: e.Licence}
 	}
+	// Who met in the window depends on the moment of the week: a meeting by
+	// a host the directory leaves out and one by a holder of another
+	// licence than the API's user_type give the join both to show.
+	var added []umeeting.Meeting
+	var out, other bool
+	for _, h := range sim.Hosts() {
+		p, listed := people[h.Email]
+		switch {
+		case h.UserType == "":
+			continue
+		case !listed && !out:
+			out = true
+		case listed && p.licence != "" && p.licence != h.UserType && !other:
+			other = true
+		default:
+			continue
+		}
+		end := now.Add(-time.Hour).Truncate(time.Second)
+		added = append(added, umeeting.Meeting{UUID: "dir-join-" + h.Email, ID: int64(8000 + len(added)), Host: h.Name, Email: h.Email,
+			UserType: h.UserType, Start: end.Add(-30 * time.Minute), End: end, Participants: 4})
+	}
+	if !out || !other {
+		t.Fatal("the demo directory should leave some hosts out and give some another licence than their user_type")
+	}
+	sim.Add(added...)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "demo.csv"), directory.DemoCSV, 0o600); err != nil {
 		t.Fatal(err)

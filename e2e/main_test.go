@@ -17,12 +17,25 @@ import (
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/internal/testproc"
+	"github.com/umeeting/umeeting_exporter/simulator"
 )
 
 // exporterBinary is the path of the binary built once by TestMain.
 var exporterBinary string
 
 func TestMain(m *testing.M) {
+	// Say at which moment of the week the simulators run, so that a failure
+	// can be replayed with the same UMEETING_TEST_NOW.
+	if v := os.Getenv(simulator.TestNowEnv); v != "" {
+		if _, err := time.Parse(time.RFC3339, v); err != nil {
+			fmt.Fprintf(os.Stderr, "%s=%q: %v\n", simulator.TestNowEnv, v, err)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "e2e: the simulators behave as at %s=%s\n", simulator.TestNowEnv, v)
+	} else {
+		fmt.Fprintf(os.Stderr, "e2e: the simulators run on the real time; to run them as now again: %s=%s\n",
+			simulator.TestNowEnv, time.Now().UTC().Format(time.RFC3339))
+	}
 	dir, err := os.MkdirTemp("", "umeeting-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -5,13 +5,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // stalledScrape sends GET /metrics without compression from a socket with a
@@ -31,24 +34,53 @@ func stalledScrape(t *testing.T, addr string) net.Conn {
 	return conn
 }
 
+// stallSize is how large an answer must be to stall its writer behind a
+// client that never reads: more than the most the kernel queues on the
+// sending socket (tcp_wmem's maximum), with as much again for the client's
+// receive buffer and the server's own buffers.
+func stallSize(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem")
+	if err != nil {
+		t.Fatalf("the kernel's TCP send buffer sizes: %v", err)
+	}
+	f := strings.Fields(string(b))
+	max, err := strconv.Atoi(f[len(f)-1])
+	if err != nil {
+		t.Fatalf("tcp_wmem %q: %v", b, err)
+	}
+	return 2 * max
+}
+
 // TestScrapeLimits: scrapes beyond --web.max-requests are answered 503 at
 // once, and a client that never reads holds its slot (and its copy of the
 // metrics) only until --web.scrape-timeout.
 func TestScrapeLimits(t *testing.T) {
-	_, apiURL := newSim(t, simulator.Options{Hosts: 10000, DuplicateRate: -1, InvalidRate: -1})
+	// Hosts of the test's own, enough for /metrics to exceed stallSize
+	// whatever the day: each host's series repeat its e-mail and name.
+	need := stallSize(t)
+	sim, apiURL := newSim(t, simulator.Options{NoGenerated: true})
+	const perHost = 1500 // bytes of /metrics per host, at least (checked below)
+	hosts := need/perHost + 1
+	ms := make([]umeeting.Meeting, hosts)
+	for i := range ms {
+		local := fmt.Sprintf("stalled-scrape-host-%06d", i)
+		ms[i] = countingMeeting("stall-"+local, local, "Stalled Scrape Host "+local, "Corp", time.Hour)
+	}
+	sim.Add(ms...)
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, apiURL, retries, "")
+	cfg := writeConfig(t, dir, apiURL, retries, fmt.Sprintf("metrics:\n  max_hosts: %d\n", hosts))
 	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.max-requests=2", "--web.scrape-timeout=3s")
 	var size int
-	waitFor(t, 60*time.Second, "the first poll", func() bool {
+	waitFor(t, 90*time.Second, "every host served", func() bool {
 		text := e.Metrics()
 		size = len(text)
-		return upValue(e, "e2e") == 1
+		return strings.Count(text, "\numeeting_host_info{") == hosts
 	})
-	t.Logf("/metrics: %d bytes", size)
-	if size < 6<<20 {
-		t.Fatalf("/metrics is %d bytes: too small to stall a writer", size)
+	t.Logf("/metrics: %d bytes for %d hosts; %d needed to stall a writer", size, hosts, need)
+	if size < need {
+		t.Fatalf("/metrics is %d bytes for %d hosts (%d a host): too small to stall a writer (%d)", size, hosts, size/hosts, need)
 	}
 	stalled := []net.Conn{stalledScrape(t, e.Addr), stalledScrape(t, e.Addr)}
 	time.Sleep(time.Second) // both are now blocked writing

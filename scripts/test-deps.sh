@@ -52,9 +52,19 @@ have_prom3 && exit 0
 # One build at a time (two test runs started together), into a temporary
 # folder, moved in place when complete: an interrupted build leaves nothing
 # that looks finished.
+# The lock file names its holder, so that a run that has to wait says at
+# once for whom (a build takes minutes).
 mkdir -p "$PROM3_DIR"
-exec 9>"$PROM3_DIR/.lock"
-flock 9
+lock="$PROM3_DIR/.lock"
+exec 9<>"$lock"
+if ! flock -n 9; then
+	holder=$(cat "$lock" 2>/dev/null || true)
+	echo "Waiting for another Prometheus $PROM3_VERSION build to finish: ${holder:-holder unknown} holds $lock..." >&2
+	flock 9
+	echo "The other build finished." >&2
+fi
+# Written in place: the lock belongs to the file's inode, which must stay.
+echo "pid $$ (started by pid $PPID: $(tr '\0' ' ' </proc/$PPID/cmdline 2>/dev/null | cut -c1-120)) since $(date -u +%FT%TZ)" >"$lock"
 have_prom3 && exit 0
 echo "Building Prometheus $PROM3_VERSION (prometheus, promtool) into $PROM3_DIR;" \
 	"the first build took 5 min 30 s on 2 cores (modules downloaded), later runs reuse it..." >&2

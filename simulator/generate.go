@@ -155,11 +155,7 @@ func (s *Simulator) generateDay(d int64) []meeting {
 	rng := rand.New(rand.NewPCG(s.opts.Seed, uint64(d)))
 	start := s.dayStart(d)
 	daySecs := int(s.dayStart(d+1).Sub(start) / time.Second)
-	wd := start.Weekday()
-	hours := &workdayHours
-	if wd == time.Saturday || wd == time.Sunday {
-		hours = &weekendHours
-	}
+	hours, factor := s.dayPattern(start)
 	var out []meeting
 	idx := 0
 	for i := range s.hosts {
@@ -167,8 +163,8 @@ func (s *Simulator) generateDay(d int64) []meeting {
 		if !h.activeOn(d) {
 			continue
 		}
-		for range poisson(rng, h.rate*dayFactor[wd]) {
-			m := s.newMeeting(rng, h, d, idx, start, daySecs, hours)
+		for range poisson(rng, h.rate*factor) {
+			m := s.newMeeting(rng, h, d, idx, start, daySecs, &hours)
 			idx++
 			if m.end.Before(s.histStart) || (!s.histEnd.IsZero() && m.end.After(s.histEnd)) {
 				continue
@@ -183,6 +179,38 @@ func (s *Simulator) generateDay(d int64) []meeting {
 		return strings.Compare(a.uuid, b.uuid)
 	})
 	return out
+}
+
+// dayPattern is how busy the day opening at start is: the weights of the
+// hour meetings start in (hour 0 opens the day) and the factor on each
+// host's rate. Each hour follows the weekday and hour it is on the
+// pattern clock (real time shifted by s.phase); with no shift, the weights
+// are the day's hour table itself and the factor its weekday's.
+func (s *Simulator) dayPattern(start time.Time) (hours [24]float64, factor float64) {
+	// rel is a weekday's share of a host's meetings per unit of hour weight.
+	rel := func(wd time.Weekday) (*[24]float64, float64) {
+		tbl := &workdayHours
+		if wd == time.Saturday || wd == time.Sunday {
+			tbl = &weekendHours
+		}
+		return tbl, dayFactor[wd] / weightSum(tbl)
+	}
+	first := start.Add(s.phase + 30*time.Minute).In(s.loc).Weekday()
+	firstTbl, firstRel := rel(first)
+	for h := range hours {
+		at := start.Add(s.phase + time.Duration(h)*time.Hour + 30*time.Minute).In(s.loc)
+		tbl, r := rel(at.Weekday())
+		hours[h] = tbl[at.Hour()] * (r / firstRel)
+	}
+	return hours, dayFactor[first] * (weightSum(&hours) / weightSum(firstTbl))
+}
+
+func weightSum(w *[24]float64) float64 {
+	total := 0.0
+	for _, v := range w {
+		total += v
+	}
+	return total
 }
 
 // newMeeting draws one meeting of host h on day d.
@@ -247,11 +275,7 @@ func (s *Simulator) newMeeting(rng *rand.Rand, h *host, d int64, idx int, daySta
 }
 
 func pickHour(rng *rand.Rand, w *[24]float64) int {
-	total := 0.0
-	for _, v := range w {
-		total += v
-	}
-	u := rng.Float64() * total
+	u := rng.Float64() * weightSum(w)
 	for h, v := range w {
 		if u < v {
 			return h

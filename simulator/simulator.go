@@ -4,6 +4,19 @@
 // duplicate and invalid records, late listing, and injectable faults.
 // The exporter's --demo mode serves dashboards from it; tests use its
 // ground truth (Truth) and its faults.
+//
+// How busy the company is follows the week in the vendor's zone: working
+// hours on working days, a trickle at weekends. A test suite running on a
+// Monday evening therefore sees other data than one running on a
+// Wednesday morning. Setting UMEETING_TEST_NOW (RFC 3339) makes every
+// simulator on the live clock (Options.Now unset), in tests and in the
+// exporter's --demo, behave as at that moment of the week: the weekday
+// and hour that decide how many meetings start in each real hour are read
+// from a pattern clock, shifted so that the moment New runs maps to
+// UMEETING_TEST_NOW. Every timestamp the simulator serves stays on the
+// real clock, so the exporter's windows, lookback and listing delays
+// agree with the simulator's as they do without the variable. Simulators
+// given a clock (Options.Now) are deterministic already and ignore it.
 package simulator
 
 import (
@@ -13,6 +26,7 @@ import (
 	"hash/fnv"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +38,10 @@ import (
 
 // APIPath is where the simulator serves hisMeeting, as the vendor does.
 const APIPath = "/umeeting/share/hisMeeting"
+
+// TestNowEnv names the environment variable that sets the moment of the
+// week a simulator on the live clock behaves as (see the package comment).
+const TestNowEnv = "UMEETING_TEST_NOW"
 
 // Options configure a Simulator. The zero value is a usable live company.
 type Options struct {
@@ -52,7 +70,8 @@ type Simulator struct {
 	now       func() time.Time
 	hosts     []host
 	histStart time.Time
-	histEnd   time.Time // zero = none
+	histEnd   time.Time     // zero = none
+	phase     time.Duration // pattern clock minus real clock (TestNowEnv)
 
 	mu        sync.Mutex
 	days      map[int64]*dayData // generated days, bounded by maxCachedDays
@@ -90,8 +109,10 @@ func New(opts Options) *Simulator {
 	if opts.APISecret == "" {
 		opts.APISecret = "demo-secret"
 	}
+	var phase time.Duration
 	if opts.Now == nil {
 		opts.Now = time.Now
+		phase = testPhase(time.Now())
 	}
 	if opts.Location == nil {
 		opts.Location = shanghai()
@@ -117,6 +138,7 @@ func New(opts Options) *Simulator {
 		now:       opts.Now,
 		histStart: opts.HistoryStart,
 		histEnd:   opts.HistoryEnd,
+		phase:     phase,
 		days:      make(map[int64]*dayData),
 	}
 	if s.histStart.IsZero() {
@@ -126,6 +148,21 @@ func New(opts Options) *Simulator {
 		s.hosts = newCompany(opts.Seed, opts.Hosts)
 	}
 	return s
+}
+
+// testPhase is how far the pattern clock is ahead of now: TestNowEnv minus
+// now, or 0 when it is unset. A value that is not RFC 3339 panics, so that a
+// test run never goes on at a moment it was not asked for.
+func testPhase(now time.Time) time.Duration {
+	v := os.Getenv(TestNowEnv)
+	if v == "" {
+		return 0
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		panic(fmt.Sprintf("simulator: %s=%q is not an RFC 3339 time: %v", TestNowEnv, v, err))
+	}
+	return at.Sub(now)
 }
 
 // rateOption applies the "zero = default, negative = none" rule of the rates.
