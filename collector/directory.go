@@ -321,7 +321,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 	}
 	now := snap.At.Unix()
 	var holders []*directory.Entry
-	perDept, perLicence := map[string]int{}, map[string]int{}
+	perDept, perCC, perLicence := map[string]int{}, map[string]int{}, map[string]int{}
 	entries := d.Dir.Entries()
 	for i := range entries {
 		e := &entries[i]
@@ -330,9 +330,11 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 		}
 		holders = append(holders, e)
 		perDept[orUnknown(e.Department)]++
+		perCC[orUnknown(e.CostCenter)]++
 		perLicence[e.Licence]++
 	}
 	dept := capDepartments(perDept, d.MaxDepartments)
+	costCenter := capDepartments(perCC, d.MaxDepartments) // as the usage counters by cost centre
 	licence := capDepartments(perLicence, maxLicenceTypes)
 
 	licences := map[licenceKey]int{}
@@ -378,7 +380,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 		}
 		if t := d.Tariffs; t != nil {
 			if price, ok := t.Monthly[e.Licence]; ok {
-				costs[costKey{k.dept, orUnknown(e.CostCenter)}] += price
+				costs[costKey{k.dept, costCenter(e.CostCenter)}] += price
 			}
 		}
 	}

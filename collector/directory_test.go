@@ -324,3 +324,37 @@ func TestDirectoryPartsRebuiltOnlyWhenTheirInputsChange(t *testing.T) {
 	poll(now)
 	check("a poll after the new directory", 0)
 }
+
+// TestChargebackCostCentresCapped: the monthly licence cost folds cost
+// centres beyond max_departments into (other), as the usage counters by
+// cost centre do, keeping the total.
+func TestChargebackCostCentresCapped(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("email,department,cost_center,site,licence\n")
+	for i := range 30 {
+		fmt.Fprintf(&csv, "p%02d@x.com,D,CC-%02d,S,Pro\n", i, i)
+	}
+	fmt.Fprintf(&csv, "big@x.com,D,CC-00,S,Pro\n")
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{
+		Directory: &config.Directory{Embedded: []byte(csv.String()), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 5},
+		Tariffs:   &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10}},
+	})
+	s, _ := store.Open(t.TempDir(), "acme")
+	c := New()
+	c.SetDirectory(dirs.Current())
+	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true})
+	got := series(t, c, "umeeting_chargeback_licence_monthly_cost")
+	var total float64
+	for _, v := range got {
+		total += v
+	}
+	if len(got) != 6 || total != 310 {
+		t.Fatalf("%d cost series costing %v, want 6 (5 cost centres and (other)) costing 310: %v", len(got), total, got)
+	}
+	if got["umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=CC-00,currency=EUR,department=D}"] != 20 ||
+		got["umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=(other),currency=EUR,department=D}"] != 250 {
+		t.Errorf("the largest cost centre was folded, or (other) is wrong: %v", got)
+	}
+}
