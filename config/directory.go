@@ -203,7 +203,7 @@ func (l *LDAP) validate() []error {
 	if l.BindDN == "" && l.Password != "" {
 		add("bind_dn: is required with a password")
 	}
-	if l.BindDN != "" && l.Password == "" {
+	if l.BindDN != "" && l.BindPassword == "" && l.BindPasswordFile == "" { // a bad file is reported above
 		add("bind_password or bind_password_file: is required with bind_dn (an empty password would be an unauthenticated bind)")
 	}
 	if err := l.TLSConfig.Validate(); err != nil {

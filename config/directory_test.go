@@ -80,6 +80,21 @@ func TestDirectoryErrors(t *testing.T) {
 	}
 }
 
+// TestBadPasswordFileIsOneError: a bind_password_file that cannot be read
+// or is empty is one mistake, reported once, not also as a missing password.
+func TestBadPasswordFileIsOneError(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.pw")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{"/nonexistent/pw", empty} {
+		_, err := Parse([]byte("accounts: [{name: a, api_key: k, api_secret: s}]\ndirectory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password_file: "+file+"}}"), ".")
+		if err == nil || strings.Count(err.Error(), "bind_password") != 1 {
+			t.Errorf("bind_password_file %s: %v; want one error about it", file, err)
+		}
+	}
+}
+
 func TestLDAPPasswordNeverPrinted(t *testing.T) {
 	cfg, err := Parse([]byte("accounts: [{name: a, api_key: k, api_secret: s}]\ndirectory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password: Sup3r-s3cret}}"), ".")
 	if err != nil {
