@@ -401,7 +401,7 @@ func (a *Account) validate() []error {
 		add("name: %q must start with a letter or digit and hold only letters, digits, '_', '.', '-'", a.Name)
 	}
 	if u, err := url.Parse(a.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("api_url: %q is not an absolute http(s) URL", a.APIURL)
+		add("api_url: %q is not an absolute http(s) URL", RedactValue(a.APIURL))
 	}
 	switch key := strings.TrimSpace(a.APIKey); {
 	case key == "":

@@ -166,11 +166,11 @@ func (l *LDAP) validate() []error {
 	u, err := url.Parse(l.URL)
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "ldap" && u.Scheme != "ldaps"):
-		add("url: %q is not an ldap:// or ldaps:// URL with a host", l.URL)
+		add("url: %q is not an ldap:// or ldaps:// URL with a host", RedactValue(l.URL))
 	case u.Scheme == "ldaps" && l.StartTLS:
 		add("start_tls: not with ldaps:// (already TLS)")
 	case u.Scheme == "ldap" && !l.StartTLS && !isLoopback(u.Hostname()):
-		add("url: %q would send the bind password in clear text: use ldaps:// or start_tls: true", l.URL)
+		add("url: %q would send the bind password in clear text: use ldaps:// or start_tls: true", RedactValue(l.URL))
 	}
 	if strings.TrimSpace(l.BaseDN) == "" {
 		add("base_dn: is required")

@@ -2,6 +2,7 @@ package config
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -9,26 +10,51 @@ import (
 // white space or a quote.
 var urlInText = regexp.MustCompile("(?i)[a-z][a-z0-9+.-]*://[^\\s\"'`<>]*")
 
+// quotedInText finds the values a message quotes: Go-quoted ("...", as %q
+// and url.Error write them) or back-quoted (as YAML errors write them).
+var quotedInText = regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|`[^`]*`")
+
 // Redact returns msg with the credentials of every URL in it removed: the
 // user info (user:password@) becomes "xxxxx@" and the query and fragment
 // (api_url?api_secret=...) become "?xxxxx". It works on text, so it also
-// covers URLs that do not parse, which Go's url.Error quotes in full.
+// covers URLs that do not parse, which Go's url.Error quotes in full, and
+// quoted values meant as URLs but written without "://" (see RedactValue).
 func Redact(msg string) string {
-	return urlInText.ReplaceAllStringFunc(msg, func(u string) string {
-		rest := ""
-		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			u, rest = u[:i], "?xxxxx"
+	msg = quotedInText.ReplaceAllStringFunc(msg, func(q string) string {
+		if q[0] == '`' {
+			return "`" + RedactValue(q[1:len(q)-1]) + "`"
 		}
-		scheme, tail, _ := strings.Cut(u, "://")
-		authority, path, slash := strings.Cut(tail, "/")
-		if i := strings.LastIndexByte(authority, '@'); i >= 0 {
-			authority = "xxxxx" + authority[i:]
+		v, err := strconv.Unquote(q)
+		if err != nil {
+			return `"` + RedactValue(q[1:len(q)-1]) + `"`
 		}
-		if slash {
-			path = "/" + path
-		}
-		return scheme + "://" + authority + path + rest
+		return strconv.Quote(RedactValue(v))
 	})
+	return urlInText.ReplaceAllStringFunc(msg, RedactValue)
+}
+
+// RedactValue returns a configured string meant as a URL without what
+// could be a credential, whether or not it parses: the query and fragment
+// become "?xxxxx", and the user info becomes "xxxxx@": in "scheme://"
+// URLs the authority's, otherwise whatever precedes the last '@'
+// ("svc:password@" of "ldap:svc:password@host").
+func RedactValue(s string) string {
+	rest := ""
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s, rest = s[:i], "?xxxxx"
+	}
+	prefix := ""
+	if scheme, tail, ok := strings.Cut(s, "://"); ok {
+		authority, path, _ := strings.Cut(tail, "/")
+		prefix, s = scheme+"://", authority
+		if len(tail) > len(authority) {
+			rest = "/" + path + rest
+		}
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = "xxxxx" + s[i:]
+	}
+	return prefix + s + rest
 }
 
 // RedactError returns err with its message passed through Redact; errors.Is

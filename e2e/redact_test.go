@@ -36,11 +36,23 @@ func TestConfigErrorsHideURLCredentials(t *testing.T) {
 		return upValue(e, "closed") == 0 && strings.Contains(e.Logs.String(), "account=closed")
 	})
 
-	for name, account := range map[string]string{
+	cases := map[string]string{
 		"api_url query":      `api_url: "ftp://api.example.com/h?api_secret=` + urlSecret + `"`,
 		"api_url password":   `api_url: "https://u:` + urlSecret + `@api.example.com:bad/h"`,
 		"proxy_url password": `http_client_config: {proxy_url: "http://u:` + urlSecret + `@proxy:bad"}`,
+	}
+	// URLs written without "://" do not parse: nothing says where their
+	// credentials are, but they may be in a query or before an '@'.
+	for _, u := range []string{
+		"https//api.example.com/h?api_secret=" + urlSecret,
+		"https:/u:" + urlSecret + "@api.example.com/h",
+		"api.example.com:443/h?api_secret=" + urlSecret,
+		"ldap:svc:" + urlSecret + "@ldap.example.com",
 	} {
+		cases["api_url "+u] = `api_url: "` + u + `"`
+		cases["ldap url "+u] = "timezone: UTC\ndirectory:\n  ldap: {url: \"" + u + "\", base_dn: dc=x, start_tls: true}"
+	}
+	for name, account := range cases {
 		bad := "accounts:\n  - name: a\n    api_key: k\n    api_secret: s\n    " + account + "\n"
 		os.WriteFile(good, []byte(bad), 0o600)
 		out, err := checkConfig(good)
