@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
@@ -239,4 +241,39 @@ func fetchOlder(ctx context.Context, account string, f Fetcher, c cache, ms []mo
 		from, kept = m.From, kept+1
 	}
 	return ms[len(ms)-kept:], from, nil
+}
+
+// sharedBudget is the request budget of a run for account a: the
+// account's daily_request_budget and min_request_interval, spent together
+// with the exporter (and any other run) through the request log in dir,
+// and at most maxRequests of them for this run. The requests an exporter
+// of an older release kept in its state count too.
+func sharedBudget(a config.Account, dir string, st *store.Store, maxRequests int) *umeeting.Budget {
+	b := umeeting.NewBudget(a.DailyRequestBudget, a.MinRequestInterval.D())
+	b.Restore(st.RequestTimes())
+	b.Share(&runLedger{Ledger: store.ShareRequestLog(dir, a.Name), left: maxRequests, max: maxRequests})
+	return b
+}
+
+// runLedger is the account's ledger with this run's own cap on top: a run
+// that needs more requests stops with its progress saved, and the next run
+// resumes.
+type runLedger struct {
+	umeeting.Ledger
+	left, max int
+}
+
+// Spend refuses the request once the run spent its max, and otherwise
+// spends it in the account's ledger.
+func (r *runLedger) Spend(decide func([]time.Time) ([]time.Time, bool)) error {
+	if r.left <= 0 {
+		return fmt.Errorf("%w: this run made its %d requests (--max-requests)", umeeting.ErrBudgetExhausted, r.max)
+	}
+	return r.Ledger.Spend(func(recorded []time.Time) ([]time.Time, bool) {
+		window, ok := decide(recorded)
+		if ok {
+			r.left--
+		}
+		return window, ok
+	})
 }

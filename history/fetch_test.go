@@ -1,11 +1,27 @@
 package history
 
 import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/umeeting/umeeting_exporter/collector"
+	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // TestEmptyMonthAskedAgain: one transient {"status":200,"data":null} for a
@@ -40,5 +56,90 @@ func TestOneRequestAMonth(t *testing.T) {
 	n, fetched := f.sim.Requests()-before, strings.Count(progress, " meetings, ")
 	if n != fetched || fetched < 3 {
 		t.Errorf("%d requests for %d months:\n%s", n, fetched, progress)
+	}
+}
+
+// requestTimes serves h, noting when each request arrives.
+type requestTimes struct {
+	h     http.Handler
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (r *requestTimes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.times = append(r.times, time.Now())
+	r.mu.Unlock()
+	r.h.ServeHTTP(w, req)
+}
+
+func (r *requestTimes) list() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.times)
+}
+
+// closest is the shortest time between two of times, in time order.
+func closest(times []time.Time) time.Duration {
+	d := time.Duration(math.MaxInt64)
+	for i := 1; i < len(times); i++ {
+		d = min(d, times[i].Sub(times[i-1]))
+	}
+	return d
+}
+
+// TestBudgetSharedWithExporter: history's requests were not recorded in the
+// account's request log, so with daily_request_budget: 12 the exporter and
+// three history runs sent 36 requests, and min_request_interval held only
+// within each. The history now spends the exporter's budget through that
+// log: a run before the exporter starts, and one beside it, together with
+// the exporter send at most the budget, never closer than the interval.
+func TestBudgetSharedWithExporter(t *testing.T) {
+	const budget, interval = 8, 300 * time.Millisecond
+	f := newFixture(t, 10, 60*24*time.Hour) // 3 months: 3 requests or more
+	seen := &requestTimes{h: f.sim}
+	srv := httptest.NewServer(seen)
+	t.Cleanup(srv.Close)
+	a := &f.cfg.Accounts[0]
+	a.APIURL, a.DailyRequestBudget, a.MinRequestInterval = srv.URL+simulator.APIPath, budget, config.NewDuration(interval)
+	before := f.sim.Requests()
+	opts := Options{StorageDir: f.dir, Output: filepath.Join(t.TempDir(), "h.om"), Step: time.Hour,
+		Labels: map[string]string{"job": "j", "instance": "i"}, MaxRequests: 3}
+	err := Run(context.Background(), f.cfg, opts)
+	if n := f.sim.Requests() - before; n == 0 || (err != nil && !errors.Is(err, umeeting.ErrBudgetExhausted)) {
+		t.Fatalf("the first run made %d requests: %v", n, err)
+	}
+
+	// The exporter starts, and a second history run goes beside it.
+	coll := collector.New()
+	m := poller.NewManager(f.dir, coll, collector.NewInstruments(prometheus.NewRegistry()), log.NewNopLogger())
+	defer m.Stop()
+	if err := m.Apply(f.cfg); err != nil {
+		t.Fatal(err)
+	}
+	opts.MaxRequests = 0
+	opts.Output = filepath.Join(t.TempDir(), "h.om")
+	if err := Run(context.Background(), f.cfg, opts); err != nil && !errors.Is(err, umeeting.ErrBudgetExhausted) {
+		t.Fatal(err)
+	}
+	// The exporter's polls and retries run until the budget is spent.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && f.sim.Requests()-before < budget; {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * interval) // a request beyond the budget would arrive by now
+	if n := f.sim.Requests() - before; n > budget {
+		t.Errorf("the exporter and two history runs sent %d requests with daily_request_budget: %d", n, budget)
+	}
+	// Each request is spaced when it is recorded, before it is sent: at
+	// the API, the network's jitter may bring two a little closer.
+	logged, err := store.ReadRequestTimes(f.dir, f.account)
+	if err != nil || len(logged) != f.sim.Requests()-before {
+		t.Errorf("the request log holds %d requests (%v), the API saw %d", len(logged), err, f.sim.Requests()-before)
+	}
+	if d := closest(logged); d < interval {
+		t.Errorf("two requests recorded %s apart, min_request_interval is %s", d, interval)
+	}
+	if d := closest(seen.list()); d < interval*3/4 {
+		t.Errorf("two requests arrived %s apart, min_request_interval is %s", d, interval)
 	}
 }

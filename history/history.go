@@ -30,7 +30,6 @@ import (
 	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/store"
-	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // DefaultStep draws the past at the resolution of a 30-day dashboard: a
@@ -317,12 +316,7 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	if !opts.PerHost {
 		in.hist.PerHost = false
 	}
-	requests, err := requestAllowance(a, opts.StorageDir, st, opts.MaxRequests, time.Now())
-	if err != nil {
-		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
-	}
-	budget := umeeting.NewBudget(requests, a.MinRequestInterval.D())
-	client, err := poller.NewClient(a, budget, log.With(opts.Logger, "account", a.Name), nil)
+	client, err := poller.NewClient(a, sharedBudget(a, opts.StorageDir, st, opts.MaxRequests), log.With(opts.Logger, "account", a.Name), nil)
 	if err != nil {
 		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
 	}
@@ -337,31 +331,6 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 		in.months, in.start = append(older, in.months...), from
 	}
 	return in, nil
-}
-
-// requestAllowance is how many requests this run may make: at most
-// maxRequests, and no more than what the live exporter left of the
-// account's daily_request_budget in the last 24 hours (its requests are
-// in its request log, or in the state of an older release).
-func requestAllowance(a config.Account, dir string, st *store.Store, maxRequests int, now time.Time) (int, error) {
-	if a.DailyRequestBudget <= 0 {
-		return maxRequests, nil
-	}
-	logged, err := store.ReadRequestTimes(dir, a.Name)
-	if err != nil {
-		return 0, fmt.Errorf("cannot tell how much of daily_request_budget the exporter used: %w", err)
-	}
-	used := 0
-	for _, t := range append(logged, st.RequestTimes()...) {
-		if t.After(now.Add(-24 * time.Hour)) {
-			used++
-		}
-	}
-	left := a.DailyRequestBudget - used
-	if left <= 0 {
-		return 0, fmt.Errorf("the exporter used all %d requests of daily_request_budget in the last 24h; run the history later", a.DailyRequestBudget)
-	}
-	return min(maxRequests, left), nil
 }
 
 // liveStart returns the seam and the live counters' starting values, from

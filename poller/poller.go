@@ -234,8 +234,9 @@ type openedLog struct {
 
 // persistBudget hands the account's budget the requests of earlier runs,
 // from its request log and from the state of an older release, and makes
-// each new request durable in the log before it is sent, so that no
-// restart or crash lets the exporter exceed daily_request_budget. A
+// the log its ledger: each new request is durable there before it is sent,
+// and the history export's requests, recorded there too, count, so that no
+// restart, crash or history run exceeds daily_request_budget. A
 // corrupt log counts as the whole budget spent when it was last written.
 func (m *Manager) persistBudget(name string, perDay int, b *umeeting.Budget, st *store.Store, ol openedLog) {
 	logger := log.With(m.logger, "account", name)
@@ -259,13 +260,7 @@ func (m *Manager) persistBudget(name string, perDay int, b *umeeting.Budget, st 
 			st.SetRequestTimes(nil)
 		}
 	}
-	b.OnTake(func(times []time.Time) error {
-		if err := ol.log.Record(times); err != nil {
-			level.Error(logger).Log("msg", "Recording a request for the daily budget failed; the request is not sent", "err", err)
-			return err
-		}
-		return nil
-	})
+	b.Share(ol.log)
 }
 
 // mergeTimes returns the times of a and those of b not in a, oldest first:

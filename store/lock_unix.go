@@ -31,3 +31,23 @@ func LockDir(dir string) (func(), error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// lockFile takes an exclusive lock on path (creating it), waiting for the
+// process that holds it. Release it with the returned function.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}

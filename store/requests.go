@@ -82,6 +82,51 @@ func OpenRequestLog(dir, account string) (*RequestLog, RequestLogInfo, error) {
 	return l, info, nil
 }
 
+// ShareRequestLog returns the request log of account in dir for a
+// process beside the exporter, such as the history export: nothing is read
+// or changed until a request is spent through it (see Spend).
+func ShareRequestLog(dir, account string) *RequestLog {
+	return &RequestLog{path: requestsPath(dir, account)}
+}
+
+// Spend is the ledger of the account's budget (umeeting.Ledger). Under an
+// exclusive lock on ACCOUNT.requests.lock, which every process spending the
+// budget takes (the exporter and the history export), it reads the
+// requests recorded in the file, lets decide choose, and records the new
+// one before the lock goes: no process decides on requests it read before
+// another recorded its own. A file that cannot be read refuses the
+// request (the exporter moves a corrupt one aside when it starts).
+func (l *RequestLog) Spend(decide func(recorded []time.Time) (window []time.Time, ok bool)) error {
+	unlock, err := lockFile(l.path + ".lock")
+	if err != nil {
+		return fmt.Errorf("locking request budget file: %w", err)
+	}
+	defer unlock()
+	data, err := os.ReadFile(l.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = nil, nil
+		l.records = 0
+	}
+	if err != nil {
+		return fmt.Errorf("reading request budget file: %w", err)
+	}
+	var recorded []time.Time
+	if data != nil {
+		if recorded, err = decodeRequests(data); err != nil {
+			return fmt.Errorf("request budget file %s: %w", l.path, err)
+		}
+		l.records = len(recorded)
+		if (len(data)-len(requestsMagic))%requestsRecord != 0 {
+			l.records = 0 // a record cut short: rewritten below
+		}
+	}
+	window, ok := decide(recorded)
+	if !ok {
+		return nil
+	}
+	return l.Record(window)
+}
+
 // ReadRequestTimes reads the request times of account from dir without
 // changing anything (for tools beside a running exporter); none when
 // there is no file.

@@ -28,9 +28,23 @@ type Budget struct {
 	after       func(time.Duration) <-chan time.Time
 
 	mu     sync.Mutex
-	times  []time.Time // requests in the window, oldest first (only with a cap)
+	times  []time.Time // requests in the window, oldest first (only with a cap or a ledger)
 	last   time.Time   // the latest request
-	onTake func([]time.Time) error
+	ledger Ledger
+}
+
+// Ledger keeps an account's requests where every process that spends its
+// budget sees them: the exporter and the history export share one, so that
+// together they keep daily_request_budget and min_request_interval.
+type Ledger interface {
+	// Spend calls decide, under a lock that every process spending the
+	// budget takes, with the requests they recorded (oldest first; older
+	// ones than a day may be left out). When decide returns ok, window
+	// holds the requests of the last day, the new one last, and Spend
+	// records the new one durably before it returns, that is before the
+	// request is sent. An error refuses the request; one wrapping
+	// ErrBudgetExhausted says the ledger's own allowance is spent.
+	Spend(decide func(recorded []time.Time) (window []time.Time, ok bool)) error
 }
 
 // NewBudget returns a budget of perDay requests in any 24 h (perDay <= 0:
@@ -46,38 +60,16 @@ func newBudget(perDay int, minInterval time.Duration, now func() time.Time, afte
 // Take spends one request. It first waits until minInterval has passed
 // since the previous request, giving up at once when ctx's deadline would
 // pass first, and returns an error wrapping ErrBudgetExhausted when the
-// last 24 h already hold perDay requests.
+// last 24 h already hold perDay requests. With a ledger, the requests of
+// the other processes sharing it count too.
 func (b *Budget) Take(ctx context.Context) error {
 	for {
 		b.mu.Lock()
-		now := b.now()
-		b.prune(now)
-		if b.perDay > 0 && len(b.times) >= b.perDay {
-			next := b.times[0].Add(budgetWindow)
-			b.mu.Unlock()
-			return fmt.Errorf("%w: %d requests in the last 24h, the next is allowed at %s",
-				ErrBudgetExhausted, b.perDay, next.UTC().Format(time.RFC3339))
-		}
-		var wait time.Duration
-		if !b.last.IsZero() {
-			wait = b.last.Add(b.minInterval).Sub(now)
-		}
-		if wait <= 0 {
-			if b.perDay > 0 {
-				b.times = append(b.times, now)
-				if b.onTake != nil {
-					if err := b.onTake(b.times); err != nil {
-						b.times = b.times[:len(b.times)-1]
-						b.mu.Unlock()
-						return fmt.Errorf("the request is not sent: it could not be recorded for daily_request_budget: %w", err)
-					}
-				}
-			}
-			b.last = now
-			b.mu.Unlock()
-			return nil
-		}
+		now, wait, err := b.try()
 		b.mu.Unlock()
+		if err != nil || wait <= 0 {
+			return err
+		}
 		if deadline, ok := ctx.Deadline(); ok && deadline.Before(now.Add(wait)) {
 			return fmt.Errorf("waiting %s for the minimum request interval would pass the deadline: %w",
 				wait, context.DeadlineExceeded)
@@ -90,35 +82,105 @@ func (b *Budget) Take(ctx context.Context) error {
 	}
 }
 
+// try spends a request when the limits allow it now, through the ledger
+// when there is one; otherwise it says how long to
+// wait for minInterval, or why the day's requests are spent. b.mu is held.
+func (b *Budget) try() (now time.Time, wait time.Duration, refused error) {
+	track := b.perDay > 0 || b.ledger != nil
+	decide := func(recorded []time.Time) ([]time.Time, bool) {
+		b.restore(recorded)
+		now = b.now()
+		b.prune(now)
+		if b.perDay > 0 && len(b.times) >= b.perDay {
+			refused = fmt.Errorf("%w: %d requests in the last 24h, the next is allowed at %s",
+				ErrBudgetExhausted, b.perDay, b.times[0].Add(budgetWindow).UTC().Format(time.RFC3339))
+			return nil, false
+		}
+		if !b.last.IsZero() {
+			wait = b.last.Add(b.minInterval).Sub(now)
+		}
+		if wait > 0 {
+			return nil, false
+		}
+		if track {
+			b.times = append(b.times, now)
+		}
+		return b.times, true
+	}
+	if b.ledger == nil {
+		if _, ok := decide(nil); ok {
+			b.last = now
+		}
+		return now, wait, refused
+	}
+	spent := false
+	err := b.ledger.Spend(func(recorded []time.Time) ([]time.Time, bool) {
+		window, ok := decide(recorded)
+		spent = ok
+		return window, ok
+	})
+	switch {
+	case err != nil && spent:
+		b.times = b.times[:len(b.times)-1]
+		return now, 0, fmt.Errorf("the request is not sent: it could not be recorded for daily_request_budget: %w", err)
+	case errors.Is(err, ErrBudgetExhausted):
+		return now, 0, err
+	case err != nil:
+		return now, 0, fmt.Errorf("the request is not sent: the requests of daily_request_budget could not be read: %w", err)
+	case spent:
+		b.last = now
+	}
+	return now, wait, refused
+}
+
 // Restore adds requests made before this Budget existed (by an earlier run
 // of the exporter, from its saved state) so that a restart cannot hand out
 // a fresh allowance. Times outside the window are dropped.
 func (b *Budget) Restore(times []time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.restore(times)
+	b.prune(b.now())
+}
+
+// restore adds the requests of times not known yet: a time listed n
+// times stands for n requests (a lost request log is restored as the whole
+// budget spent at one time), of which those known already are not added
+// again. b.mu is held.
+func (b *Budget) restore(times []time.Time) {
 	for _, t := range times {
 		if t.After(b.last) {
 			b.last = t
 		}
 	}
-	if b.perDay <= 0 {
+	if b.perDay <= 0 && b.ledger == nil {
 		return
 	}
-	b.times = append(b.times, times...)
-	slices.SortFunc(b.times, func(x, y time.Time) int { return x.Compare(y) })
-	b.prune(b.now())
+	known := make(map[int64]int, len(b.times))
+	for _, t := range b.times {
+		known[t.UnixNano()]++
+	}
+	added := false
+	for _, t := range times {
+		if known[t.UnixNano()] > 0 {
+			known[t.UnixNano()]--
+			continue
+		}
+		b.times, added = append(b.times, t), true
+	}
+	if added {
+		slices.SortFunc(b.times, func(x, y time.Time) int { return x.Compare(y) })
+	}
 }
 
-// OnTake sets f, called with the requests of the window (the new one
-// last; f must not keep the slice) each time Take spends one and before
-// Take returns, that is before the request is sent: f persists them, so
-// that a crash right after cannot forget the request. When f fails, Take
-// fails and the request is not spent: a request that a restart could
-// forget is never sent. Only a budget with a daily cap calls it.
-func (b *Budget) OnTake(f func(times []time.Time) error) {
+// Share makes l the budget's ledger: each request is decided with the
+// requests of every process sharing l, and recorded in l before it is
+// sent, so that neither a restart nor a second process (the history
+// export beside the exporter) exceeds the limits.
+func (b *Budget) Share(l Ledger) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.onTake = f
+	b.ledger = l
 }
 
 // SetLimits changes the limits (a configuration reload); the requests
@@ -126,7 +188,7 @@ func (b *Budget) OnTake(f func(times []time.Time) error) {
 func (b *Budget) SetLimits(perDay int, minInterval time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if perDay > 0 && b.perDay <= 0 {
+	if perDay > 0 && b.perDay <= 0 && b.ledger == nil {
 		b.times = b.times[:0] // not tracked without a cap: start counting now
 	}
 	b.perDay, b.minInterval = perDay, max(minInterval, 0)

@@ -163,21 +163,41 @@ func TestBudgetConcurrent(t *testing.T) {
 	}
 }
 
+// memLedger is a Ledger in memory, shared by the budgets given it as
+// ACCOUNT.requests is by processes.
+type memLedger struct {
+	times []time.Time
+	fail  error // recording fails with it
+}
+
+func (l *memLedger) Spend(decide func([]time.Time) ([]time.Time, bool)) error {
+	window, ok := decide(slices.Clone(l.times))
+	if !ok {
+		return nil
+	}
+	if l.fail != nil {
+		return l.fail
+	}
+	l.times = slices.Clone(window)
+	return nil
+}
+
 // TestBudgetRestoreAcrossRestarts: the requests of an earlier run, handed
 // back from the saved state, count against the cap and the interval.
 func TestBudgetRestoreAcrossRestarts(t *testing.T) {
 	clock := newFakeClock()
 	ctx := context.Background()
 	first := clock.budget(5, time.Minute)
-	var saved []time.Time
-	first.OnTake(func(ts []time.Time) error { saved = slices.Clone(ts); return nil })
+	ledger := &memLedger{}
+	first.Share(ledger)
 	for range 3 {
 		if err := first.Take(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	saved := ledger.times
 	if len(saved) != 3 {
-		t.Fatalf("OnTake saw %d requests, want 3", len(saved))
+		t.Fatalf("the ledger holds %d requests, want 3", len(saved))
 	}
 	// A restart 30 s later: a new Budget restored from what was saved.
 	clock.Advance(30 * time.Second)
@@ -200,6 +220,48 @@ func TestBudgetRestoreAcrossRestarts(t *testing.T) {
 	}
 }
 
+// TestBudgetSharedLedger: two budgets of one account in two processes (the
+// exporter and the history export) each knew only its own requests, so
+// together they sent twice the cap, closer together than the interval.
+// Sharing a ledger, they keep both limits together.
+func TestBudgetSharedLedger(t *testing.T) {
+	clock := newFakeClock()
+	ledger := &memLedger{}
+	exporter, history := clock.budget(6, time.Minute), clock.budget(6, time.Minute)
+	exporter.Share(ledger)
+	history.Share(ledger)
+	sent := 0
+	for i := range 20 {
+		b := exporter
+		if i%3 != 0 {
+			b = history
+		}
+		if err := b.Take(context.Background()); err == nil {
+			sent++
+		} else if !errors.Is(err, ErrBudgetExhausted) {
+			t.Fatal(err)
+		}
+	}
+	if sent != 6 || len(ledger.times) != 6 {
+		t.Errorf("two budgets of 6 sharing a ledger sent %d requests, recorded %d", sent, len(ledger.times))
+	}
+	for i := 1; i < len(ledger.times); i++ {
+		if d := ledger.times[i].Sub(ledger.times[i-1]); d < time.Minute {
+			t.Errorf("requests %d and %d %s apart, want at least 1m", i-1, i, d)
+		}
+	}
+	// Without a cap, the interval alone is shared too.
+	clock.Advance(25 * time.Hour)
+	ledger = &memLedger{}
+	a, b := clock.budget(0, time.Minute), clock.budget(0, time.Minute)
+	a.Share(ledger)
+	b.Share(ledger)
+	waits := len(clock.waits)
+	if a.Take(context.Background()) != nil || b.Take(context.Background()) != nil || len(clock.waits) != waits+1 {
+		t.Errorf("the second process's request did not wait for the interval: waits %v", clock.waits[waits:])
+	}
+}
+
 // TestBudgetUnrecordedRequestIsNotSent: when the request cannot be made
 // durable, Take fails and spends nothing, so a restart can never forget a
 // request that was sent.
@@ -207,16 +269,16 @@ func TestBudgetUnrecordedRequestIsNotSent(t *testing.T) {
 	clock := newFakeClock()
 	b := clock.budget(5, 0)
 	fail := errors.New("disk full")
-	b.OnTake(func([]time.Time) error { return fail })
+	ledger := &memLedger{fail: fail}
+	b.Share(ledger)
 	if err := b.Take(context.Background()); !errors.Is(err, fail) {
 		t.Fatalf("Take with a failing record: %v", err)
 	}
 	if got := b.Remaining(); got != 5 {
 		t.Errorf("remaining %d after an unrecorded request, want 5", got)
 	}
-	var seen []time.Time
-	b.OnTake(func(ts []time.Time) error { seen = slices.Clone(ts); return nil })
-	if err := b.Take(context.Background()); err != nil || len(seen) != 1 || b.Remaining() != 4 {
-		t.Errorf("Take after the disk recovered: %v, recorded %v, remaining %d", err, seen, b.Remaining())
+	ledger.fail = nil
+	if err := b.Take(context.Background()); err != nil || len(ledger.times) != 1 || b.Remaining() != 4 {
+		t.Errorf("Take after the disk recovered: %v, recorded %v, remaining %d", err, ledger.times, b.Remaining())
 	}
 }
