@@ -8,7 +8,8 @@
 #     first run builds it (see README, "How they are tested").
 #   - Debian's slapd package (OpenLDAP) for the directory tests, which start
 #     their own slapd on 127.0.0.1 with a generated config (never the
-#     system's service).
+#     system's service);
+#   - systemd-analyze (Debian's systemd) to verify deploy/systemd's unit.
 # The rule tests and the end-to-end tests run on both Prometheus versions.
 #
 #   scripts/test-deps.sh          install what is missing
@@ -34,6 +35,9 @@ if ! command -v prometheus-alertmanager >/dev/null && ! command -v alertmanager 
 fi
 if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ]; then
 	missing+=(slapd) # the directory tests start their own slapd
+fi
+if ! command -v systemd-analyze >/dev/null; then
+	missing+=(systemd) # go test ./deploy/ verifies the systemd unit
 fi
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
