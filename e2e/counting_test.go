@@ -237,16 +237,7 @@ func TestCountingReplicas(t *testing.T) {
 // the exporter is killed and restarted while the API fails: it never
 // serves less than it served, and counts the meetings once saves work.
 func TestCountersNeverDecreaseAfterFailedSaves(t *testing.T) {
-	sim, apiURL := newSim(t, simulator.Options{NoGenerated: true})
-	var base []umeeting.Meeting
-	for i := range 30 {
-		base = append(base, countingMeeting(fmt.Sprintf("base-%d", i), fmt.Sprintf("h%02d", i%10), "H", "Corp", time.Hour))
-	}
-	sim.Add(base...)
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	cfg := writeConfig(t, dir, apiURL, retries, "")
-	e := startExporter(t, "--config.file="+cfg, "--storage.path="+data)
+	sim, _, cfg, data, e := startWithBase(t)
 	maxServed := 0.0
 	watch := func(e *exporter) float64 {
 		t.Helper()

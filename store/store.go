@@ -625,10 +625,10 @@ func (b *Batch) Meeting(m *umeeting.Meeting) {
 		return
 	}
 	b.s.mu.Lock()
-	_, known := b.s.st.Meetings[m.UUID]
+	old, known := b.s.st.Meetings[m.UUID]
 	b.s.mu.Unlock()
-	if !known {
-		b.keep(m)
+	if !known || m.End.Unix() > old.End {
+		b.keep(m) // new, or listed with a later end (see Apply)
 	}
 }
 
@@ -704,7 +704,7 @@ type undoLog struct {
 	hists       map[string]*Histograms
 	hosts       map[string]*Host
 	added       []string           // remembered meetings added
-	pruned      map[string]meeting // remembered meetings forgotten
+	prior       map[string]meeting // remembered meetings changed or forgotten, as they were before
 	invalid     map[string]uint64  // prior copy (few reasons)
 	invalidSeen map[uint64]int64   // prior values; -1: absent
 	userTypes   []string           // added to the set in use
@@ -721,6 +721,14 @@ func (u *undoLog) touchHist(st *state, ut string) {
 
 func (u *undoLog) touchHost(st *state, email string) {
 	remember(u.hosts, st.Hosts, email, func(h *Host) *Host { c := *h; return &c })
+}
+
+// keepPrior keeps m, the remembered meeting id before the poll first
+// changed it, for Rollback to put back.
+func (u *undoLog) keepPrior(id string, m meeting) {
+	if _, done := u.prior[id]; !done {
+		u.prior[id] = m
+	}
 }
 
 // remember keeps in prior a copy of cur[k] as it was before the poll first
@@ -789,11 +797,13 @@ func (s *Store) Rollback() {
 	restore(st.Series, u.series)
 	restore(st.Hists, u.hists)
 	restore(st.Hosts, u.hosts)
+	// Put back what changed, then drop what was added: a meeting the poll
+	// both added and forgot is gone, not back without its count.
+	for id, m := range u.prior {
+		st.Meetings[id] = m
+	}
 	for _, id := range u.added {
 		delete(st.Meetings, id)
-	}
-	for id, m := range u.pruned {
-		st.Meetings[id] = m
 	}
 	st.Invalid = u.invalid
 	st.Groups = u.groups
@@ -833,7 +843,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		series:      map[SeriesKey]*series{},
 		hists:       map[string]*Histograms{},
 		hosts:       map[string]*Host{},
-		pruned:      map[string]meeting{},
+		prior:       map[string]meeting{},
 		invalid:     cloneMap(st.Invalid),
 		invalidSeen: map[uint64]int64{},
 		groups:      st.Groups.clone(),
@@ -875,23 +885,34 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	var counted []int // indexes in b.newMeetings
 	var m umeeting.Meeting
 	for i := range b.newMeetings {
-		if _, known := st.Meetings[b.newMeetings[i].uuid]; known {
+		old, known := st.Meetings[b.newMeetings[i].uuid]
+		if known && b.newMeetings[i].end <= old.End {
 			continue
 		}
 		b.meeting(i, &m)
 		start, end := m.Start.Unix(), m.End.Unix()
-		st.Meetings[m.UUID] = meeting{Start: start, End: end, Participants: uint32(min(m.Participants, 1<<31))}
-		s.minEnd = min(s.minEnd, end)
-		u.added = append(u.added, m.UUID)
+		if known {
+			// Listed again with a later end: remembered until that end, as
+			// the API keeps listing it until the horizon passes it.
+			u.keepPrior(m.UUID, old)
+			old.End = end
+			st.Meetings[m.UUID] = old
+		} else {
+			st.Meetings[m.UUID] = meeting{Start: start, End: end, Participants: uint32(min(m.Participants, 1<<31))}
+			s.minEnd = min(s.minEnd, end)
+			u.added = append(u.added, m.UUID)
+		}
 		if end <= now {
 			st.MaxEnd = max(st.MaxEnd, end)
 		}
 		s.updateHost(u, &m)
-		if end < countFrom {
+		switch {
+		case known:
+		case end < countFrom:
 			res.Remembered++
-			continue
+		default:
+			counted = append(counted, i)
 		}
-		counted = append(counted, i)
 	}
 	for i := range b.hostOnly {
 		s.updateHost(u, &b.hostOnly[i])
@@ -976,7 +997,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 // changed says whether an Apply logged in u changed what a Snapshot shows:
 // everything it changes there is logged, for Rollback.
 func (u *undoLog) changed(st *state) bool {
-	return len(u.series)+len(u.hists)+len(u.hosts)+len(u.added)+len(u.pruned)+len(u.userTypes) > 0 ||
+	return len(u.series)+len(u.hists)+len(u.hosts)+len(u.added)+len(u.prior)+len(u.userTypes) > 0 ||
 		u.header.Folded != st.Folded || u.header.Seam != st.Seam ||
 		!maps.Equal(u.invalid, st.Invalid) || !reflect.DeepEqual(u.groups, st.Groups)
 }
@@ -1118,7 +1139,7 @@ func (s *Store) prune(u *undoLog, now int64) int {
 		s.minEnd, s.minEndOK = math.MaxInt64, true
 		for id, m := range s.st.Meetings {
 			if m.End < before {
-				u.pruned[id] = m
+				u.keepPrior(id, m)
 				delete(s.st.Meetings, id)
 				n++
 			} else {
