@@ -18,6 +18,7 @@ import (
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
@@ -141,5 +142,43 @@ func TestBudgetSharedWithExporter(t *testing.T) {
 	}
 	if d := closest(seen.list()); d < interval*3/4 {
 		t.Errorf("two requests arrived %s apart, min_request_interval is %s", d, interval)
+	}
+}
+
+// TestSinceHistograms: with --since, every histogram's first point had a
+// negative _sum (lowered by what the months before backfill count, which
+// histograms do not hold), so strict parsers refused the file and a day's
+// meeting seconds rose from it 5.6 times too high. Histograms begin at 0 at
+// backfill's start and never go below it; over every day since, their
+// increase is the truth.
+func TestSinceHistograms(t *testing.T) {
+	const backfill = 10 * 24 * time.Hour
+	f := newFixture(t, 12, backfill)
+	out, _ := f.export(t, Options{PerHost: true, Since: Since{Before: 30 * 24 * time.Hour}})
+	samples := readSamples(t, out)
+	const hist = "umeeting_meeting_duration_seconds"
+	for _, s := range samples {
+		if strings.HasPrefix(s.name, "umeeting_meeting_") && (strings.HasSuffix(s.name, "_sum") || strings.HasSuffix(s.name, "_count") || strings.HasSuffix(s.name, "_bucket")) && s.v < 0 {
+			t.Fatalf("a histogram sample below zero: %+v", s)
+		}
+	}
+	base := seamAt.Add(-backfill)
+	days := 0
+	for day := base.Truncate(24 * time.Hour); day.Before(seamAt.Truncate(24 * time.Hour)); day = day.Add(24 * time.Hour) {
+		from := timex.Later(day, base)
+		truth := simulator.Summarize(f.sim.Truth(from.Add(time.Second), day.Add(24*time.Hour)))
+		for _, c := range []struct {
+			name string
+			want int64
+		}{{hist + "_count", truth.Meetings}, {hist + "_sum", truth.MeetingSeconds}} {
+			got := valueAt(samples, c.name, day.Add(24*time.Hour).UnixMilli()) - valueAt(samples, c.name, day.UnixMilli())
+			if got != float64(c.want) {
+				t.Errorf("%s over %s: %v, truth %d", c.name, day.Format(time.DateOnly), got, c.want)
+			}
+		}
+		days++
+	}
+	if days < 10 {
+		t.Errorf("only %d days checked", days)
 	}
 }

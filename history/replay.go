@@ -533,11 +533,15 @@ func (a adjuster) apply(name, key string, m *dto.Metric) {
 	}
 	if h := m.GetHistogram(); h != nil {
 		// Histograms have no host labels: their history series are the live
-		// ones, and the adjustment only caps them.
+		// ones, and the adjustment only caps them. They begin at backfill's
+		// start (replayer.histFrom), where what --since adds before it is
+		// taken off: their first point, a step before, is 0, not below it
+		// (a negative sum is no histogram, and increase() would read the
+		// rise from it as meetings).
 		for _, b := range h.Bucket {
 			b.CumulativeCount = proto.Uint64(uint64(max(0, a.value(bucketKey(key, b.GetUpperBound()), float64(b.GetCumulativeCount())))))
 		}
-		h.SampleSum = proto.Float64(a.value(key+"/sum", h.GetSampleSum()))
+		h.SampleSum = proto.Float64(max(0, a.value(key+"/sum", h.GetSampleSum())))
 		h.SampleCount = proto.Uint64(uint64(max(0, a.value(key+"/count", float64(h.GetSampleCount())))))
 		h.CreatedTimestamp = nil
 	}
