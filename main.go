@@ -162,15 +162,16 @@ func main() {
 	reg.MustRegister(dirs)
 	manager.SetAttributor(dirs)
 	defer dirs.Stop()
-	reload := (&reloader{load: loadConfig, manager: manager, dirs: dirs, inst: inst, logger: logger}).reload
+	reloads := &reloader{load: loadConfig, manager: manager, dirs: dirs, inst: inst, logger: logger}
+	reload := reloads.reload
 	// Bind before the first poll: a start that cannot serve sends no request.
 	listeners, err := serve.Listen(toolkitFlags)
 	if err != nil {
 		level.Error(logger).Log("msg", "Cannot serve HTTP", "err", err)
 		os.Exit(1)
 	}
-	if err := reload(); err != nil {
-		os.Exit(1)
+	if err := reload(); err != nil && !reloads.started {
+		os.Exit(1) // a directory that does not read is no reason not to start
 	}
 	defer stopWithin(manager, 15*time.Second, logger)
 
@@ -233,7 +234,7 @@ func main() {
 	go func() {
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
-				reload()
+				go reload() // a reload waits for the directory: SIGTERM must not
 				continue
 			}
 			level.Info(logger).Log("msg", "Shutting down", "signal", sig)

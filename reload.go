@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/go-kit/log"
@@ -26,19 +27,23 @@ type reloader struct {
 }
 
 // reload loads and applies the configuration; a bad one changes nothing.
+// It returns once the directory was read: a directory that fails to read
+// makes the reload fail too (the rest of the configuration is applied,
+// and the directory keeps its last good copy).
 func (r *reloader) reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cfg, err := r.load()
+	var dirErr error
 	if err == nil && !r.started {
 		// Read the directory before the first poll joins with it.
-		r.dirs.Apply(cfg)
+		dirErr = r.dirs.Apply(cfg)
 	}
 	if err == nil {
 		err = r.manager.Apply(cfg)
 	}
 	if err == nil && r.started {
-		r.dirs.Apply(cfg) // re-read in the background
+		dirErr = r.dirs.Apply(cfg)
 	}
 	r.started = r.started || err == nil
 	if err != nil {
@@ -47,11 +52,16 @@ func (r *reloader) reload() error {
 		level.Error(r.logger).Log("msg", "Loading configuration failed; keeping the previous one", "err", err)
 		return err
 	}
-	r.inst.ReloadSuccess.Set(1)
-	r.inst.ReloadTimestamp.SetToCurrentTime()
-	level.Info(r.logger).Log("msg", "Configuration loaded", "accounts", len(cfg.Accounts))
 	for _, w := range cfg.Warnings() {
 		level.Warn(r.logger).Log("msg", "Configuration will not work as meant", "warning", w)
 	}
+	if dirErr != nil {
+		r.inst.ReloadSuccess.Set(0)
+		level.Error(r.logger).Log("msg", "Configuration loaded, but the directory could not be read; its last good copy stays in use", "accounts", len(cfg.Accounts))
+		return fmt.Errorf("configuration applied, but the directory could not be read (its last good copy stays in use): %w", dirErr)
+	}
+	r.inst.ReloadSuccess.Set(1)
+	r.inst.ReloadTimestamp.SetToCurrentTime()
+	level.Info(r.logger).Log("msg", "Configuration loaded", "accounts", len(cfg.Accounts))
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 // Defaults of the directory section.
 var (
 	DefaultDirectoryRefresh = NewDuration(time.Hour)
+	DefaultFileTimeout      = NewDuration(30 * time.Second)
 	DefaultMaxDepartments   = 500
 	DefaultLDAP             = LDAP{
 		PageSize:   500,
@@ -42,7 +43,10 @@ var reservedLabels = []string{"account", "email", "host", "department", "cost_ce
 type Directory struct {
 	// File is a CSV file with a header; see README.
 	File string `yaml:"file,omitempty"`
-	LDAP *LDAP  `yaml:"ldap,omitempty"`
+	// FileTimeout bounds a read of File: a read of a hung network share
+	// fails then, and the last good copy stays in use.
+	FileTimeout Duration `yaml:"file_timeout"`
+	LDAP        *LDAP    `yaml:"ldap,omitempty"`
 	// RefreshInterval is how often the sources are read again.
 	RefreshInterval Duration `yaml:"refresh_interval"`
 	// ExtraColumns are further CSV columns (LDAP attributes) exported as
@@ -100,7 +104,7 @@ type Tariffs struct {
 
 // UnmarshalYAML sets defaults, then decodes strictly.
 func (d *Directory) UnmarshalYAML(unmarshal func(any) error) error {
-	*d = Directory{RefreshInterval: DefaultDirectoryRefresh, MaxDepartments: DefaultMaxDepartments}
+	*d = Directory{RefreshInterval: DefaultDirectoryRefresh, FileTimeout: DefaultFileTimeout, MaxDepartments: DefaultMaxDepartments}
 	type plain Directory
 	return unmarshal((*plain)(d))
 }
@@ -133,6 +137,9 @@ func (d *Directory) validate() []error {
 		add("set file, ldap or both")
 	}
 	if err := d.RefreshInterval.check("refresh_interval", time.Second, "must be at least 1s"); err != nil {
+		add("%w", err)
+	}
+	if err := d.FileTimeout.check("file_timeout", time.Millisecond, "must be positive"); err != nil {
 		add("%w", err)
 	}
 	if d.MaxDepartments < 1 {

@@ -3,6 +3,8 @@ package directory
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -38,8 +40,13 @@ type Snapshot struct {
 type source struct {
 	name string
 	read func(ctx context.Context) (*Directory, error)
+	// timeout bounds a read; see readBounded.
+	timeout time.Duration
 	// secret is redacted from errors before they are logged.
 	secret string
+	// blocked, when not nil, is closed when a read that outlived its
+	// timeout ends at last.
+	blocked chan struct{}
 
 	last        *Directory // last good copy
 	up          bool
@@ -62,9 +69,10 @@ type Manager struct {
 	cur    atomic.Pointer[Snapshot]
 	status atomic.Pointer[[]sourceStatus] // for scrapes, which never wait for a read
 
-	// applyMu serialises Apply and Stop, which own the refresh loop.
-	applyMu sync.Mutex
-	trigger chan struct{}
+	// life ends with Stop: reads in progress, Apply's too, are given up.
+	life    context.Context
+	end     context.CancelFunc
+	applyMu sync.Mutex // serialises Apply and Stop, which own the refresh loop
 	cancel  context.CancelFunc
 	done    chan struct{}
 
@@ -78,6 +86,7 @@ type Manager struct {
 // called after every change of the snapshot.
 func NewManager(logger log.Logger, onChange func(*Snapshot)) *Manager {
 	m := &Manager{logger: logger, now: time.Now, onChange: onChange}
+	m.life, m.end = context.WithCancel(context.Background())
 	m.cur.Store(&Snapshot{})
 	return m
 }
@@ -85,12 +94,13 @@ func NewManager(logger log.Logger, onChange func(*Snapshot)) *Manager {
 // Current is the directory in use; never nil.
 func (m *Manager) Current() *Snapshot { return m.cur.Load() }
 
-// Apply takes the directory and tariffs sections of a (re)loaded config.
-// A source configured for the first time is read at once (bounded by its
-// timeout) so that the first poll already joins; otherwise Apply only asks
-// the background loop to re-read, and returns. Without a directory section
-// the join stops.
-func (m *Manager) Apply(cfg *config.Config) {
+// Apply takes the directory and tariffs sections of a (re)loaded config
+// and reads every source at once, each read bounded by its timeout, so
+// that the first poll already joins and a reload knows whether the
+// directory reads. It returns why a source failed; that source keeps its
+// last good copy, and is read again every refresh_interval. Without a
+// directory section the join stops.
+func (m *Manager) Apply(cfg *config.Config) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	changed := !reflect.DeepEqual(m.cfg, cfg.Directory)
@@ -99,7 +109,6 @@ func (m *Manager) Apply(cfg *config.Config) {
 	}
 	m.mu.Lock()
 	m.tariffs = cfg.Tariffs
-	fresh := false
 	if changed {
 		old := map[string]*source{}
 		for _, s := range m.sources {
@@ -114,8 +123,6 @@ func (m *Manager) Apply(cfg *config.Config) {
 			// settings until the new settings read well.
 			if o := old[s.name]; o != nil {
 				s.last, s.up, s.failing, s.lastSuccess, s.failures = o.last, o.up, o.failing, o.lastSuccess, o.failures
-			} else {
-				fresh = true
 			}
 		}
 	}
@@ -123,20 +130,13 @@ func (m *Manager) Apply(cfg *config.Config) {
 	sources := m.sources
 	m.mu.Unlock()
 	if cfg.Directory == nil {
-		return
+		return nil
 	}
-	if fresh {
-		m.refresh(context.Background(), sources)
-	}
-	if changed {
+	err := m.refresh(m.life, sources)
+	if changed && m.life.Err() == nil {
 		m.start(cfg.Directory.RefreshInterval.D(), sources)
 	}
-	if !fresh {
-		select {
-		case m.trigger <- struct{}{}:
-		default: // a refresh is already due
-		}
-	}
+	return err
 }
 
 func (m *Manager) newSources(c *config.Directory) []*source {
@@ -144,7 +144,11 @@ func (m *Manager) newSources(c *config.Directory) []*source {
 	// The file comes first: it corrects and completes LDAP.
 	if c.File != "" || c.Embedded != nil {
 		path, embedded, extra := c.File, c.Embedded, c.ExtraColumns
-		out = append(out, &source{name: SourceFile, read: func(context.Context) (*Directory, error) {
+		timeout := c.FileTimeout.D()
+		if timeout <= 0 { // a config built in code
+			timeout = config.DefaultFileTimeout.D()
+		}
+		out = append(out, &source{name: SourceFile, timeout: timeout, read: func(context.Context) (*Directory, error) {
 			if embedded != nil {
 				return ParseCSV(bytes.NewReader(embedded), extra)
 			}
@@ -153,7 +157,7 @@ func (m *Manager) newSources(c *config.Directory) []*source {
 	}
 	if l := c.LDAP; l != nil {
 		extra := c.ExtraColumns
-		out = append(out, &source{name: SourceLDAP, secret: l.Password, read: func(ctx context.Context) (*Directory, error) {
+		out = append(out, &source{name: SourceLDAP, timeout: l.Timeout.D(), secret: l.Password, read: func(ctx context.Context) (*Directory, error) {
 			d, _, err := FetchLDAP(ctx, l, extra)
 			return d, err
 		}})
@@ -163,9 +167,9 @@ func (m *Manager) newSources(c *config.Directory) []*source {
 
 // start runs the background refreshes of sources.
 func (m *Manager) start(every time.Duration, sources []*source) {
-	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel, m.done, m.trigger = cancel, make(chan struct{}), make(chan struct{}, 1)
-	trigger, done := m.trigger, m.done
+	ctx, cancel := context.WithCancel(m.life)
+	m.cancel, m.done = cancel, make(chan struct{})
+	done := m.done
 	go func() {
 		defer close(done)
 		t := time.NewTicker(every)
@@ -175,7 +179,6 @@ func (m *Manager) start(every time.Duration, sources []*source) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-			case <-trigger:
 			}
 			m.refresh(ctx, sources)
 		}
@@ -183,7 +186,7 @@ func (m *Manager) start(every time.Duration, sources []*source) {
 }
 
 // stop ends the background refreshes and waits for them; a read in
-// progress is cancelled.
+// progress is given up.
 func (m *Manager) stop() {
 	if m.cancel == nil {
 		return
@@ -193,8 +196,9 @@ func (m *Manager) stop() {
 	m.cancel, m.done = nil, nil
 }
 
-// Stop ends the background refreshes.
+// Stop gives up the reads in progress and ends the background refreshes.
 func (m *Manager) Stop() {
+	m.end()
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	m.stop()
@@ -203,21 +207,78 @@ func (m *Manager) Stop() {
 // refresh reads every source once, holding no lock while it reads, so
 // that neither scrapes nor reloads wait for a slow server. A source that
 // fails keeps its last good copy; its reason is logged once per failure
-// episode.
-func (m *Manager) refresh(ctx context.Context, sources []*source) {
+// episode. It returns the reasons of the sources that failed.
+func (m *Manager) refresh(ctx context.Context, sources []*source) error {
+	var errs []error
 	for _, s := range sources {
 		start := m.now()
-		d, err := s.read(ctx)
+		d, err := m.readBounded(ctx, s)
 		if ctx.Err() != nil {
-			return // stopping
+			return nil // stopping
 		}
 		m.mu.Lock()
 		m.record(s, d, err, m.now().Sub(start))
 		m.mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("directory source %s: %s", s.name, s.reason(err)))
+		}
 	}
 	m.mu.Lock()
 	m.publishLocked()
 	m.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// readBounded reads s, waiting at most its timeout. A read still blocked
+// then (a file on a hung network share: a blocked system call cannot be
+// interrupted) is left to end in the background, and until it does
+// every read of s fails at once, so that blocked reads do not pile up.
+func (m *Manager) readBounded(ctx context.Context, s *source) (*Directory, error) {
+	m.mu.Lock()
+	blocked := s.blocked
+	m.mu.Unlock()
+	if blocked != nil {
+		select {
+		case <-blocked:
+		default:
+			return nil, fmt.Errorf("an earlier read, which outlived its timeout of %s, is still blocked (a hung file share or server?)", s.timeout)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	type result struct {
+		d   *Directory
+		err error
+	}
+	res, ended := make(chan result, 1), make(chan struct{})
+	go func() {
+		defer close(ended)
+		d, err := s.read(ctx)
+		res <- result{d, err}
+	}()
+	select {
+	case r := <-res:
+		return r.d, r.err
+	case <-ctx.Done():
+	}
+	select {
+	case r := <-res: // it ended meanwhile
+		return r.d, r.err
+	default:
+	}
+	m.mu.Lock()
+	s.blocked = ended
+	m.mu.Unlock()
+	return nil, fmt.Errorf("no answer within %s (timeout; a hung file share or server?)", s.timeout)
+}
+
+// reason is err's message without the source's secret.
+func (s *source) reason(err error) string {
+	reason := err.Error()
+	if s.secret != "" {
+		reason = strings.ReplaceAll(reason, s.secret, "<secret>")
+	}
+	return reason
 }
 
 // record notes the result of one read of s; mu is held.
@@ -227,12 +288,8 @@ func (m *Manager) record(s *source, d *Directory, err error, took time.Duration)
 		s.failures++
 		if !s.failing {
 			s.failing = true
-			reason := err.Error()
-			if s.secret != "" {
-				reason = strings.ReplaceAll(reason, s.secret, "<secret>")
-			}
 			level.Error(m.logger).Log("msg", "Reading the directory failed; keeping its last good copy", "source", s.name,
-				"err", reason, "entries_kept", s.last.Len())
+				"err", s.reason(err), "entries_kept", s.last.Len())
 		}
 		return
 	}

@@ -3,8 +3,10 @@ package directory
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,10 +164,10 @@ func TestManagerLDAPFailureLogsNoPassword(t *testing.T) {
 	}
 }
 
-// TestReloadDoesNotWaitForASlowServer: an LDAP server that accepts and
-// never answers holds up only the background read, never a reload or a
-// scrape.
-func TestReloadDoesNotWaitForASlowServer(t *testing.T) {
+// TestReloadWaitsForASlowServerAtMostItsTimeout: an LDAP server that
+// accepts and never answers holds a reload up to the timeout, and says so;
+// a scrape never waits.
+func TestReloadWaitsForASlowServerAtMostItsTimeout(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -181,20 +183,111 @@ func TestReloadDoesNotWaitForASlowServer(t *testing.T) {
 		}
 	}()
 	c := config.DefaultLDAP
-	c.URL, c.BaseDN, c.Timeout = "ldap://"+ln.Addr().String(), "dc=example,dc=com", config.NewDuration(3*time.Second)
+	c.URL, c.BaseDN, c.Timeout = "ldap://"+ln.Addr().String(), "dc=example,dc=com", config.NewDuration(time.Second)
 	cfg := &config.Config{Directory: &config.Directory{LDAP: &c, RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}}
 	m := NewManager(log.NewNopLogger(), nil)
 	defer m.Stop()
-	m.Apply(cfg) // the first read waits for the timeout, then fails
-	if up := metricValue(t, m, "umeeting_directory_up", SourceLDAP); up != 0 {
-		t.Fatalf("up = %v", up)
+	within(t, "the first Apply", func() { err = m.Apply(cfg) }) // the first read waits for the timeout, then fails
+	if up := metricValue(t, m, "umeeting_directory_up", SourceLDAP); up != 0 || err == nil {
+		t.Fatalf("up = %v, Apply: %v", up, err)
 	}
-	m.Apply(cfg) // starts a background read that hangs
+	applied := make(chan error, 1)
+	go func() { applied <- m.Apply(cfg) }() // a reload: reads again, and hangs
 	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
-	m.Apply(cfg)
-	metricValue(t, m, "umeeting_directory_up", SourceLDAP)
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("a reload and a scrape waited %v for the hanging read", d)
+	within(t, "a scrape during a read", func() { metricValue(t, m, "umeeting_directory_up", SourceLDAP) })
+	select {
+	case err := <-applied:
+		if err == nil {
+			t.Error("a reload whose read timed out succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reload waited past the timeout")
+	}
+}
+
+// within fails the test if f does not return within 10 seconds.
+func within(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10s", what)
+	}
+}
+
+// blockingFile replaces path with a FIFO without a writer: opening it
+// blocks, as a file of a hung network share does. The blocked reads end
+// when the test does.
+func blockingFile(t *testing.T, path string) {
+	t.Helper()
+	os.Remove(path)
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+			time.Sleep(50 * time.Millisecond) // let the readers open it
+			f.Close()
+		}
+	})
+}
+
+// TestFileReadThatBlocksIsBounded: a directory file whose read blocks
+// (a hung file share) holds neither the start, a reload, a scrape nor Stop
+// past its timeout; the source is down, says why, and keeps its last good
+// copy; reads do not pile up behind the blocked one.
+func TestFileReadThatBlocksIsBounded(t *testing.T) {
+	path := writeCSV(t, 10)
+	logs := &testproc.Buffer{}
+	m := NewManager(log.NewLogfmtLogger(logs), nil)
+	t.Cleanup(func() { within(t, "Stop", m.Stop) })
+	cfg := &config.Config{Directory: &config.Directory{File: path, FileTimeout: config.NewDuration(200 * time.Millisecond),
+		RefreshInterval: config.NewDuration(50 * time.Millisecond), MaxDepartments: 10}}
+	var err error
+	within(t, "Apply", func() { err = m.Apply(cfg) })
+	if err != nil || m.Current().Dir.Len() != 10 {
+		t.Fatalf("Apply: %v, %d entries", err, m.Current().Dir.Len())
+	}
+	blockingFile(t, path)
+	within(t, "a reload", func() { err = m.Apply(cfg) })
+	if err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("a reload whose read blocked: %v", err)
+	}
+	if up := metricValue(t, m, "umeeting_directory_up", SourceFile); up != 0 || m.Current().Dir.Len() != 10 {
+		t.Errorf("up = %v, %d entries (want 0 and the last good copy)", up, m.Current().Dir.Len())
+	}
+	if !strings.Contains(logs.String(), "timeout") {
+		t.Errorf("the log does not say why:\n%s", logs.String())
+	}
+	time.Sleep(300 * time.Millisecond) // refreshes while the read is blocked
+	within(t, "another reload", func() { err = m.Apply(cfg) })
+	if err == nil || !strings.Contains(err.Error(), "still blocked") {
+		t.Errorf("a reload while the earlier read is blocked: %v", err)
+	}
+	within(t, "a scrape", func() { metricValue(t, m, "umeeting_directory_up", SourceFile) })
+	if c := strings.Count(logs.String(), "Reading the directory failed"); c != 1 {
+		t.Errorf("failure logged %d times, want once:\n%s", c, logs.String())
+	}
+}
+
+// TestStartWithABlockingFile: at the first Apply (the start) a file whose
+// read blocks fails after the timeout, without a directory.
+func TestStartWithABlockingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "directory.csv")
+	blockingFile(t, path)
+	m := NewManager(log.NewNopLogger(), nil)
+	t.Cleanup(func() { within(t, "Stop", m.Stop) })
+	var err error
+	within(t, "Apply", func() {
+		err = m.Apply(&config.Config{Directory: &config.Directory{File: path, FileTimeout: config.NewDuration(200 * time.Millisecond),
+			RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
+	})
+	if up := metricValue(t, m, "umeeting_directory_up", SourceFile); err == nil || up != 0 || m.Current().Dir.Len() != 0 {
+		t.Errorf("Apply: %v, up %v", err, up)
 	}
 }

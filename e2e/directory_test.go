@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,7 +224,10 @@ tariffs:
 	if err := os.WriteFile(csvPath, []byte("email,department\nx@example.com,Nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.MustReload()
+	// The reload says so: it answers once the directory was read.
+	if code, body := e.Reload(); code != http.StatusInternalServerError || !strings.Contains(body, "missing column") {
+		t.Errorf("a reload with a broken directory answered %d: %s", code, body)
+	}
 	waitFor(t, 20*time.Second, "umeeting_directory_up 0", func() bool {
 		v, _ := sumMetric(e.Metrics(), "umeeting_directory_up", `source="file"`)
 		return v == 0
@@ -423,5 +429,51 @@ func TestDirectoryDemoCSVJoin(t *testing.T) {
 	}
 	if v, _ := sumMetric(text, "umeeting_directory_licence_mismatches"); v == 0 {
 		t.Error("the demo's mismatched licences are not reported")
+	}
+}
+
+// TestDirectoryFileThatBlocks: a directory file whose read blocks (a FIFO
+// without a writer, as a file of a hung network share) holds up neither
+// the start, the polls, a reload nor SIGTERM: the source is down and the
+// log and the reload answer say why.
+func TestDirectoryFileThatBlocks(t *testing.T) {
+	_, apiURL := newSim(t, simulator.Options{})
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "people.csv"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, apiURL, retries, "directory:\n  file: people.csv\n  file_timeout: 1s\n  refresh_interval: 2s\n")
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	if code, _ := e.Get("/-/healthy"); code != http.StatusOK {
+		t.Errorf("/-/healthy: HTTP %d", code)
+	}
+	waitFor(t, 20*time.Second, "a successful poll", func() bool { return upValue(e, "e2e") == 1 })
+	text := e.Metrics()
+	if v, ok := sumMetric(text, "umeeting_directory_up", `source="file"`); !ok || v != 0 {
+		t.Errorf("umeeting_directory_up{source=file} = %v (present %v), want 0", v, ok)
+	}
+	if v, _ := sumMetric(text, "umeeting_config_last_reload_successful"); v != 0 {
+		t.Error("umeeting_config_last_reload_successful is 1 while the directory does not read")
+	}
+	if !strings.Contains(e.Logs.String(), "timeout") {
+		t.Errorf("the log does not say why the directory is down:\n%s", e.Logs.String())
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post("http://"+e.Addr+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "directory") {
+		t.Errorf("reload answered %d: %s", resp.StatusCode, body)
+	}
+	e.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(100 * time.Millisecond)
+	e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("SIGTERM: still running after 5s\n%s", e.Logs.String())
 	}
 }
