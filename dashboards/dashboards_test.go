@@ -125,7 +125,10 @@ type panel struct {
 	Interval    string      `json:"interval"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit string `json:"unit"`
+			Unit   string `json:"unit"`
+			Custom struct {
+				SpanNulls any `json:"spanNulls"`
+			} `json:"custom"`
 		} `json:"defaults"`
 		Overrides []override `json:"overrides"`
 	} `json:"fieldConfig"`
@@ -149,7 +152,7 @@ type variable struct {
 	} `json:"current"`
 }
 
-type dashboard struct {
+type dashboardFile struct {
 	UID           string          `json:"uid"`
 	Title         string          `json:"title"`
 	Description   string          `json:"description"`
@@ -175,7 +178,7 @@ type dashboard struct {
 // loaded is one dashboard file, parsed twice: typed and generic.
 type loaded struct {
 	file string
-	d    dashboard
+	d    dashboardFile
 	raw  any
 }
 
