@@ -1,20 +1,9 @@
-// Package collector turns what the poller learnt into Prometheus metrics:
-// it knows every metric name, label and help text of the exporter.
-//
-// Usage metrics are built once per poll from an immutable store.Snapshot
-// into const metrics, so a scrape only copies prebuilt values: it never
-// races a poll, and a label set that disappeared is not exported forever.
-//
-// Usage counters have a stable identity, {account, email, user_type}: a
-// host's display name is not a label of theirs (a rename would move its
-// history to a new series) but of umeeting_host_info, joined in PromQL.
-// Which series a meeting is counted in is decided by the store.
+// Package collector knows every metric name, label and help text of the exporter, and builds the metrics of each account from the store's snapshots and the directory.
 package collector
 
 import (
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +36,10 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 }
 
+// Usage counters have a stable identity, {account, email, user_type}: a
+// host's display name is not a label of theirs (a rename would move its
+// history to a new series) but of umeeting_host_info, joined in PromQL.
+// Which series a meeting is counted in is decided by the store.
 var (
 	meetingsDesc = newFamily("meetings_total",
 		"Finished meetings, each counted once when first seen, by host e-mail and the host's licence type at the meeting (hosts without a series of their own have no email label); join umeeting_host_info for display names.")
@@ -124,38 +117,27 @@ type Status struct {
 }
 
 type account struct {
-	status []prometheus.Metric
-	// The directory join (directory.go), in parts: built from dirFrom
-	// with dirD and dirOpts; a part is rebuilt after a poll when what it
-	// is built from changed, all of them when the directory changes.
-	// dirDirty: rebuilt, not yet published.
-	dir      [numDirParts][]prometheus.Metric
-	dirFrom  *store.Snapshot
-	dirD     *directory.Snapshot
-	dirOpts  Options
-	dirDirty [numDirParts]bool
-	// snap and opts built usage and dir; shown is snap as opts show it
-	// (nil: build everything next time), split into parts of the cache as
-	// layout says. A poll rebuilds only the parts in which its snapshot
-	// differs from shown (publish.go).
-	snap   *store.Snapshot
-	opts   Options
-	shown  *store.Snapshot
-	layout *layout
+	status []prometheus.Metric // poll health, served live
+	gauges []prometheus.Metric // usage gauges that move with time, served live
+	// snap and opts built the account's usage and directory metrics in
+	// the cache (snap nil: none yet); the directory metrics change with
+	// time alone at dirUntil (zero: never).
+	snap     *store.Snapshot
+	opts     Options
+	dirUntil time.Time
 }
 
-// Collector exposes the prebuilt metrics of every account. It is an
-// unchecked collector: hosts without series of their own are counted in a
-// series of the same family without the email label.
+// Collector exposes the metrics of every account: usage and directory
+// metrics through Cache, encoded once per change, the rest through Status,
+// gathered per scrape. It is an unchecked collector: hosts without series
+// of their own are counted in a series of the same family without the
+// email label.
 type Collector struct {
 	mu        sync.RWMutex
 	accounts  map[string]*account
 	directory *directory.Snapshot // nil: no directory
-	cache     *exposition.Cache   // usage and directory metrics, encoded once per change
-	dirMu     sync.Mutex          // serialises publishDirectory
-	// usageBuilt and dirBuilt count the usage and directory metrics built
-	// after polls, for tests.
-	usageBuilt, dirBuilt atomic.Int64
+	cache     *exposition.Cache
+	pubMu     sync.Mutex // orders publications: the last built is the last published
 }
 
 // New returns an empty Collector.
@@ -176,55 +158,32 @@ func (c *Collector) get(name string) *account {
 func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect sends the metrics of every account. /metrics serves the usage
-// metrics from Cache and the rest through Status; Collect serves them all
-// (for tests and tools), building usage again from the last snapshot.
+// and directory metrics from Cache and the rest through Status; Collect
+// serves them all (for tests and tools), building them again from the
+// last snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for name, a := range c.accounts {
-		if a.snap != nil { // usage is kept encoded only (publish.go): build it again
-			for _, m := range BuildUsage(name, a.snap, a.opts) {
-				ch <- m
-			}
+		ms := a.status
+		if a.snap != nil {
+			dir, _ := BuildDirectory(name, a.snap, c.directory, a.opts)
+			ms = append(append(BuildUsage(name, a.snap, a.opts), dir...), ms...)
 		}
-		for _, m := range a.status {
+		for _, m := range ms {
 			ch <- m
-		}
-		for _, ms := range a.dir {
-			for _, m := range ms {
-				ch <- m
-			}
 		}
 	}
 }
 
 // Delete stops exposing an account.
 func (c *Collector) Delete(name string) {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
 	c.mu.Lock()
-	blocks := 0
-	if a := c.accounts[name]; a != nil && a.layout != nil {
-		blocks = a.layout.blocks()
-	}
 	delete(c.accounts, name)
 	c.mu.Unlock()
-	gone := []exposition.Change{{Part: usagePart(name), Delete: true}, {Part: gaugesPart(name), Delete: true}}
-	for i := range numDirParts {
-		gone = append(gone, exposition.Change{Part: directoryPart(name, i), Delete: true})
-	}
-	for i := range blocks {
-		gone = append(gone, exposition.Change{Part: blockPart(name, i), Delete: true})
-	}
-	c.dirMu.Lock() // after a publishDirectory of the account, if one is running
-	c.cache.Apply(gone...)
-	c.dirMu.Unlock()
-}
-
-// SetUsage replaces the usage metrics of an account with those of snap
-// (see setUsage: only what changed is rebuilt).
-func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
-	// The usage and the directory metrics of the poll are published
-	// together (setUsage), so a scrape never sees one newer than the other.
-	c.setUsage(name, snap, opts)
+	c.cache.Apply(exposition.Change{Part: usagePart(name), Delete: true}, exposition.Change{Part: directoryPart(name), Delete: true})
 }
 
 // SetStatus replaces the health metrics of an account.

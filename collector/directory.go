@@ -3,7 +3,7 @@ package collector
 import (
 	"cmp"
 	"fmt"
-	"reflect"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/umeeting/umeeting_exporter/directory"
-	"github.com/umeeting/umeeting_exporter/exposition"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -83,170 +82,19 @@ var (
 		"account", "department", "cost_center", "currency")
 )
 
-// SetDirectory sets the directory the directory metrics of every account
-// are built from, and rebuilds them.
-func (c *Collector) SetDirectory(d *directory.Snapshot) {
-	c.mu.Lock()
-	c.directory = d
-	names := make([]string, 0, len(c.accounts))
-	for name, a := range c.accounts {
-		if a.dirFrom != nil {
-			for i := range a.dir {
-				a.dir[i] = buildDirPart(i, name, a.dirFrom, d, a.dirOpts)
-				a.dirDirty[i] = true
-			}
-			a.dirD = d
-		}
-		names = append(names, name)
-	}
-	c.mu.Unlock()
-	for _, name := range names {
-		c.publishDirectory(name)
-	}
-}
-
-// An account's directory metrics are kept in three parts of the cache,
-// each rebuilt after a poll only when what it is built from changed.
-const (
-	dirGroups   = iota // usage by department and cost centre: counted meetings
-	dirHosts           // umeeting_directory_host_info: which hosts are admitted
-	dirLicences        // licences, idle licences and holders, mismatches, chargeback: hosts' latest meetings, and time
-	numDirParts
-)
-
-// dirParts name an account's directory parts of the cache.
-var dirParts = [numDirParts]string{dirGroups: " directory", dirHosts: " directory hosts", dirLicences: " directory licences"}
-
-func directoryPart(account string, i int) string { return account + dirParts[i] }
-
-// allDirParts is every directory part: all of them are built or published.
-func allDirParts() (all [numDirParts]bool) {
-	for i := range all {
-		all[i] = true
-	}
-	return all
-}
-
-// buildDirPart builds part i of an account's directory metrics (see
-// BuildDirectory).
-func buildDirPart(i int, name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
-	switch {
-	case i == dirGroups:
-		return buildGroups(name, snap, d)
-	case d == nil || d.Dir == nil:
-		return nil
-	case i == dirHosts:
-		return buildHostInfo(name, snap, d)
-	default:
-		return buildLicences(name, snap, d, opts)
-	}
-}
-
-// staleDirParts says which directory parts built from prev (with the same
-// directory and options) differ for snap. BuildDirectory reads of a
-// snapshot only its groups, its hosts and, for the idle licences, its time;
-// without people (no directory read) the host and licence parts are empty.
-func staleDirParts(prev, snap *store.Snapshot, people bool) (stale [numDirParts]bool) {
-	if prev == nil {
-		return allDirParts()
-	}
-	stale[dirGroups] = !reflect.DeepEqual(prev.Departments, snap.Departments) || !reflect.DeepEqual(prev.CostCenters, snap.CostCenters)
-	if !people {
-		return stale
-	}
-	p, s := prev.Hosts, snap.Hosts
-	same := len(p) == len(s) && (len(p) == 0 || &p[0] == &s[0])
-	admitted := func(hs []store.HostSnapshot) []string {
-		var out []string
-		for _, h := range hs {
-			if h.Admitted {
-				out = append(out, h.Email)
-			}
-		}
-		return out
-	}
-	stale[dirHosts] = !same && !slices.Equal(admitted(p), admitted(s))
-	stale[dirLicences] = !same && !slices.EqualFunc(p, s, func(a, b store.HostSnapshot) bool {
-		return a.Email == b.Email && a.LastEnd == b.LastEnd && a.UserType == b.UserType
-	})
-	// A host crossing an idle bucket's age between the two times.
-	then, now := prev.At.Unix(), snap.At.Unix()
-	for i := 0; i < len(s) && !stale[dirLicences]; i++ {
-		for _, b := range idleBuckets {
-			age := int64(b.Min / time.Second)
-			if (then-s[i].LastEnd >= age) != (now-s[i].LastEnd >= age) {
-				stale[dirLicences] = true
-			}
-		}
-	}
-	return stale
-}
-
-// setDirectoryUsage rebuilds the directory parts of an account that differ
-// after a poll (all of them with another directory or options).
-func (c *Collector) setDirectoryUsage(name string, snap *store.Snapshot, opts Options) {
-	c.mu.RLock()
-	d := c.directory
-	var prev *store.Snapshot
-	var parts [numDirParts][]prometheus.Metric
-	if a := c.accounts[name]; a != nil && a.dirD == d && a.dirOpts == opts {
-		prev, parts = a.dirFrom, a.dir
-	}
-	c.mu.RUnlock()
-	stale := staleDirParts(prev, snap, d != nil && d.Dir != nil)
-	build := func() {
-		for i := range parts {
-			if stale[i] {
-				parts[i] = buildDirPart(i, name, snap, d, opts)
-				c.dirBuilt.Add(int64(len(parts[i])))
-			}
-		}
-	}
-	build()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.directory != d {
-		// SetDirectory ran meanwhile: build with the newer directory.
-		d, stale = c.directory, allDirParts()
-		build()
-	}
-	a := c.get(name)
-	a.dir, a.dirFrom, a.dirD, a.dirOpts = parts, snap, d, opts
-	for i := range stale {
-		a.dirDirty[i] = a.dirDirty[i] || stale[i]
-	}
-}
-
-// dirChanges gathers the directory parts of an account rebuilt since they
-// were last published. Called with dirMu held.
-func (c *Collector) dirChanges(name string) []exposition.Change {
-	var parts []part
-	c.mu.Lock()
-	if a := c.accounts[name]; a != nil {
-		for i, dirty := range a.dirDirty {
-			if dirty {
-				parts = append(parts, part{directoryPart(name, i), a.dir[i]})
-			}
-		}
-		a.dirDirty = [numDirParts]bool{}
-	}
-	c.mu.Unlock()
-	changes := make([]exposition.Change, 0, len(parts))
-	for _, p := range parts {
-		changes = append(changes, c.change(p.name, p.ms))
-	}
-	return changes
-}
-
 // BuildDirectory builds an account's metrics that join usage with the
 // directory: usage by department and cost centre, licences, idle
-// licences, licence mismatches and chargeback. d may be nil.
-func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
-	var ms []prometheus.Metric
-	for i := range numDirParts {
-		ms = append(ms, buildDirPart(i, name, snap, d, opts)...)
+// licences, licence mismatches and chargeback. d may be nil. They change
+// with time alone at until, when a licence holder's idle time reaches a
+// bucket (zero: never).
+func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) (ms []prometheus.Metric, until time.Time) {
+	ms = buildGroups(name, snap, d)
+	if d == nil || d.Dir == nil {
+		return ms, time.Time{}
 	}
-	return ms
+	ms = append(ms, buildHostInfo(name, snap, d)...)
+	licences, until := buildLicences(name, snap, d, opts)
+	return append(ms, licences...), until
 }
 
 // buildGroups builds the usage counters by department and cost centre.
@@ -313,8 +161,9 @@ type mismatchKey struct{ dept, licence, userType string }
 type costKey struct{ dept, cc string }
 
 // buildLicences joins the directory's licence holders of the account with
-// the hosts' latest meetings.
-func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) []prometheus.Metric {
+// the hosts' latest meetings; until is the first time after snap's at
+// which a holder's idle time reaches a bucket (zero: none).
+func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) (ms []prometheus.Metric, until time.Time) {
 	hosts := make(map[string]*store.Host, len(snap.Hosts))
 	for i := range snap.Hosts {
 		hosts[snap.Hosts[i].Email] = &snap.Hosts[i].Host
@@ -347,7 +196,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 		last int64 // 0: never
 	}
 	var idleHolders []idleHolder
-	var ms []prometheus.Metric
+	next := int64(math.MaxInt64)
 	for _, e := range holders {
 		k := licenceKey{dept(e.Department), licence(e.Licence)}
 		licences[k]++
@@ -362,9 +211,11 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 			counts[0]++
 		} else {
 			for i, b := range idleBuckets {
-				if now-h.LastEnd >= int64(b.Min/time.Second) {
+				if at := h.LastEnd + int64(b.Min/time.Second); now >= at {
 					counts[i+1]++
 					isIdle = true
+				} else {
+					next = min(next, at)
 				}
 			}
 			if h.UserType != umeeting.UnknownUserType && !strings.EqualFold(h.UserType, e.Licence) {
@@ -413,7 +264,10 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 	for _, k := range sortedBy(costs, func(a, b costKey) int { return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.cc, b.cc)) }) {
 		ms = append(ms, prometheus.MustNewConstMetric(licenceCostDesc, prometheus.GaugeValue, costs[k], name, k.dept, k.cc, d.Tariffs.Currency))
 	}
-	return ms
+	if next != math.MaxInt64 {
+		until = time.Unix(next, 0)
+	}
+	return ms, until
 }
 
 // capDepartments keeps the max departments with the most licences (ties

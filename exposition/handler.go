@@ -2,11 +2,14 @@ package exposition
 
 import (
 	"bytes"
+	"cmp"
 	"compress/flate"
+	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,6 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	live := bufPool.Get().(*bytes.Buffer)
 	live.Reset()
 	defer bufPool.Put(live)
+	b := &v.bodies[encodingOf(format)]
 	// name[] selects families, as with promhttp.
 	var only map[string]bool
 	if r.URL != nil {
@@ -94,9 +98,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			only[n] = true
 		}
 	}
-	enc := expfmt.NewEncoder(live, format, expfmt.WithCreatedLines()) // as the cache (encode)
+	enc := expfmt.NewEncoder(live, format, expfmt.WithCreatedLines()) // as the cache (encodePart)
 	for _, mf := range mfs {
-		if _, dup := v.names[mf.GetName()]; dup {
+		if _, dup := b.spans[mf.GetName()]; dup {
 			h.fail(w, "gathering metrics", fmt.Errorf("metric family %s is both cached and gathered live", mf.GetName()))
 			return
 		}
@@ -113,22 +117,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s := &v.streams[encodingOf(format)]
-	if only != nil {
-		s = v.filter(s, only)
-	}
 	hdr := w.Header()
 	hdr.Add("Vary", "Accept")
 	hdr.Add("Vary", "Accept-Encoding")
 	hdr.Set("Content-Type", string(format))
-	out := make([][]byte, 0, len(s.chunks)+3)
-	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		for _, ch := range s.chunks {
-			out = append(out, ch.raw)
+	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
+	if gz {
+		hdr.Set("Content-Encoding", "gzip")
+	}
+	var out [][]byte
+	switch {
+	case only != nil:
+		// Rare (name[] requests): the selected families, compressed now.
+		sel := b.selected(only)
+		sel = append(sel, live.Bytes()...)
+		if gz {
+			sel = gzipped(sel)
 		}
-		out = append(out, live.Bytes())
-	} else {
-		// One gzip member: the cached deflate chunks, then the live text
+		out = [][]byte{sel}
+	case !gz:
+		out = [][]byte{b.raw, live.Bytes()}
+	default:
+		// One gzip member: the cached deflate blocks, then the live text
 		// in blocks of its own ending with the final block; the trailer's
 		// CRC continues the cached text's CRC over the live text.
 		z := bufPool.Get().(*bytes.Buffer)
@@ -139,27 +149,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		zw.Write(live.Bytes()) // writes to a bytes.Buffer do not fail
 		zw.Close()
 		zwPool.Put(zw)
-		trailer := make([]byte, 8)
-		binary.LittleEndian.PutUint32(trailer[:4], crc32.Update(s.checksum(), crc32.IEEETable, live.Bytes()))
-		binary.LittleEndian.PutUint32(trailer[4:], uint32(s.size+live.Len()))
-		out = append(out, gzipHeader)
-		for _, ch := range s.chunks {
-			out = append(out, ch.z)
-		}
-		out = append(out, z.Bytes(), trailer)
-		hdr.Set("Content-Encoding", "gzip")
+		z.Write(binary.LittleEndian.AppendUint32(nil, crc32.Update(b.crc, crc32.IEEETable, live.Bytes())))
+		z.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(b.raw)+live.Len())))
+		out = [][]byte{gzipHeader, b.z, z.Bytes()}
 	}
 	size := 0
-	for _, b := range out {
-		size += len(b)
+	for _, p := range out {
+		size += len(p)
 	}
 	hdr.Set("Content-Length", strconv.Itoa(size))
-	for _, b := range out {
-		if _, err := w.Write(b); err != nil {
+	// Few writes: net/http writes the large cached body straight to the
+	// connection, past its 4 KB buffer.
+	for _, p := range out {
+		if _, err := w.Write(p); err != nil {
 			h.logError("error writing metrics:", err)
 			return
 		}
 	}
+}
+
+// selected returns the text of the families of b named in only, in order.
+func (b *body) selected(only map[string]bool) []byte {
+	var spans [][2]int
+	for n := range only {
+		if sp, ok := b.spans[n]; ok {
+			spans = append(spans, sp)
+		}
+	}
+	slices.SortFunc(spans, func(x, y [2]int) int { return cmp.Compare(x[0], y[0]) })
+	var out []byte
+	for _, sp := range spans {
+		out = append(out, b.raw[sp[0]:sp[1]]...)
+	}
+	return out
+}
+
+// gzipped returns text as one gzip member.
+func gzipped(text []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(text) // writes to a bytes.Buffer do not fail
+	zw.Close()
+	return out.Bytes()
 }
 
 func (h *Handler) logError(what string, err error) {

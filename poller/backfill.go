@@ -158,7 +158,7 @@ func (r *runner) backfillStep(ctx context.Context) {
 		return
 	}
 	r.save()
-	r.publish(r.now())
+	r.publish(r.now(), false)
 	r.setStatus(func(st *collector.Status) {
 		st.BackfillFailing = false
 		st.BackfillProgress = b.progressWith(s.backfill)
@@ -172,7 +172,7 @@ func (r *runner) finishBackfill(s settings) {
 	r.store.SetBackfilled()
 	r.bf.done = true
 	r.save()
-	r.publish(r.now())
+	r.publish(r.now(), false)
 	r.setStatus(func(st *collector.Status) {
 		st.BackfillFailing = false
 		st.BackfillProgress = 1

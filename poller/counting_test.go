@@ -97,7 +97,7 @@ func (g *countingRig) start(global string) {
 	}
 	// What start does, without the loop: the test polls.
 	st.SetPolicy(s.metrics, g.exporterClock())
-	g.r.publish(g.exporterClock())
+	g.r.publish(g.exporterClock(), true)
 	g.check("restart")
 }
 

@@ -39,11 +39,9 @@ type runner struct {
 
 	// pubMu orders publications of usage metrics, so a reload's
 	// republication and a poll's cannot publish old options last.
-	pubMu sync.Mutex
-	// lastSnap is the last snapshot published, when the store's
-	// Generation was lastGen (under pubMu).
-	lastSnap *store.Snapshot
-	lastGen  uint64
+	// lastGen is the store's Generation at the last publication.
+	pubMu   sync.Mutex
+	lastGen uint64
 
 	// rebackfill asks the loop to read older history again (backfill raised).
 	rebackfill atomic.Bool
@@ -85,26 +83,21 @@ func (r *runner) setStatus(change func(*collector.Status)) {
 	r.coll.SetStatus(r.name, st)
 }
 
-// publish publishes the store's numbers with the current metrics options.
-// When the store's numbers did not change since the last publication,
-// only the gauges that move with time are computed (a full snapshot copies
-// and sorts every series and host: most of a poll's cost at 10,000 hosts);
-// the collector then builds and encodes nothing unless they moved.
-func (r *runner) publish(at time.Time) {
+// publish publishes the store's numbers with the current metrics options,
+// when they changed since the last publication or all is set (start, new
+// options). Otherwise only the gauges that move with time are computed,
+// and served live: a poll that changed nothing publishes nothing.
+func (r *runner) publish(at time.Time, all bool) {
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
 	gen := r.store.Generation() // before the snapshot: a change after it is seen next time
-	var snap *store.Snapshot
-	if r.lastSnap != nil && gen == r.lastGen {
-		s := *r.lastSnap
-		s.At = at
-		s.ActiveHosts, s.PeakMeetings, s.PeakParticipants = r.store.Gauges(at)
-		snap = &s
-	} else {
-		snap = r.store.Snapshot(at)
+	if all || gen != r.lastGen {
+		r.lastGen = gen
+		r.coll.SetUsage(r.name, r.store.Snapshot(at), r.settings().metrics)
+		return
 	}
-	r.lastSnap, r.lastGen = snap, gen
-	r.coll.SetUsage(r.name, snap, r.settings().metrics)
+	active, peakMeetings, peakParticipants := r.store.Gauges(at)
+	r.coll.SetGauges(r.name, at, active, peakMeetings, peakParticipants)
 }
 
 func (r *runner) start() {
@@ -124,7 +117,7 @@ func (r *runner) start() {
 	// Counts restored from disk are served at once, before the first poll;
 	// the store applies the metrics options when it counts.
 	r.store.SetPolicy(s.metrics, r.now())
-	r.publish(r.now())
+	r.publish(r.now(), true)
 	go r.run(ctx)
 }
 
@@ -159,7 +152,7 @@ func (r *runner) update(s settings, c *umeeting.Client) {
 		r.rebackfill.Store(true)
 	}
 	if !old.sameMetrics(s) {
-		r.publish(r.now())
+		r.publish(r.now(), true)
 		level.Info(r.logger).Log("msg", "Metrics options changed; republished the stored numbers")
 	}
 	if c != nil {
@@ -276,7 +269,7 @@ func (r *runner) poll(ctx context.Context) error {
 		r.continueBaseline(s, win, rest)
 	}
 	done := r.now()
-	r.publish(done)
+	r.publish(done, false)
 	r.setStatus(func(st *collector.Status) {
 		st.Up = true
 		st.LastSuccess = done
