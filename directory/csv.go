@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -25,18 +26,60 @@ var maxCSVBytes int64 = 1 << 30
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// ReadFile reads a directory CSV file; see ParseCSV.
+// settle is how long after its last change a file must stay unchanged
+// for a read to count: a writer rewriting the file in place that pauses
+// while it is read would otherwise leave a read of a consistent half.
+const settle = 100 * time.Millisecond
+
+// ReadFile reads a directory CSV file; see ParseCSV. The file must be a
+// regular file, read whole and unchanged while read: one rewritten in
+// place meanwhile is an error (replace it atomically: write a temporary
+// file, then rename it over the old one).
 func ReadFile(path string, extra []string) (*Directory, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	d, err := ParseCSV(f, extra)
+	before, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !before.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, before.Mode().Type())
+	case before.Size() > maxCSVBytes:
+		return nil, fmt.Errorf("%s: %w", path, errTooLarge)
+	}
+	cr := &countingReader{r: f}
+	d, err := ParseCSV(cr, extra)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	after, err := f.Stat()
+	if err == nil && time.Since(after.ModTime()) < settle {
+		time.Sleep(settle - time.Since(after.ModTime()))
+		after, err = f.Stat()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cr.n != after.Size() || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		return nil, fmt.Errorf("%s: changed while read (%d bytes read, %d then %d bytes on disk): "+
+			"replace the file atomically, writing a temporary file and renaming it", path, cr.n, before.Size(), after.Size())
+	}
 	return d, nil
+}
+
+// countingReader counts the bytes read.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // ParseCSV reads a directory from CSV text in UTF-8, with or without a
@@ -116,6 +159,9 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 		}
 		b.add(e)
 	}
+	if b.d.Len() == 0 {
+		return nil, fmt.Errorf("no person with an e-mail below the header (%d row(s) without one)", b.d.NoEmail)
+	}
 	return b.done(), nil
 }
 
@@ -138,9 +184,12 @@ type capReader struct {
 	left int64
 }
 
+// errTooLarge is the error of a file larger than maxCSVBytes.
+var errTooLarge = errors.New("too large: is this the directory file?")
+
 func (c *capReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
-		return 0, fmt.Errorf("larger than %d MiB: is this the directory file?", maxCSVBytes>>20)
+		return 0, fmt.Errorf("larger than %d MiB: %w", maxCSVBytes>>20, errTooLarge)
 	}
 	p = p[:min(int64(len(p)), c.left)]
 	n, err := c.r.Read(p)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -215,4 +216,91 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 		}
 	}
 	return k, nil
+}
+
+// TestReadFileRewrittenInPlace: a file rewritten in place while it is read
+// (a script writing it with a shell redirection) is either read whole or
+// refused, never read half: each rewrite truncates the file, then writes
+// it back a few hundred lines at a time.
+func TestReadFileRewrittenInPlace(t *testing.T) {
+	const n = 5000
+	path := writeCSV(t, n)
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	wrote := make(chan error, 1)
+	go func() {
+		for i := 0; i < 2000; i++ {
+			select {
+			case <-stop:
+				wrote <- nil
+				return
+			default:
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				wrote <- err
+				return
+			}
+			for rest := content; len(rest) > 0; {
+				k := min(len(rest), 16<<10)
+				k += bytes.IndexByte(rest[k-1:], '\n') // whole lines
+				f.Write(rest[:k])
+				rest = rest[k:]
+				time.Sleep(time.Millisecond) // a writer that does other work between lines
+			}
+			f.Close()
+		}
+		wrote <- nil
+	}()
+	whole, refused := 0, 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && whole+refused < 200; {
+		d, err := ReadFile(path, nil)
+		if err != nil {
+			refused++
+			continue
+		}
+		whole++
+		if d.Len() != n {
+			t.Fatalf("read %d of %d people while the file was rewritten", d.Len(), n)
+		}
+	}
+	close(stop)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads whole, %d refused", whole, refused)
+	if refused == 0 {
+		t.Error("no read saw the file change")
+	}
+}
+
+func TestReadFileRefusesHeaderOnlyAndOddFiles(t *testing.T) {
+	dir := t.TempDir()
+	header := filepath.Join(dir, "header.csv")
+	os.WriteFile(header, []byte("email,department,cost_center,site,licence\n"), 0o600)
+	if _, err := ReadFile(header, nil); err == nil || !strings.Contains(err.Error(), "no person") {
+		t.Errorf("a header-only file: %v", err)
+	}
+	noEmail := filepath.Join(dir, "noemail.csv")
+	os.WriteFile(noEmail, []byte("email,department,cost_center,site,licence\n,Sales,CC,S,Pro\n"), 0o600)
+	if _, err := ReadFile(noEmail, nil); err == nil || !strings.Contains(err.Error(), "no person") {
+		t.Errorf("a file without e-mails: %v", err)
+	}
+	zero := filepath.Join(dir, "zero.csv")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(zero, nil); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a link to /dev/zero: %v", err)
+	}
+	sparse := filepath.Join(dir, "sparse.csv")
+	f, _ := os.Create(sparse)
+	f.Truncate(1 << 40)
+	f.Close()
+	if _, err := ReadFile(sparse, nil); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("a sparse 1 TiB file: %v", err)
+	}
 }
