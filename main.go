@@ -323,7 +323,7 @@ func demoConfig(path, apiURL string) (*config.Config, error) {
 	cfg.Backfill = config.NewDuration(demoBackfill)
 	if cfg.Directory == nil {
 		// The demo company's directory, with licence holders who never met.
-		cfg.Directory = &config.Directory{Embedded: directory.DemoCSV, RefreshInterval: config.DefaultDirectoryRefresh,
+		cfg.Directory = &config.Directory{Embedded: directory.DemoCSV, RefreshInterval: config.DefaultDirectoryRefresh, FileTimeout: config.DefaultFileTimeout,
 			MaxDepartments: config.DefaultMaxDepartments}
 		if cfg.Tariffs == nil {
 			cfg.Tariffs = &demoTariffs
