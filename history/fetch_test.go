@@ -182,3 +182,94 @@ func TestSinceHistograms(t *testing.T) {
 		t.Errorf("only %d days checked", days)
 	}
 }
+
+// TestMaxHostsAdmissionOrder: with max_hosts reached, the replay admitted
+// hosts in the order it met them, oldest meetings first, while the first
+// start admitted them in the API's order, newest first: the admitted hosts'
+// days were low and their series jumped before the seam. The replay keeps
+// the first start's order: every day of every admitted host is its truth,
+// the account's days too, and the last step holds only its own meetings.
+func TestMaxHostsAdmissionOrder(t *testing.T) {
+	const backfill = 20 * 24 * time.Hour
+	f := newFixture(t, 30, backfill)
+	f.cfg.Metrics.MaxHosts = 8
+	f.dir = t.TempDir()
+	f.firstStartNewestFirst(t)
+	seam, err := store.ReadSeam(f.dir, f.account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var admitted []string
+	for _, h := range seam.Snapshot(seamAt).Hosts {
+		if h.Admitted {
+			admitted = append(admitted, h.Email)
+		}
+	}
+	if len(admitted) != 8 {
+		t.Fatalf("%d hosts admitted at the first start, want max_hosts 8", len(admitted))
+	}
+	out, _ := f.export(t, Options{PerHost: true})
+	samples := readSamples(t, out)
+	const name = "umeeting_meetings_total"
+	byHost := map[string][]sample{}
+	for _, s := range samples {
+		for _, email := range admitted {
+			if s.name == name && strings.Contains(s.labels, `email="`+email+`"`) {
+				byHost[email] = append(byHost[email], s)
+			}
+		}
+	}
+	last := seamAt.Add(-time.Nanosecond).Truncate(DefaultStep)
+	for _, email := range admitted {
+		got := func(from, to time.Time) float64 {
+			return valueAt(byHost[email], name, to.UnixMilli()) - valueAt(byHost[email], name, from.UnixMilli())
+		}
+		truth := func(from, to time.Time) float64 {
+			n := 0
+			for _, m := range f.sim.Truth(from.Add(time.Second), to) {
+				if m.Email == email {
+					n++
+				}
+			}
+			return float64(n)
+		}
+		for day := seamAt.Add(-backfill).Truncate(24 * time.Hour).Add(24 * time.Hour); !day.Add(24 * time.Hour).After(seamAt); day = day.Add(24 * time.Hour) {
+			if g, w := got(day, day.Add(24*time.Hour)), truth(day, day.Add(24*time.Hour)); g != w {
+				t.Errorf("%s on %s: %v meetings, truth %v", email, day.Format(time.DateOnly), g, w)
+			}
+		}
+		if g, w := got(last, seamAt), truth(last, seamAt); g != w {
+			t.Errorf("%s: the last step before the seam shows %v meetings, truth %v", email, g, w)
+		}
+	}
+	if days := f.checkDays(t, samples, seamAt.Add(-backfill), true); days < 18 {
+		t.Errorf("only %d whole days checked", days)
+	}
+}
+
+// firstStartNewestFirst is the first start as the poller's baseline makes
+// it (poller.fetchBaseline): the recent day first, then the older history a
+// month at a time, newest first, all in one batch; hosts are met, and
+// admitted under max_hosts, in that order.
+func (f *fixture) firstStartNewestFirst(t *testing.T) {
+	t.Helper()
+	a := f.cfg.Accounts[0]
+	st, _ := store.Open(f.dir, a.Name)
+	st.SetPolicy(poller.MetricsOptions(f.cfg.Metrics), seamAt)
+	win := st.Window(seamAt, f.cfg.Lookback.D(), f.cfg.Backfill.D())
+	b := st.NewBatch(win)
+	client, err := poller.NewClient(a, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := seamAt
+	for from := seamAt.Add(-24 * time.Hour); to.After(win.From); from = timex.Later(win.From, to.Add(-30*24*time.Hour)) {
+		if err := client.Fetch(context.Background(), from, to, b); err != nil {
+			t.Fatal(err)
+		}
+		to = from
+	}
+	if _, err := st.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -41,6 +41,18 @@ type replayInput struct {
 	cache    cache
 }
 
+// admitted are the hosts the first start admitted (see
+// store.KeepAdmission).
+func (in replayInput) admitted() map[string]bool {
+	adm := make(map[string]bool, len(in.baseline.Hosts))
+	for _, h := range in.baseline.Hosts {
+		if h.Admitted {
+			adm[h.Email] = true
+		}
+	}
+	return adm
+}
+
 // replayStats says what a replay wrote and how it compared with the live
 // starting values.
 type replayStats struct {
@@ -135,6 +147,7 @@ func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f 
 	defer os.RemoveAll(dir)
 	st, _ := store.Open(dir, in.name) // an empty folder: a fresh, in-memory state
 	st.SetPolicy(in.hist, in.start)
+	st.KeepAdmission(in.admitted())
 
 	first := in.start.Truncate(step).Add(step)
 	var pending []umeeting.Meeting

@@ -303,6 +303,9 @@ type Store struct {
 	// policy changes.
 	adm   map[string]bool
 	admOK bool
+	// admitOnly, when set, are the only hosts admission may admit
+	// (KeepAdmission).
+	admitOnly map[string]bool
 	// admSynced: every host's Admitted and every series' Exposed follow
 	// adm, so an Apply that moved no host and counted nothing need not
 	// visit them.
@@ -1087,6 +1090,19 @@ func (s *Store) updateHost(u *undoLog, m *umeeting.Meeting) {
 	h.Host, h.UserType, h.LastEnd = m.Host, ut, end
 }
 
+// KeepAdmission lets only the hosts of admitted get series of their own:
+// those the first start admitted, for a replay of its history (package
+// history). The replay meets the hosts oldest first, while the first start
+// met them newest first; under max_hosts it would admit others for a time,
+// whose series the live ones do not continue, and the first start's hosts
+// late. With it, the replay's series are the live ones from the start.
+func (s *Store) KeepAdmission(admitted map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admitOnly = admitted
+	s.admOK, s.admSynced = false, false
+}
+
 // admission returns the e-mails of the hosts that get series of their
 // own: those with an e-mail that the filters keep (matched against the
 // e-mail and the latest display name), the first MaxHosts of them in
@@ -1115,7 +1131,7 @@ func (s *Store) admit() map[string]bool {
 			continue // no identity: it would be the series without host labels
 		}
 		match := func(re *regexp.Regexp) bool { return re.MatchString(email) || re.MatchString(h.Host) }
-		if (p.Include == nil || match(p.Include)) && (p.Exclude == nil || !match(p.Exclude)) {
+		if (p.Include == nil || match(p.Include)) && (p.Exclude == nil || !match(p.Exclude)) && (s.admitOnly == nil || s.admitOnly[email]) {
 			kept = append(kept, cand{email, h.Order})
 		}
 	}
