@@ -10,9 +10,9 @@ import (
 
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/directory"
+	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
-	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
 )
 
 const benchPeople = 100_000

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
 	"github.com/umeeting/umeeting_exporter/umeeting"
-	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
 )
 
 // BenchmarkIngest measures a whole poll's work on one answer: streaming

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
 	"github.com/umeeting/umeeting_exporter/umeeting"
-	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
 )
 
 // BenchmarkIngestVsFloor runs, in one go on the same 100,000-record answer,

@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
+	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
 )
 
 // memSink counts records and, now and then, measures the live heap (after

@@ -63,7 +63,6 @@ type Client struct {
 	shownURL string // the URL for messages: no credentials, no query
 	hide     func(string) string
 	sleep    func(ctx context.Context, d time.Duration) error // replaced in tests
-	decoders decoderPool                                      // a decoder and its memo, kept from fetch to fetch
 }
 
 // shanghai is the zone the service runs in; China has kept UTC+8 without
@@ -110,9 +109,7 @@ func New(cfg Config) (*Client, error) {
 	shown := *u
 	shown.User, shown.RawQuery, shown.ForceQuery, shown.Fragment, shown.RawFragment = nil, "", false, "", ""
 	cfg.HTTPClient = sameHostOnly(cfg.HTTPClient, u)
-	c := &Client{cfg: cfg, endpoint: u, shownURL: shown.String(), hide: redactor(cfg.APISecret, cfg.APIKey), sleep: sleepCtx}
-	c.decoders.give(c.newDecoder())
-	return c, nil
+	return &Client{cfg: cfg, endpoint: u, shownURL: shown.String(), hide: redactor(cfg.APISecret, cfg.APIKey), sleep: sleepCtx}, nil
 }
 
 // orDefault sets *v to d when it is not positive.
@@ -162,12 +159,8 @@ func (c *Client) Fetch(ctx context.Context, from, to time.Time, sink Sink) error
 	}
 	first := civilDate(from.Add(-c.cfg.MaxLength).In(c.cfg.Location)).AddDate(0, 0, -1)
 	last := civilDate(to.In(c.cfg.Location)).AddDate(0, 0, 1)
-	dec := c.decoders.take()
-	if dec == nil { // another fetch runs: this one goes without the memo
-		dec = c.newDecoder()
-	}
-	defer c.decoders.give(dec)
-	dec.memo.begin()
+	dec := newDecoder(c.cfg.Location, c.cfg.MaxLength)
+	dec.hide, dec.seen = c.hide, map[uint64]struct{}{}
 	pages := 0
 	for a := first; ; {
 		b := monthEnd(a)
@@ -178,21 +171,10 @@ func (c *Client) Fetch(ctx context.Context, from, to time.Time, sink Sink) error
 			return err
 		}
 		if !b.Before(last) {
-			dec.memo.end() // a whole fetch: what it did not list goes
 			return nil
 		}
 		a = b // the next chunk overlaps by a day: `to` may be exclusive
 	}
-}
-
-// newDecoder returns a decoder for the Client's answers, with an empty memo.
-func (c *Client) newDecoder() *decoder {
-	dec := newDecoder(c.cfg.Location, c.cfg.MaxLength)
-	dec.hide = c.hide
-	dec.seen = map[uint64]bool{}
-	dec.memo = newMemo()
-	dec.seed = dec.memo.seed
-	return dec
 }
 
 // civilDate is t's calendar date as midnight UTC, where AddDate is safe.
@@ -222,12 +204,11 @@ func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to ti
 		"to": {b.Format(dateLayout)}, "page_size": {strconv.Itoa(c.cfg.PageSize)}}
 	dec.newPeriod()
 	token := ""
-	received, needed := 0, 0 // elements so far; pages total_records needs
-	delivered, fetched := 0, 0
+	received, needed, fetched := 0, 0, 0 // elements so far; pages total_records needs; pages read
 	defer func() {
 		if err == nil {
 			level.Debug(c.cfg.Logger).Log("msg", "hisMeeting period fetched", "request", pageSpan{a: a, b: b},
-				"pages", fetched, "records", received, "delivered", delivered)
+				"pages", fetched, "records", received)
 		}
 	}()
 	for page := 1; ; page++ {
@@ -246,7 +227,6 @@ func (c *Client) fetchChunk(ctx context.Context, dec *decoder, a, b, from, to ti
 		}
 		fetched++
 		received += env.Records
-		delivered += env.Delivered
 		if env.Records == 0 {
 			return nil
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -98,26 +97,18 @@ func (w *window) Read(p []byte) (int, error) {
 }
 
 // decoder reads one answer at a time from a stream with jsontext, holding
-// at most one value of it. A Client keeps one across the pages of a Fetch.
+// at most one value of it. A Fetch makes one and uses it for its pages.
 type decoder struct {
-	in    window
-	dec   jsontext.Decoder
-	sub   jsontext.Decoder // reads the members of one element read whole
-	subr  bytes.Reader
-	memo  *memo // valid records of earlier answers; nil: none
-	p     parser
-	hide  func(string) string // hides credentials in texts kept for errors
-	seen  map[uint64]bool     // hashes of the elements seen in this period; nil: not tracked
-	added []uint64            // hashes the answer being read added to seen
-	// node is the answers of this period so far. While lazy, every one was
-	// an answer replayed at the place it was recorded (see chainNode), and
-	// seen does not hold their elements yet.
-	node  *chainNode
-	lazy  bool
-	seed  maphash.Seed
-	hash  uint64        // of the element just read
-	ahead []byte        // an answer read before decoding (see decode)
-	rec   *answer       // what the answer being decoded hands over; nil: not kept
+	in   window
+	dec  jsontext.Decoder
+	p    parser
+	hide func(string) string // hides credentials in texts kept for errors
+	seed maphash.Seed
+	// seen holds the hashes of the elements seen in this request period, so
+	// that a page of nothing new (an API that ignores page_number) ends the
+	// paging; nil: not tracked.
+	seen  map[uint64]struct{}
+	added []uint64      // hashes the answer being read added to seen
 	br    *bufio.Reader // lets the head be seen before parsing
 	bom   int64         // length of a byte order mark skipped
 }
@@ -132,8 +123,8 @@ func newDecoder(loc *time.Location, maxLength time.Duration) *decoder {
 // (a zero bound is open) to sink.Meeting, invalid ones to sink.Invalid with
 // a copy of their JSON. Times without a zone are read in Asia/Shanghai (a
 // Client uses its account's zone); meetings longer than
-// DefaultMaxMeetingLength are invalid. The caller commits or discards,
-// seeing Envelope.Delivered. Memory use does not depend on the answer's size.
+// DefaultMaxMeetingLength are invalid. The caller commits or discards.
+// Memory use does not depend on the answer's size.
 //
 // It fails for an answer that is empty, HTML, not JSON, truncated, followed
 // by garbage, without status and data, or that reports an error (*APIError:
@@ -143,167 +134,20 @@ func Decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
 	return newDecoder(shanghai, DefaultMaxMeetingLength).decode(r, from, to, sink)
 }
 
-// chainNode is an answer at its place in a request period, after the
-// answers of prev. An answer found again right after the same node brings
-// the same elements not seen before in the period as when it was placed,
-// so a period whose answers all come again in the same order needs no
-// seen set.
-type chainNode struct {
-	prev *chainNode
-	a    *answer // nil: an answer not kept
-}
-
 // newPeriod starts a request period: no element seen yet.
-func (d *decoder) newPeriod() {
-	clear(d.seen)
-	d.node, d.lazy = nil, d.seen != nil
-}
+func (d *decoder) newPeriod() { clear(d.seen) }
 
-// materialize fills seen with the elements of the answers of the period
-// so far, when it was left empty while they were replayed in order.
-func (d *decoder) materialize() {
-	if !d.lazy {
-		return
-	}
-	d.lazy = false
-	for n := d.node; n != nil; n = n.prev {
-		if n.a == nil { // only placed once seen is filled
-			continue
-		}
-		for i := range n.a.items {
-			d.seen[n.a.items[i].hash] = true
-		}
-	}
-}
-
-// place records a, read with fresh elements not seen before, after the
-// answers of the period so far.
-func (d *decoder) place(a *answer, fresh int) {
-	if a != nil {
-		a.fresh = fresh
-		a.at = &chainNode{prev: d.node, a: a}
-		d.node = a.at
-		return
-	}
-	d.node = &chainNode{prev: d.node}
-}
-
-// decode reads one answer. With a memo, an answer up to maxAhead is read
-// first: one that came before, byte for byte, is not decoded again but
-// handed over as it was (each record filtered by [from, to] anew); others
-// are decoded from the bytes read and the rest of r, as if read from r.
+// decode reads one answer; when it fails, its elements count as not seen,
+// since it will be read again.
 func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
 	d.added = d.added[:0]
-	if d.memo == nil {
-		return d.decodeStream(r, from, to, sink)
-	}
-	body, complete, rerr := d.readAhead(r)
-	var h uint64
-	if complete {
-		h = maphash.Bytes(d.seed, body)
-		if a := d.memo.answer(h, body); a != nil {
-			return d.replay(a, from, to, sink), nil
-		}
-		d.rec = &answer{}
-	}
-	defer func() { d.rec = nil }()
-	d.materialize()
-	var rest io.Reader = bytes.NewReader(body)
-	switch {
-	case rerr != nil:
-		rest = io.MultiReader(rest, errReader{rerr})
-	case !complete:
-		rest = io.MultiReader(rest, r)
-	}
-	env, err := d.decodeStream(rest, from, to, sink)
+	env, err := d.decodeStream(r, from, to, sink)
 	if err != nil {
-		// The answer will be read again: what it brought is not seen yet.
 		for _, h := range d.added {
 			delete(d.seen, h)
 		}
-		return env, err
 	}
-	if d.rec != nil {
-		d.rec.env = env
-		d.rec.stamp, d.rec.from, d.rec.to = stampOf(sink), from, to
-		d.memo.putAnswer(h, body, d.rec)
-	}
-	d.place(d.rec, env.Fresh)
-	return env, nil
-}
-
-// stampOf is sink's stamp, or 0 when it vouches for nothing.
-func stampOf(sink Sink) uint64 {
-	if v, ok := sink.(Voucher); ok {
-		return v.Stamp()
-	}
-	return 0
-}
-
-// maxAhead is the most of an answer read before decoding it: pages of a
-// paged API are far smaller; an answer larger is decoded as it streams.
-const maxAhead = 1 << 20
-
-// readAhead reads r to its end, or maxAhead bytes of it, or up to an error.
-func (d *decoder) readAhead(r io.Reader) (body []byte, complete bool, err error) {
-	buf := d.ahead[:0]
-	defer func() { d.ahead = buf[:0] }()
-	for len(buf) < maxAhead {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(max(cap(buf), 32<<10), maxAhead-len(buf)))
-		}
-		n, err := r.Read(buf[len(buf):min(cap(buf), maxAhead)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, true, nil
-		}
-		if err != nil {
-			return buf, false, err
-		}
-	}
-	return buf, false, nil
-}
-
-// errReader fails every read with err.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// replay hands over the records of an answer decoded before, as decoding
-// it again would; but when sink vouches for the answer's stamp, the valid
-// meetings that were handed over for the stamp's window are only counted.
-func (d *decoder) replay(a *answer, from, to time.Time, sink Sink) Envelope {
-	env := a.env
-	env.Records, env.Delivered, env.Fresh = 0, 0, 0
-	v, _ := sink.(Voucher)
-	vouched := v != nil && a.stamp != 0 && v.Vouches(a.stamp)
-	// In place, a brings the Fresh it brought before: seen can wait.
-	inPlace := d.lazy && a.at != nil && a.at.prev == d.node
-	if !inPlace {
-		d.materialize()
-	}
-	for i := range a.items {
-		it := &a.items[i]
-		if it.reason == "" && it.deliver {
-			d.memo.touch(it)
-			if vouched && within(it.m.End, a.from, a.to) {
-				d.count(&env, it.hash)
-				if within(it.m.End, from, to) {
-					env.Delivered++
-				}
-				continue
-			}
-			d.p.m = it.m
-		}
-		d.handOver(&env, it.hash, it.deliver, it.reason, []byte(it.raw), from, to, sink)
-	}
-	a.stamp, a.from, a.to = stampOf(sink), from, to
-	if inPlace {
-		env.Fresh, d.node = a.fresh, a.at
-	} else {
-		d.place(a, env.Fresh)
-	}
-	return env
+	return env, err
 }
 
 func (d *decoder) decodeStream(r io.Reader, from, to time.Time, sink Sink) (env Envelope, err error) {
@@ -410,26 +254,24 @@ func (d *decoder) data(env *Envelope, deliver bool, from, to time.Time, sink Sin
 		if err != nil {
 			return d.jsonErr(err)
 		}
-		if d.rec != nil {
-			it := answerItem{hash: d.hash, deliver: deliver, reason: reason}
-			if reason != "" {
-				it.raw = string(raw)
-			} else if deliver {
-				it.m, it.entry = d.p.m, d.memo.last
-			}
-			d.rec.items = append(d.rec.items, it)
-		}
-		d.handOver(env, d.hash, deliver, reason, raw, from, to, sink)
+		d.handOver(env, deliver, reason, raw, from, to, sink)
 	}
 	_, err := d.dec.ReadToken() // ']'
 	return d.jsonErr(err)
 }
 
-// handOver counts one element of the data array, of hash h, and hands it
-// to sink: raw with the reason it is invalid, or the meeting in d.p.m when
-// it ended in [from, to].
-func (d *decoder) handOver(env *Envelope, h uint64, deliver bool, reason string, raw []byte, from, to time.Time, sink Sink) {
-	d.count(env, h)
+// handOver counts one element of the data array and hands it to sink: raw
+// with the reason it is invalid, or the meeting in d.p.m when it ended in
+// [from, to].
+func (d *decoder) handOver(env *Envelope, deliver bool, reason string, raw []byte, from, to time.Time, sink Sink) {
+	env.Records++
+	if d.seen != nil {
+		if h := maphash.Bytes(d.seed, raw); !has(d.seen, h) {
+			d.seen[h] = struct{}{}
+			d.added = append(d.added, h)
+			env.Fresh++
+		}
+	}
 	switch {
 	case !deliver:
 	case reason != "":
@@ -441,15 +283,9 @@ func (d *decoder) handOver(env *Envelope, h uint64, deliver bool, reason string,
 	}
 }
 
-// count counts an element of hash h in env's Records, and in Fresh when
-// not seen before in this request period.
-func (d *decoder) count(env *Envelope, h uint64) {
-	env.Records++
-	if d.seen != nil && !d.lazy && !d.seen[h] {
-		d.seen[h] = true
-		d.added = append(d.added, h)
-		env.Fresh++
-	}
+func has(set map[uint64]struct{}, h uint64) bool {
+	_, ok := set[h]
+	return ok
 }
 
 // within says whether end lies in [from, to], a zero bound being open.
@@ -457,47 +293,19 @@ func within(end, from, to time.Time) bool {
 	return (from.IsZero() || !end.Before(from)) && (to.IsZero() || !end.After(to))
 }
 
-// element reads the next element of the data array: raw as written (its
-// hash in d.hash), and, when parse, why the record is invalid or "" with
-// the meeting in d.p.m. When the answers before listed mostly the same
-// records (the memo is warm), the element is read whole and a record
-// found in the memo, byte for byte, is not parsed again: the parser's
-// result depends on nothing else (the zone and the longest meeting are
-// the Client's). Otherwise it is parsed while it is read, in one pass.
+// element reads the next element of the data array, parsing it while it
+// is read: raw as written and, when parse, why the record is invalid or ""
+// with the meeting in d.p.m.
 func (d *decoder) element(parse bool) (raw []byte, reason string, err error) {
-	if d.memo.isWarm() {
-		if raw, err = d.dec.ReadValue(); err != nil {
-			return nil, "", err
-		}
-		d.hash = maphash.Bytes(d.seed, raw)
-		if !parse || d.memo.get(d.hash, raw, &d.p.m) {
-			return raw, "", nil
-		}
-		if raw[0] != '{' {
-			return raw, ReasonMalformed, nil
-		}
-		d.subr.Reset(raw)
-		d.sub.Reset(&d.subr, jsonOptions...)
-		if _, _, err := d.p.element(&d.sub, fieldOf); err != nil {
-			return nil, "", err
-		}
-		d.p.resolve(raw, 0, 0, d.sub.InputOffset())
-	} else {
-		object, start, err := d.p.element(&d.dec, fieldOf)
-		if err != nil {
-			return nil, "", err
-		}
-		d.p.resolve(d.in.kept, d.in.base-d.bom, start, d.dec.InputOffset())
-		raw = d.p.raw
-		d.hash = maphash.Bytes(d.seed, raw)
-		if !parse || !object {
-			return raw, ReasonMalformed, nil
-		}
+	object, start, err := d.p.element(&d.dec, fieldOf)
+	if err != nil {
+		return nil, "", err
 	}
-	if reason = d.p.record(); reason == "" {
-		d.memo.put(d.hash, raw, &d.p.m)
+	d.p.resolve(d.in.kept, d.in.base-d.bom, start, d.dec.InputOffset())
+	if !parse || !object {
+		return d.p.raw, ReasonMalformed, nil
 	}
-	return raw, reason, nil
+	return d.p.raw, d.p.record(), nil
 }
 
 // mark lets the next value be read: at most maxValueBytes from here.

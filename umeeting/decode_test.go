@@ -10,7 +10,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
+	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
 )
 
 func decodeString(t *testing.T, body string) (*eventSink, Envelope, error) {

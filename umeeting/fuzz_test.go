@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/umeeting/umeeting_exporter/umeeting/umeetingtest"
+	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
 )
 
 var bom = []byte("\xef\xbb\xbf")

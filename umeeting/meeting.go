@@ -71,19 +71,6 @@ type Sink interface {
 	DiscardPage()
 }
 
-// Voucher is implemented by a Sink that can tell when handing it again the
-// meetings handed to it before would change nothing. A Client that gets an
-// answer it decoded before, byte for byte, then skips the answer's valid
-// meetings that ended in the window they were handed over for, and hands
-// over the rest as usual.
-type Voucher interface {
-	// Stamp names the sink as it is now; answers handed to it keep it.
-	Stamp() uint64
-	// Vouches says whether handing over again any valid meeting that was
-	// handed to the sink of stamp would change nothing.
-	Vouches(stamp uint64) bool
-}
-
 // Results of one API request: the values of the `result` label of
 // umeeting_api_requests_total.
 const (
