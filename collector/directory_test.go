@@ -260,10 +260,9 @@ func TestDirectoryFollowsCountsAndTime(t *testing.T) {
 			b.Meeting(&ms[i])
 		}
 		b.CommitPage()
-		gen := s.Generation()
-		s.Apply(b)
+		res := s.Apply(b)
 		snap = s.Snapshot(now)
-		if s.Generation() != gen {
+		if res.Changed {
 			c.SetUsage("acme", snap, opts)
 		} else {
 			active, peakMeetings, peakParticipants := s.Gauges(now)

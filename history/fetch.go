@@ -246,11 +246,9 @@ func fetchOlder(ctx context.Context, account string, f Fetcher, c cache, ms []mo
 // sharedBudget is the request budget of a run for account a: the
 // account's daily_request_budget and min_request_interval, spent together
 // with the exporter (and any other run) through the request log in dir,
-// and at most maxRequests of them for this run. The requests an exporter
-// of an older release kept in its state count too.
+// and at most maxRequests of them for this run.
 func sharedBudget(a config.Account, dir string, st *store.Store, maxRequests int) *umeeting.Budget {
 	b := umeeting.NewBudget(a.DailyRequestBudget, a.MinRequestInterval.D())
-	b.Restore(st.RequestTimes())
 	b.Share(&runLedger{Ledger: store.ShareRequestLog(dir, a.Name), left: maxRequests, max: maxRequests})
 	return b
 }

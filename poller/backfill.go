@@ -90,13 +90,13 @@ func (r *runner) backfillStep(ctx context.Context) {
 		return
 	}
 	if r.store.Backfilled() { // read by a fresh state's first poll, the baseline
-		r.finishBackfill(r.settings())
+		r.finishBackfill(r.settings(), false)
 		return
 	}
 	s, client := r.current()
 	now := r.now()
 	if s.backfill <= s.lookback {
-		r.finishBackfill(s)
+		r.finishBackfill(s, false)
 		return
 	}
 	if b.started.IsZero() {
@@ -108,7 +108,7 @@ func (r *runner) backfillStep(ctx context.Context) {
 	}
 	target := b.started.Add(-s.backfill) // a reload may move it
 	if !b.cursor.After(target) {
-		r.finishBackfill(s)
+		r.finishBackfill(s, false)
 		return
 	}
 	if now.Before(b.nextTry) {
@@ -151,14 +151,14 @@ func (r *runner) backfillStep(ctx context.Context) {
 		return
 	}
 	// All of it ended before the window: only hosts' latest meetings move.
-	r.store.Apply(batch)
+	res := r.store.Apply(batch)
 	b.cursor, b.failures, b.nextTry = from, 0, time.Time{}
 	if !b.cursor.After(target) {
-		r.finishBackfill(s)
+		r.finishBackfill(s, res.Changed)
 		return
 	}
 	r.save()
-	r.publish(r.now(), false)
+	r.publish(r.now(), res.Changed)
 	r.setStatus(func(st *collector.Status) {
 		st.BackfillFailing = false
 		st.BackfillProgress = b.progressWith(s.backfill)
@@ -168,11 +168,11 @@ func (r *runner) backfillStep(ctx context.Context) {
 		"progress", b.progressWith(s.backfill))
 }
 
-func (r *runner) finishBackfill(s settings) {
+func (r *runner) finishBackfill(s settings, changed bool) {
 	r.store.SetBackfilled()
 	r.bf.done = true
 	r.save()
-	r.publish(r.now(), false)
+	r.publish(r.now(), changed)
 	r.setStatus(func(st *collector.Status) {
 		st.BackfillFailing = false
 		st.BackfillProgress = 1

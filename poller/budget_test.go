@@ -46,7 +46,7 @@ func (f *fixture) budgeted(n int, extra string) string {
 
 // TestBudgetLogAcrossRestarts: the budget's requests are kept in their own
 // log, durable before each request: 10 restarts with a budget of 3 send 3
-// requests, and the state no longer carries them.
+// requests.
 func TestBudgetLogAcrossRestarts(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
@@ -59,34 +59,6 @@ func TestBudgetLogAcrossRestarts(t *testing.T) {
 	logged, err := store.ReadRequestTimes(dir, "a")
 	if err != nil || len(logged) != 3 {
 		t.Errorf("request log holds %v (%v), want 3 requests", logged, err)
-	}
-	st, err := store.ReadOnly(dir, "a")
-	if err == nil && len(st.RequestTimes()) != 0 {
-		t.Errorf("the state still saves request times: %v", st.RequestTimes())
-	}
-}
-
-// TestBudgetFromOlderState: request times that an older release saved in
-// the state still count, move to the log, and leave the state.
-func TestBudgetFromOlderState(t *testing.T) {
-	f := newFixture(t)
-	dir := t.TempDir()
-	st, _ := store.Open(dir, "a")
-	now := time.Now()
-	st.SetRequestTimes([]time.Time{now.Add(-3 * time.Minute), now.Add(-2 * time.Minute), now.Add(-time.Minute)})
-	if err := st.Save(); err != nil {
-		t.Fatal(err)
-	}
-	f.runOnce(dir, f.budgeted(3, ""))
-	if n := f.sim.Requests(); n != 0 {
-		t.Errorf("a budget of 3 used up by an older release sent %d requests", n)
-	}
-	if logged, err := store.ReadRequestTimes(dir, "a"); err != nil || len(logged) != 3 {
-		t.Errorf("request log holds %v (%v), want the 3 requests of the state", logged, err)
-	}
-	f.runOnce(dir, f.budgeted(3, ""))
-	if n := f.sim.Requests(); n != 0 {
-		t.Errorf("after the move to the log, a restart sent %d requests", n)
 	}
 }
 

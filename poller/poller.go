@@ -8,7 +8,6 @@ package poller
 import (
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -215,7 +214,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		if st == nil {
 			st = opened[name]
 			m.stores[name] = st
-			m.persistBudget(name, want[name].account.DailyRequestBudget, m.budgets[name], st, logs[name])
+			m.persistBudget(name, want[name].account.DailyRequestBudget, m.budgets[name], logs[name])
 		}
 		m.inst.InitAccount(name)
 		r := newRunner(name, want[name], c, st, m.budgets[name], m.coll, m.inst, m.now, log.With(m.logger, "account", name))
@@ -233,51 +232,26 @@ type openedLog struct {
 }
 
 // persistBudget hands the account's budget the requests of earlier runs,
-// from its request log and from the state of an older release, and makes
-// the log its ledger: each new request is durable there before it is sent,
-// and the history export's requests, recorded there too, count, so that no
-// restart, crash or history run exceeds daily_request_budget. A
-// corrupt log counts as the whole budget spent when it was last written.
-func (m *Manager) persistBudget(name string, perDay int, b *umeeting.Budget, st *store.Store, ol openedLog) {
+// from its request log, and makes the log its ledger: each new request is
+// durable there before it is sent, and the history export's requests,
+// recorded there too, count, so that no restart, crash or history run
+// exceeds daily_request_budget. A corrupt log counts as the whole budget
+// spent when it was last written.
+func (m *Manager) persistBudget(name string, perDay int, b *umeeting.Budget, ol openedLog) {
 	logger := log.With(m.logger, "account", name)
-	times, legacy := ol.info.Times, st.RequestTimes()
-	rewrite := len(legacy) > 0
+	times := ol.info.Times
 	if ol.info.LoadError != nil {
 		for range perDay {
 			times = append(times, ol.info.SpentAt)
 		}
-		rewrite = true
 		level.Error(logger).Log("msg", "Request budget file unusable, moved aside; the daily budget counts as used up when it was last written",
 			"err", ol.info.LoadError, "moved_to", ol.info.SetAside, "next_request_after", ol.info.SpentAt.Add(24*time.Hour).UTC().Format(time.RFC3339))
-	}
-	times = mergeTimes(times, legacy)
-	b.Restore(times)
-	if rewrite {
-		// Kept in the log before the state drops them (at its next save).
 		if err := ol.log.Rewrite(times); err != nil {
 			level.Error(logger).Log("msg", "Writing the request budget file failed; requests are refused until it can be written", "err", err)
-		} else {
-			st.SetRequestTimes(nil)
 		}
 	}
+	b.Restore(times)
 	b.Share(ol.log)
-}
-
-// mergeTimes returns the times of a and those of b not in a, oldest first:
-// the log may already hold what the state kept.
-func mergeTimes(a, b []time.Time) []time.Time {
-	in := map[int64]bool{}
-	for _, t := range a {
-		in[t.UnixNano()] = true
-	}
-	out := slices.Clone(a)
-	for _, t := range b {
-		if !in[t.UnixNano()] {
-			out = append(out, t)
-		}
-	}
-	slices.SortFunc(out, func(x, y time.Time) int { return x.Compare(y) })
-	return out
 }
 
 func (m *Manager) openStore(name string) (*store.Store, error) {

@@ -39,9 +39,7 @@ type runner struct {
 
 	// pubMu orders publications of usage metrics, so a reload's
 	// republication and a poll's cannot publish old options last.
-	// lastGen is the store's Generation at the last publication.
-	pubMu   sync.Mutex
-	lastGen uint64
+	pubMu sync.Mutex
 
 	// rebackfill asks the loop to read older history again (backfill raised).
 	rebackfill atomic.Bool
@@ -83,16 +81,15 @@ func (r *runner) setStatus(change func(*collector.Status)) {
 	r.coll.SetStatus(r.name, st)
 }
 
-// publish publishes the store's numbers with the current metrics options,
-// when they changed since the last publication or all is set (start, new
-// options). Otherwise only the gauges that move with time are computed,
-// and served live: a poll that changed nothing publishes nothing.
-func (r *runner) publish(at time.Time, all bool) {
+// publish publishes the store's numbers with the current metrics options
+// when changed is set: the poll changed what a Snapshot shows
+// (ApplyResult.Changed), or the exporter starts, or the options are new.
+// Otherwise only the gauges that move with time are computed, and served
+// live: a poll that changed nothing publishes nothing.
+func (r *runner) publish(at time.Time, changed bool) {
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
-	gen := r.store.Generation() // before the snapshot: a change after it is seen next time
-	if all || gen != r.lastGen {
-		r.lastGen = gen
+	if changed {
 		r.coll.SetUsage(r.name, r.store.Snapshot(at), r.settings().metrics)
 		return
 	}
@@ -269,7 +266,7 @@ func (r *runner) poll(ctx context.Context) error {
 		r.continueBaseline(s, win, rest)
 	}
 	done := r.now()
-	r.publish(done, false)
+	r.publish(done, res.Changed)
 	r.setStatus(func(st *collector.Status) {
 		st.Up = true
 		st.LastSuccess = done

@@ -17,15 +17,12 @@ import (
 
 // The state file: magic, version, the state as varints and length-prefixed
 // strings, and a CRC-32 of all that. A binary format because a state of
-// 100,000 remembered meetings must save in well under 100 ms. Version 2
-// appends the request times of the daily budget, version 3 the counters by
-// department and cost centre, version 4 the horizon, the seam and how each
-// series is published (series by e-mail, no longer by display name),
-// version 5 since when new histograms are shown (held like new series);
-// older files still load.
+// 100,000 remembered meetings must save in well under 100 ms. There is one
+// format: nothing was released before it, so a file of another version is
+// set aside like a corrupt one and counting starts afresh.
 const (
 	fileMagic   = "UMST"
-	fileVersion = 5 // 4: horizon, seam, held series; 5: held histograms' Since
+	fileVersion = 6
 )
 
 // OpenInfo says what Open found.
@@ -159,22 +156,30 @@ func (s *Store) Save() error {
 	s.buf.Reset()
 	encodeState(&s.buf, s.st)
 	atSeam := s.st.atSeam()
-	changes, through := s.changes, s.st.CountedThrough
+	through := s.st.CountedThrough
+	s.dirty = false // set again by a change made while writing, or below
 	s.mu.Unlock()
+	err := s.write(atSeam)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.dirty = true
+		return err
+	}
+	s.savedThrough = through
+	return nil
+}
+
+// write writes what Save encoded, first as the state at the seam when
+// atSeam: when that fails, the baseline poll is undone and done again
+// (see seam.go).
+func (s *Store) write(atSeam bool) error {
 	if atSeam {
-		// Kept before the state itself: when this fails, the baseline poll
-		// is undone and done again (see seam.go).
 		if err := writeFileAtomic(seamPath(s.path), s.buf.Bytes()); err != nil {
 			return fmt.Errorf("keeping the state at the seam: %w", err)
 		}
 	}
-	if err := writeFileAtomic(s.path, s.buf.Bytes()); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.saved, s.savedThrough = changes, through
-	s.mu.Unlock()
-	return nil
+	return writeFileAtomic(s.path, s.buf.Bytes())
 }
 
 func writeFileAtomic(path string, data []byte) error {
@@ -264,15 +269,9 @@ const (
 )
 
 func encodeState(buf *bytes.Buffer, st *state) {
-	encodeStateVersion(buf, st, fileVersion)
-}
-
-// encodeStateVersion writes st in format version 4 or later; tests write
-// the older ones.
-func encodeStateVersion(buf *bytes.Buffer, st *state, version uint64) {
 	e := &encoder{buf: buf}
 	buf.WriteString(fileMagic)
-	e.uvarint(version)
+	e.uvarint(fileVersion)
 	e.bool(st.Backfilled)
 	e.varint(st.CountedThrough)
 	e.uvarint(st.NextOrder)
@@ -312,9 +311,7 @@ func encodeStateVersion(buf *bytes.Buffer, st *state, version uint64) {
 		e.hist(h.Duration)
 		e.hist(h.Participants)
 		e.bool(h.New)
-		if version >= 5 {
-			e.varint(h.Since)
-		}
+		e.varint(h.Since)
 	}
 	e.uvarint(uint64(len(st.Hosts)))
 	for email, h := range st.Hosts {
@@ -333,10 +330,6 @@ func encodeStateVersion(buf *bytes.Buffer, st *state, version uint64) {
 	e.uvarint(uint64(len(st.InvalidSeen)))
 	for h, t := range st.InvalidSeen {
 		e.uvarint(h)
-		e.varint(t)
-	}
-	e.uvarint(uint64(len(st.Requests)))
-	for _, t := range st.Requests {
 		e.varint(t)
 	}
 	encodeGroups(e, st.Groups)
@@ -453,17 +446,14 @@ func decodeState(data []byte) (*state, error) {
 	}
 	d := &decoder{b: body[len(fileMagic):]}
 	version := d.uvarint()
-	if d.err == nil && (version < 1 || version > fileVersion) {
-		return nil, fmt.Errorf("unsupported state version %d", version)
+	if d.err == nil && version != fileVersion {
+		return nil, fmt.Errorf("state format version %d is not this release's (%d)", version, fileVersion)
 	}
 	st := newState()
 	st.Backfilled = d.bool()
 	st.CountedThrough = d.varint()
 	st.NextOrder = d.uvarint()
-	v4 := version >= 4
-	if v4 {
-		st.Horizon, st.Seam, st.MaxEnd, st.Folded = d.varint(), d.varint(), d.varint(), d.uvarint()
-	}
+	st.Horizon, st.Seam, st.MaxEnd, st.Folded = d.varint(), d.varint(), d.varint(), d.uvarint()
 	n := d.count(4)
 	for range n {
 		id := d.str()
@@ -472,54 +462,29 @@ func decodeState(data []byte) (*state, error) {
 	}
 	d.distinct(len(st.Meetings), n, "meeting")
 	n = d.count(12)
-	if v4 {
-		for range n {
-			k := SeriesKey{Email: d.str(), UserType: d.str()}
-			x := &series{Counters: d.counters(), Created: d.varint(), Since: d.varint()}
-			flags := d.uvarint()
-			x.Exposed = flags&seriesExposed != 0
-			if flags&seriesHeld != 0 {
-				held := d.counters()
-				x.Held = &held
-			}
-			st.Series[k] = x
+	for range n {
+		k := SeriesKey{Email: d.str(), UserType: d.str()}
+		x := &series{Counters: d.counters(), Created: d.varint(), Since: d.varint()}
+		flags := d.uvarint()
+		x.Exposed = flags&seriesExposed != 0
+		if flags&seriesHeld != 0 {
+			held := d.counters()
+			x.Held = &held
 		}
-		d.distinct(len(st.Series), n, "series")
-	} else {
-		// Older files kept a series per display name: merged by e-mail.
-		for range n {
-			k := SeriesKey{Email: d.str()}
-			d.str()
-			k.UserType = d.str()
-			x := st.Series[k]
-			if x == nil {
-				x = &series{Exposed: true}
-				st.Series[k] = x
-			}
-			c := d.counters()
-			x.merge(&c)
-		}
+		st.Series[k] = x
 	}
+	d.distinct(len(st.Series), n, "series")
 	n = d.count(3)
 	for range n {
 		ut := d.str()
-		h := &Histograms{Duration: d.hist(DurationBuckets), Participants: d.hist(ParticipantBuckets)}
-		if v4 {
-			h.New = d.bool()
-		}
-		if version >= 5 {
-			h.Since = d.varint()
-		}
+		h := &Histograms{Duration: d.hist(DurationBuckets), Participants: d.hist(ParticipantBuckets), New: d.bool(), Since: d.varint()}
 		st.Hists[ut] = h
 	}
 	d.distinct(len(st.Hists), n, "histogram")
 	n = d.count(5)
 	for range n {
 		email := d.str()
-		h := &Host{Host: d.str(), UserType: d.str(), LastEnd: d.varint(), Order: d.uvarint()}
-		if v4 {
-			h.Admitted = d.bool()
-		}
+		h := &Host{Host: d.str(), UserType: d.str(), LastEnd: d.varint(), Order: d.uvarint(), Admitted: d.bool()}
 		st.Hosts[email] = h
 	}
 	d.distinct(len(st.Hosts), n, "host")
@@ -535,40 +500,13 @@ func decodeState(data []byte) (*state, error) {
 		st.InvalidSeen[h] = d.varint()
 	}
 	d.distinct(len(st.InvalidSeen), n, "invalid record")
-	if version >= 2 {
-		for range d.count(1) {
-			st.Requests = append(st.Requests, d.varint())
-		}
-	}
-	if version >= 3 {
-		st.Groups = decodeGroups(d)
-	}
+	st.Groups = decodeGroups(d)
 	if d.err != nil {
 		return nil, fmt.Errorf("decoding state: %w", d.err)
 	}
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("decoding state: %d unexpected trailing bytes", len(d.b))
 	}
-	if !v4 {
-		st.fromOlder()
-	}
 	st.indexUserTypes()
 	return st, nil
-}
-
-// fromOlder sets what a state of a release before format 4 lacks. Those
-// forgot meetings that ended before their last window (less a margin) and
-// remembered all the others, so the earliest remembered end is a safe
-// horizon: nothing before it can be told apart from a meeting counted and
-// forgotten.
-func (st *state) fromOlder() {
-	st.migrate = true
-	st.Horizon = st.CountedThrough
-	for _, m := range st.Meetings {
-		st.Horizon = min(st.Horizon, m.End)
-	}
-	for _, h := range st.Hosts {
-		st.MaxEnd = max(st.MaxEnd, h.LastEnd)
-	}
-	st.MaxEnd = min(st.MaxEnd, st.CountedThrough)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // savedState returns the bytes of a saved state with non-ASCII labels,
-// invalid records and budget request times.
+// and invalid records.
 func savedState(t testing.TB) []byte {
 	t.Helper()
 	s, _ := Open(t.TempDir(), "a")
@@ -26,7 +26,6 @@ func savedState(t testing.TB) []byte {
 	b := s.NewBatch(s.Window(t0, 48*time.Hour, 0))
 	b.Invalid("bad_end_time", []byte(`{"uuid":"x"}`))
 	s.Apply(b)
-	s.SetRequestTimes([]time.Time{t0.Add(-time.Hour), t0})
 	if err := s.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,46 +44,6 @@ func openBytes(t testing.TB, data []byte) (*Store, OpenInfo) {
 		t.Fatal(err)
 	}
 	return Open(dir, "a")
-}
-
-func TestVersion1StateStillLoads(t *testing.T) {
-	// testdata/v1.state was written by the release before request times
-	// were saved (version 1).
-	data, err := os.ReadFile("testdata/v1.state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, info := openBytes(t, data)
-	if info.LoadError != nil || info.Fresh {
-		t.Fatalf("version 1 state not loaded: %+v", info)
-	}
-	if s.Remembered() != 3 || !s.Backfilled() || len(s.RequestTimes()) != 0 {
-		t.Errorf("remembered %d, backfilled %v, requests %v", s.Remembered(), s.Backfilled(), s.RequestTimes())
-	}
-	// Its three series (two display names of li@x.cn) are one per e-mail now.
-	if got := s.Snapshot(t0).Series; len(got) != 2 || got[1].Email != "li@x.cn" || got[0].Meetings+got[1].Meetings != 3 {
-		t.Errorf("series %+v", got)
-	}
-	// Saved again, it is a version 2 state with the same content.
-	s.SetRequestTimes([]time.Time{t0})
-	if err := s.Save(); err != nil {
-		t.Fatal(err)
-	}
-	s2, info := Open(filepath.Dir(s.Path()), "a")
-	if info.LoadError != nil || !reflect.DeepEqual(s.st, s2.st) || !s2.RequestTimes()[0].Equal(t0) {
-		t.Errorf("resaved state differs: %+v", info)
-	}
-}
-
-func TestRequestTimesRoundTrip(t *testing.T) {
-	s, info := openBytes(t, savedState(t))
-	if info.LoadError != nil {
-		t.Fatal(info.LoadError)
-	}
-	got := s.RequestTimes()
-	if len(got) != 2 || !got[0].Equal(t0.Add(-time.Hour)) || !got[1].Equal(t0) {
-		t.Errorf("request times %v", got)
-	}
 }
 
 // tamper decodes data, changes the state with f and encodes it again with a
@@ -134,7 +93,6 @@ func TestInvalidStateIsSetAside(t *testing.T) {
 				h.Duration.Count++
 			}
 		},
-		"requests out of order": func(st *state) { st.Requests = []int64{2, 1} },
 		"invalid UTF-8 department": func(st *state) {
 			st.Groups.Departments["R&D \xe2\x82"] = &group{Total: GroupCounters{Counters: Counters{Meetings: 1}}}
 		},
@@ -163,14 +121,29 @@ func TestInvalidStateIsSetAside(t *testing.T) {
 			t.Fatalf("duplicate key accepted: %+v", info)
 		}
 	})
-	t.Run("future version", func(t *testing.T) {
-		body := append([]byte(nil), good[:len(good)-4]...)
-		body[4] = fileVersion + 1
-		_, info := openBytes(t, storetest.WithCRC(body))
-		if info.LoadError == nil || !strings.Contains(info.LoadError.Error(), "unsupported state version") {
-			t.Fatalf("future version accepted: %+v", info)
-		}
-	})
+	// One format: a file of an older release (version 1, kept in
+	// testdata), of the one before this (5) or of a later one is set aside,
+	// as a corrupt one is, and counting starts afresh.
+	v1, err := os.ReadFile("testdata/v1.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, data := range map[string][]byte{"version 1": v1, "version 5": withVersion(good, 5), "a later version": withVersion(good, fileVersion+1)} {
+		t.Run(what, func(t *testing.T) {
+			s, info := openBytes(t, data)
+			if info.LoadError == nil || !strings.Contains(info.LoadError.Error(), "is not this release's") ||
+				!info.Fresh || info.SetAside == "" || s.Remembered() != 0 {
+				t.Fatalf("%s state not set aside: %+v", what, info)
+			}
+			if aside, err := os.ReadFile(info.SetAside); err != nil || string(aside) != string(data) {
+				t.Errorf("set-aside copy %s: %v", info.SetAside, err)
+			}
+			if err := s.Save(); err != nil {
+				t.Errorf("a fresh state in place of a set-aside one does not save: %v", err)
+			}
+		})
+	}
+
 }
 
 // TestSetAsideNamesAreUnique sets three files aside in the same second:
@@ -347,4 +320,12 @@ func TestCRCValidMutationsAreSetAside(t *testing.T) {
 		}
 	}
 	t.Logf("%d mutations accepted, %d set aside", accepted, setAside)
+}
+
+// withVersion returns data, a state file, with its version set to v and a
+// valid checksum.
+func withVersion(data []byte, v byte) []byte {
+	body := append([]byte(nil), data[:len(data)-4]...)
+	body[len(fileMagic)] = v
+	return storetest.WithCRC(body)
 }

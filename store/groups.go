@@ -76,7 +76,6 @@ func newGroups() groups {
 func (s *Store) SetAttributor(a Attributor, maxValues int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen++
 	s.attributor, s.maxGroups = a, maxValues
 }
 

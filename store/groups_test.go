@@ -1,8 +1,6 @@
 package store
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -100,27 +98,5 @@ func TestNoAttributorNoGroups(t *testing.T) {
 	poll(s, t0, mtg("1", "a@x", time.Hour, time.Minute, 2, 0))
 	if snap := s.Snapshot(t0); len(snap.Departments) != 0 || len(snap.CostCenters) != 0 {
 		t.Fatalf("groups without a directory: %+v", snap.Departments)
-	}
-}
-
-// TestVersion2StateLoads: a state file of the format before groups still
-// loads, with its counts.
-func TestVersion2StateLoads(t *testing.T) {
-	dir := t.TempDir()
-	st := newState()
-	st.Backfilled, st.CountedThrough = true, t0.Unix()
-	st.Meetings["1"] = meeting{Start: t0.Add(-time.Hour).Unix(), End: t0.Add(-time.Hour + time.Minute).Unix(), Participants: 2}
-	st.Hists["Corp"] = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
-	st.Hosts["a@x"] = &Host{Host: "A", UserType: "Corp", LastEnd: t0.Add(-time.Hour + time.Minute).Unix()}
-	v2 := encodeOld(st, map[[3]string]Counters{{"a@x", "A", "Corp"}: {Meetings: 1}}, 2)
-	if err := os.WriteFile(filepath.Join(dir, "b.state"), v2, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s1, info := Open(dir, "b")
-	if info.LoadError != nil || info.Fresh {
-		t.Fatalf("version 2 state not loaded: %+v", info)
-	}
-	if snap := s1.Snapshot(t0); len(snap.Series) != 1 || snap.Series[0].Meetings != 1 {
-		t.Fatalf("series = %+v", snap.Series)
 	}
 }

@@ -10,12 +10,8 @@ import (
 // timeline is the number of meetings and participants in progress over
 // time, as a step function of the remembered meetings that ended after
 // from: after each instant at[i] (ends before starts), meetings[i] and
-// participants[i] are in progress. It answers the peaks of every trailing
-// window that starts at or after from, while the meetings stay the same
-// (gen): a poll that counted nothing sorts nothing.
+// participants[i] are in progress.
 type timeline struct {
-	gen                    uint64
-	from                   int64
 	at                     []int64
 	meetings, participants []int
 }
@@ -36,12 +32,8 @@ func (tl *timeline) peaks(from, to int64) (meetings, participants int) {
 	return meetings, participants
 }
 
-// timelineFrom returns the timeline for windows from from on, built again
-// only when the meetings changed or from is before the one it was built for.
+// timelineFrom returns the timeline of the meetings that ended after from.
 func (s *Store) timelineFrom(from int64) *timeline {
-	if tl := s.timeline; tl != nil && tl.gen == s.gen && from >= tl.from {
-		return tl
-	}
 	type event struct {
 		t     int64
 		delta int // +1 start, -1 end
@@ -54,7 +46,7 @@ func (s *Store) timelineFrom(from int64) *timeline {
 		}
 	}
 	slices.SortFunc(events, func(a, b event) int { return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.delta, b.delta)) })
-	tl := &timeline{gen: s.gen, from: from}
+	tl := &timeline{}
 	var curM, curP int
 	for i, e := range events {
 		curM += e.delta
@@ -65,40 +57,28 @@ func (s *Store) timelineFrom(from int64) *timeline {
 			tl.participants = append(tl.participants, curP)
 		}
 	}
-	s.timeline = tl
 	return tl
 }
 
-// hostEnds are the hosts' latest meeting ends, sorted, by user_type (every
-// user_type in use, with or without hosts), for the active-host gauges;
-// built again only when what a Snapshot shows changed (gen).
-type hostEnds struct {
-	gen  uint64
-	ends map[string][]int64
-}
-
 // activeHosts counts, for each of ActiveWindows, the hosts whose latest
-// meeting ended in the window before now, by user_type.
+// meeting ended in the window before now, by user_type (every user_type in
+// use, with or without hosts).
 func (s *Store) activeHosts(now time.Time) map[string]map[string]int {
-	he := s.hostEnds
-	if he == nil || he.gen != s.gen {
-		he = &hostEnds{gen: s.gen, ends: map[string][]int64{}}
-		for ut := range s.st.Hists {
-			he.ends[ut] = nil
-		}
-		for _, h := range s.st.Hosts {
-			he.ends[h.UserType] = append(he.ends[h.UserType], h.LastEnd)
-		}
-		for _, e := range he.ends {
-			slices.Sort(e)
-		}
-		s.hostEnds = he
+	ends := map[string][]int64{}
+	for ut := range s.st.Hists {
+		ends[ut] = nil
+	}
+	for _, h := range s.st.Hosts {
+		ends[h.UserType] = append(ends[h.UserType], h.LastEnd)
+	}
+	for _, e := range ends {
+		slices.Sort(e)
 	}
 	active := make(map[string]map[string]int, len(ActiveWindows))
 	for _, w := range ActiveWindows {
 		since := now.Add(-w.D).Unix()
-		counts := make(map[string]int, len(he.ends))
-		for ut, e := range he.ends {
+		counts := make(map[string]int, len(ends))
+		for ut, e := range ends {
 			i, _ := slices.BinarySearch(e, since) // the first at or after since
 			counts[ut] = len(e) - i
 		}

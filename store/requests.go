@@ -218,29 +218,3 @@ func (l *RequestLog) Rewrite(times []time.Time) error {
 	l.records = len(times)
 	return nil
 }
-
-// RequestTimes returns the request times saved in the state itself by
-// releases before ACCOUNT.requests (state versions 2 to 5), oldest first;
-// they still count against the budget until SetRequestTimes(nil) drops
-// them.
-func (s *Store) RequestTimes() []time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ts := make([]time.Time, len(s.st.Requests))
-	for i, t := range s.st.Requests {
-		ts[i] = time.Unix(0, t)
-	}
-	return ts
-}
-
-// SetRequestTimes replaces the request times saved with the state; ts must
-// be oldest first. The next Save writes them.
-func (s *Store) SetRequestTimes(ts []time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.changes++
-	s.st.Requests = s.st.Requests[:0]
-	for _, t := range ts {
-		s.st.Requests = append(s.st.Requests, t.UnixNano())
-	}
-}

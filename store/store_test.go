@@ -1,10 +1,7 @@
 package store
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -146,8 +143,8 @@ func TestDowntimeWithinBackfillIsRecovered(t *testing.T) {
 	s, _ := Open(dir, "a")
 	poll(s, t0, mtg("u0", "a@x", time.Hour, time.Minute, 1, 0))
 	horizon := t0.Add(-time.Hour - 48*time.Hour)
-	if !s.Horizon().Equal(horizon) {
-		t.Fatalf("horizon %v, want latest end - lookback %v", s.Horizon(), horizon)
+	if !unixTime(s.st.Horizon).Equal(horizon) {
+		t.Fatalf("horizon %v, want latest end - lookback %v", unixTime(s.st.Horizon), horizon)
 	}
 	// Five days later a meeting that ended four days ago (outside the 48h
 	// lookback, but after the last poll) is still counted.
@@ -504,106 +501,6 @@ func checkResaved(t *testing.T, s *Store, dir, account, what string) {
 	}
 }
 
-// encodeOld writes st in a format before 4 (1, 2 or 3), as older
-// releases did, with series per display name.
-func encodeOld(st *state, series map[[3]string]Counters, version uint64) []byte {
-	var buf bytes.Buffer
-	e := &encoder{buf: &buf}
-	buf.WriteString(fileMagic)
-	e.uvarint(version)
-	e.bool(st.Backfilled)
-	e.varint(st.CountedThrough)
-	e.uvarint(st.NextOrder)
-	e.uvarint(uint64(len(st.Meetings)))
-	for id, m := range st.Meetings {
-		e.str(id)
-		e.varint(m.Start)
-		e.varint(m.End - m.Start)
-		e.uvarint(uint64(m.Participants))
-	}
-	e.uvarint(uint64(len(series)))
-	for k, c := range series {
-		e.str(k[0])
-		e.str(k[1])
-		e.str(k[2])
-		e.counters(&c)
-	}
-	e.uvarint(uint64(len(st.Hists)))
-	for ut, h := range st.Hists {
-		e.str(ut)
-		e.hist(h.Duration)
-		e.hist(h.Participants)
-	}
-	e.uvarint(uint64(len(st.Hosts)))
-	for email, h := range st.Hosts {
-		e.str(email)
-		e.str(h.Host)
-		e.str(h.UserType)
-		e.varint(h.LastEnd)
-		e.uvarint(h.Order)
-	}
-	e.uvarint(0) // invalid reasons
-	e.uvarint(0) // invalid records
-	if version >= 2 {
-		e.uvarint(0) // request times
-	}
-	if version >= 3 {
-		e.uvarint(0) // departments
-		e.uvarint(0) // cost centres
-	}
-	buf.Write(binary.LittleEndian.AppendUint32(nil, crc32.ChecksumIEEE(buf.Bytes())))
-	return buf.Bytes()
-}
-
-// TestFormat3StateLoads: a state of the previous release loads with the
-// values it served (series merged by e-mail, hosts left out in the series
-// without host labels) and a horizon that counts none of its meetings again.
-func TestFormat3StateLoads(t *testing.T) {
-	dir := t.TempDir()
-	st := newState()
-	st.Backfilled, st.CountedThrough, st.NextOrder = true, t0.Unix(), 3
-	st.Meetings["old"] = meeting{Start: t0.Add(-50 * time.Hour).Unix(), End: t0.Add(-49 * time.Hour).Unix(), Participants: 1}
-	st.Meetings["new"] = meeting{Start: t0.Add(-2 * time.Hour).Unix(), End: t0.Add(-time.Hour).Unix(), Participants: 1}
-	st.Hists["Corp"] = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
-	st.Hosts["a@x"] = &Host{Host: "Ann", UserType: "Corp", LastEnd: t0.Add(-time.Hour).Unix(), Order: 0}
-	st.Hosts["b@x"] = &Host{Host: "Bob", UserType: "Corp", LastEnd: t0.Add(-49 * time.Hour).Unix(), Order: 1}
-	st.Hosts[""] = &Host{Host: "Nobody", UserType: "Corp", LastEnd: t0.Add(-49 * time.Hour).Unix(), Order: 2}
-	data := encodeOld(st, map[[3]string]Counters{
-		{"a@x", "Ann", "Corp"}:       {Meetings: 5},
-		{"a@x", "Ann Smith", "Corp"}: {Meetings: 2},
-		{"b@x", "Bob", "Corp"}:       {Meetings: 3},
-		{"", "Nobody", "Corp"}:       {Meetings: 1},
-	}, 3)
-	if err := os.WriteFile(filepath.Join(dir, "a.state"), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, info := Open(dir, "a")
-	if info.LoadError != nil || info.Fresh {
-		t.Fatalf("format 3 state not loaded: %+v", info)
-	}
-	s.SetPolicy(Policy{PerHost: true, MaxHosts: 1}, t0)
-	got := map[SeriesKey]uint64{}
-	for _, se := range s.Snapshot(t0).Series {
-		got[se.SeriesKey] = se.Meetings
-	}
-	want := map[SeriesKey]uint64{{"a@x", "Corp"}: 7, {"", "Corp"}: 4}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("series %v, want %v", got, want)
-	}
-	if !s.Horizon().Equal(t0.Add(-49*time.Hour)) || !s.Seam().IsZero() {
-		t.Errorf("horizon %v seam %v", s.Horizon(), s.Seam())
-	}
-	// Listed again with a wider lookback, its meetings are not counted again.
-	m := mtg("new", "a@x", time.Hour, time.Hour, 1, 0)
-	b := s.NewBatch(s.Window(t0.Add(time.Minute), 96*time.Hour, 30*24*time.Hour))
-	b.Meeting(&m)
-	b.CommitPage()
-	if res := s.Apply(b); res.Counted != 0 {
-		t.Errorf("remembered meeting counted again: %+v", res)
-	}
-	checkResaved(t, s, dir, "a", "saved in the current format and reloaded")
-}
-
 // TestEmptyEmailIsNeverAHostSeries: a host without an e-mail is counted in
 // the series without host labels, which Prometheus could not tell apart
 // from a per-host series with an empty email label.
@@ -718,36 +615,4 @@ func TestNewHistogramsHeldWithNewSeries(t *testing.T) {
 	check(s2, now, "a poll one hold after the birth, 20s after the restart", 1, 0)
 	poll(s2, now.Add(100*time.Second))
 	check(s2, now, "a poll one hold after the restart", 1, 3)
-}
-
-// TestFormat4HistogramsLoad: a state of format 4 with a new histogram
-// loads, validates and shows it empty until the next poll, as that release
-// did; saved again, it is a format 5 state with the same content.
-func TestFormat4HistogramsLoad(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, "a")
-	poll(s, t0, mtg("u1", "a@x", time.Hour, time.Minute, 1, 0))
-	m := mtg("u2", "b@x", time.Hour, time.Minute, 1, 0)
-	m.UserType = "Pro"
-	poll(s, t0.Add(time.Minute), m)
-	var buf bytes.Buffer
-	encodeStateVersion(&buf, s.st, 4)
-	if err := os.WriteFile(filepath.Join(dir, "a.state"), buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s2, info := Open(dir, "a")
-	if info.LoadError != nil || info.Fresh {
-		t.Fatalf("format 4 state not loaded: %+v", info)
-	}
-	if h := s2.st.Hists["Pro"]; !h.New || h.Since != 0 {
-		t.Fatalf("format 4 histogram loaded as %+v, want new since 0", h)
-	}
-	if n := s2.Snapshot(t0).Histograms["Pro"].Duration.Count; n != 0 {
-		t.Errorf("new histogram of a format 4 state shows %d observations before the next poll", n)
-	}
-	poll(s2, t0.Add(2*time.Minute))
-	if n := s2.Snapshot(t0).Histograms["Pro"].Duration.Count; n != 1 {
-		t.Errorf("new histogram of a format 4 state shows %d observations after the next poll, want 1", n)
-	}
-	checkResaved(t, s2, dir, "a", "saved in format 5 and reloaded")
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"unicode/utf8"
 )
 
@@ -97,14 +96,6 @@ func (st *state) validate() error {
 	for _, t := range st.InvalidSeen {
 		if err := checkUnix("invalid record's first sighting", t); err != nil {
 			return err
-		}
-	}
-	if !slices.IsSorted(st.Requests) {
-		return fmt.Errorf("request times are not in order")
-	}
-	for _, t := range st.Requests {
-		if t < 0 {
-			return fmt.Errorf("request time %d out of range", t)
 		}
 	}
 	return nil

@@ -8,22 +8,21 @@ import (
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
-// TestGenerationSeesEveryChange publishes as the poller does (a new
-// snapshot only when Generation moved, otherwise the last one with fresh
-// Gauges) through baseline, new and held series, held increments shown
-// after a poll with nothing new, reloads, rollbacks and time passing, and
-// checks every publication against a fresh Snapshot.
-func TestGenerationSeesEveryChange(t *testing.T) {
+// TestChangedSeesEveryChange publishes as a poller does (a new snapshot
+// only after a poll whose result says Changed, or a new policy; otherwise
+// the last one with fresh Gauges) through baseline, new and held series,
+// held increments shown after a poll with nothing new, reloads, a poll
+// rolled back and time passing, and checks every publication against a
+// fresh Snapshot.
+func TestChangedSeesEveryChange(t *testing.T) {
 	s, _ := Open(t.TempDir(), "a")
 	now := t0
 	var last *Snapshot
-	var lastGen uint64
 	reused := 0
-	publish := func(what string) {
+	publish := func(what string, changed bool) {
 		t.Helper()
-		gen := s.Generation()
 		var snap *Snapshot
-		if last != nil && gen == lastGen {
+		if last != nil && !changed {
 			c := *last
 			c.At = now
 			c.ActiveHosts, c.PeakMeetings, c.PeakParticipants = s.Gauges(now)
@@ -32,24 +31,27 @@ func TestGenerationSeesEveryChange(t *testing.T) {
 		} else {
 			snap = s.Snapshot(now)
 		}
-		last, lastGen = snap, gen
+		last = snap
 		if fresh := s.Snapshot(now); !reflect.DeepEqual(snap, fresh) {
 			t.Fatalf("%s: published %+v\nfresh %+v", what, snap, fresh)
 		}
 	}
 	p := Policy{PerHost: true, MaxHosts: 2, HoldFor: 5 * time.Minute}
 	s.SetPolicy(p, now)
-	step := func(what string, ms ...string) {
-		t.Helper()
-		now = now.Add(5 * time.Minute)
+	meetings := func(what string, emails ...string) []umeeting.Meeting {
 		var batch []umeeting.Meeting
-		for _, e := range ms {
+		for _, e := range emails {
 			m := mtg(what+e, e, 0, time.Minute, 2, 0)
 			m.End, m.Start = now.Add(-time.Minute), now.Add(-2*time.Minute)
 			batch = append(batch, m)
 		}
-		poll(s, now, batch...)
-		publish(what)
+		return batch
+	}
+	step := func(what string, emails ...string) {
+		t.Helper()
+		now = now.Add(5 * time.Minute)
+		res := poll(s, now, meetings(what, emails...)...)
+		publish(what, res.Changed)
 	}
 	step("baseline", "a@x", "b@x")
 	step("nothing new")
@@ -58,19 +60,15 @@ func TestGenerationSeesEveryChange(t *testing.T) {
 	step("nothing new again")
 	step("a meeting", "a@x")
 	s.SetPolicy(Policy{PerHost: true, MaxHosts: 1, HoldFor: 5 * time.Minute}, now)
-	publish("reload")
+	publish("reload", true)
 	step("after reload")
 	now = now.Add(25 * time.Hour)
-	publish("a day later")
-	before := s.Generation()
-	m := mtg("rolled back", "a@x", 0, time.Minute, 1, 0)
-	m.End, m.Start = now.Add(-time.Minute), now.Add(-2*time.Minute)
-	poll(s, now, m)
-	s.Rollback()
-	if s.Generation() == before {
-		t.Error("Rollback left the generation")
+	publish("a day later", false)
+	if res := poll(s, now, meetings("rolled back", "a@x")...); !res.Changed {
+		t.Error("a poll that counted a meeting did not say Changed")
 	}
-	publish("rolled back")
+	s.rollback()
+	publish("rolled back", false)
 	if reused < 3 {
 		t.Errorf("only %d publications reused the last snapshot", reused)
 	}
