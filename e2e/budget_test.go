@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/store"
 )
 
 // TestBudgetSurvivesRestarts: the daily request budget was kept in memory
@@ -75,6 +77,49 @@ func TestFailedStartSendsNoRequest(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // a poll started by mistake would have reached the simulator
 		if n := sim.Requests(); n != 0 {
 			t.Fatalf("%s: a failed start sent %d requests", name, n)
+		}
+	}
+}
+
+// TestHistorySharesTheBudget: `history` did not spend the account's request
+// budget: with daily_request_budget: 12, the exporter and three history
+// runs sent 36 requests, and min_request_interval held within each process
+// only. Two history runs beside a running exporter now send, with it, no
+// more than the budget, each request recorded in the request log at least
+// the interval after the one before.
+func TestHistorySharesTheBudget(t *testing.T) {
+	const budget, interval = 10, 200 * time.Millisecond
+	sim, apiURL := newSim(t, simulator.Options{Hosts: 5})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, apiURL, "    min_request_interval: 200ms", "backfill: 40d")
+	text := strings.Replace(mustRead(t, cfg), "daily_request_budget: 0", fmt.Sprint("daily_request_budget: ", budget), 1)
+	os.WriteFile(cfg, []byte(strings.Replace(text, "page_size: 25", "page_size: 100", 1)), 0o600)
+	data := filepath.Join(dir, "data")
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+data)
+	waitFor(t, 30*time.Second, "a finished poll", func() bool {
+		n, _ := sumMetric(e.Metrics(), "umeeting_polls_total", `account="e2e"`)
+		return n >= 1
+	})
+	for range 2 {
+		out, err := runBounded(t, exec.Command(exporterBinary, "history", "--config.file="+cfg, "--storage.path="+data,
+			"--output="+filepath.Join(t.TempDir(), "h.om"), "--label=job=umeeting", "--label=instance=x"))
+		if err != nil && !strings.Contains(out, "daily request budget exhausted") {
+			t.Fatalf("history: %v\n%s", err, out)
+		}
+	}
+	// The exporter polls every 2s until the budget is spent.
+	waitFor(t, 40*time.Second, "the budget spent", func() bool { return sim.Requests() >= budget })
+	time.Sleep(3 * time.Second) // a poll beyond the budget would have come
+	if n := sim.Requests(); n > budget {
+		t.Errorf("the exporter and two history runs sent %d requests with daily_request_budget: %d", n, budget)
+	}
+	logged, err := store.ReadRequestTimes(data, "e2e")
+	if err != nil || len(logged) != sim.Requests() {
+		t.Fatalf("the request log holds %d requests (%v), the API saw %d", len(logged), err, sim.Requests())
+	}
+	for i := 1; i < len(logged); i++ {
+		if d := logged[i].Sub(logged[i-1]); d < interval {
+			t.Errorf("requests %d and %d recorded %s apart, min_request_interval is %s", i, i+1, d, interval)
 		}
 	}
 }
