@@ -147,7 +147,7 @@ func main() {
 	reg.MustRegister(
 		versioncollector.NewCollector(exporterName),
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collector.NewProcessCollector(),
 		coll.Status(), // usage metrics are served from coll.Cache()
 	)
 

@@ -53,9 +53,11 @@ func NewHandler(cache *Cache, live prometheus.Gatherer, opts HandlerOpts) *Handl
 // bufPool holds the buffers the live families are encoded into.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// zwPool holds the compressors of the live part of gzip answers.
+// zwPool holds the writers of the live part of gzip answers. The live
+// part (about 10 KB) is stored, not compressed: compressing it cost a gzip
+// scrape at 10,000 hosts a quarter of its time, for 2% of its size.
 var zwPool = sync.Pool{New: func() any {
-	zw, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid
+	zw, _ := flate.NewWriter(nil, flate.NoCompression) // the level is valid
 	return zw
 }}
 
