@@ -13,7 +13,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
-// This file proves what README "How counting works" says, through a real
+// This file proves what docs/counting.md says, through a real
 // Prometheus of each release (2.42 and 3.x) scraping the real exporter every
 // second: a new host's
 // first meeting is seen by increase(); renames, user_type changes and hosts

@@ -34,7 +34,7 @@ var replicaDiffers = map[string]string{
 }
 
 // TestMixinWithTwoReplicas runs two replicas of the exporter on one API, as
-// the README's high-availability section recommends, and checks on a real
+// docs/high-availability.md recommends, and checks on a real
 // Prometheus of each release that the recording rules and every dashboard
 // query give the figures of one replica: one Prometheus scrapes both
 // replicas, another only the first, and their answers at the same instant

@@ -5,7 +5,7 @@
 #   - Prometheus 3.x (prometheus and promtool) at the pinned version below,
 #     built from the Go module proxy into a cache outside the repository,
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/umeeting-prom3/VERSION, so that only the
-#     first run builds it (see README, "How they are tested").
+#     first run builds it (see docs/development.md).
 #   - Debian's slapd package (OpenLDAP) for the directory tests, which start
 #     their own slapd on 127.0.0.1 with a generated config (never the
 #     system's service);
