@@ -1,4 +1,5 @@
-# umeeting_exporter: `make test` runs the whole test suite; `make build` builds the binary.
+# umeeting_exporter: `make test` runs the whole test suite; `make build` builds the binary;
+# `make release` the release archives.
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -9,12 +10,19 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.BuildUser=$(shell whoami)@$(shell hostname) \
              -X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build test test-deps vet unit rules bench fmt-check
+.PHONY: all build release test test-deps vet unit rules bench fmt-check
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o umeeting_exporter .
+
+# Release archives for these platforms into .tarballs/, with sha256sums.txt
+# (see scripts/release.sh): binary, README, docs, config.yml, dashboards,
+# rules and the systemd unit. VERSION=1.2.0 make release names a release.
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+release:
+	@GO="$(GO)" VERSION="$(VERSION)" LDFLAGS="$(LDFLAGS)" scripts/release.sh $(RELEASE_PLATFORMS)
 
 # The whole suite: static checks, unit and fuzz-seed tests with the race
 # detector, end-to-end tests of the real binary (simulator, real Prometheus),
