@@ -1,8 +1,4 @@
-// Package poller knows time: it polls each account on its schedule, never
-// two polls of one account at once, applies a successful poll to the
-// account's store as a whole, saves it, and hands fresh snapshots to the
-// collector. A failed poll changes no count: the last good numbers stay
-// served and umeeting_up says the poll failed.
+// Package poller knows time: it polls each account on its schedule, never two polls of one account at once, commits a successful poll to the account's store, and hands the collector a new snapshot when the store says the poll changed what it shows.
 package poller
 
 import (

@@ -206,7 +206,9 @@ func pollTimeout(s settings, win store.Window) time.Duration {
 }
 
 // poll fetches the window, and only when the whole fetch succeeded applies
-// it to the store, saves the store and publishes a new snapshot.
+// it to the store, saves the store and publishes a new snapshot. A failed
+// poll changes no count: the last good numbers stay served and umeeting_up
+// says the poll failed.
 func (r *runner) poll(ctx context.Context) error {
 	s, client := r.current()
 	start := r.now()
