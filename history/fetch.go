@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/budget"
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
@@ -179,7 +180,7 @@ func fetchMonths(ctx context.Context, account string, f Fetcher, c cache, ms []m
 		col := newMonthSink()
 		start := time.Now()
 		if err := f.Fetch(ctx, m.From, m.To, col); err != nil {
-			if errors.Is(err, umeeting.ErrBudgetExhausted) {
+			if errors.Is(err, budget.ErrExhausted) {
 				return fmt.Errorf("account %s: month %s: %w; %d of %d months are saved in %s, run the same command again later to resume",
 					account, span(m), err, i, len(ms), c.dir)
 			}
@@ -215,7 +216,7 @@ func fetchOlder(ctx context.Context, account string, f Fetcher, c cache, ms []mo
 			col := newMonthSink()
 			start := time.Now()
 			err := f.Fetch(ctx, m.From, m.To, col)
-			if errors.Is(err, umeeting.ErrBudgetExhausted) {
+			if errors.Is(err, budget.ErrExhausted) {
 				return nil, time.Time{}, fmt.Errorf("account %s: month %s: %w; the months fetched so far are saved in %s, run the same command again later to resume",
 					account, span(m), err, c.dir)
 			}
@@ -247,8 +248,8 @@ func fetchOlder(ctx context.Context, account string, f Fetcher, c cache, ms []mo
 // account's daily_request_budget and min_request_interval, spent together
 // with the exporter (and any other run) through the request log in dir,
 // and at most maxRequests of them for this run.
-func sharedBudget(a config.Account, dir string, st *store.Store, maxRequests int) *umeeting.Budget {
-	b := umeeting.NewBudget(a.DailyRequestBudget, a.MinRequestInterval.D())
+func sharedBudget(a config.Account, dir string, st *store.Store, maxRequests int) *budget.Budget {
+	b := budget.New(a.DailyRequestBudget, a.MinRequestInterval.D())
 	b.Share(&runLedger{Ledger: store.ShareRequestLog(dir, a.Name), left: maxRequests, max: maxRequests})
 	return b
 }
@@ -257,7 +258,7 @@ func sharedBudget(a config.Account, dir string, st *store.Store, maxRequests int
 // that needs more requests stops with its progress saved, and the next run
 // resumes.
 type runLedger struct {
-	umeeting.Ledger
+	budget.Ledger
 	left, max int
 }
 
@@ -265,7 +266,7 @@ type runLedger struct {
 // spends it in the account's ledger.
 func (r *runLedger) Spend(decide func([]time.Time) ([]time.Time, bool)) error {
 	if r.left <= 0 {
-		return fmt.Errorf("%w: this run made its %d requests (--max-requests)", umeeting.ErrBudgetExhausted, r.max)
+		return fmt.Errorf("%w: this run made its %d requests (--max-requests)", budget.ErrExhausted, r.max)
 	}
 	return r.Ledger.Spend(func(recorded []time.Time) ([]time.Time, bool) {
 		window, ok := decide(recorded)

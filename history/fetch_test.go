@@ -16,13 +16,13 @@ import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/umeeting/umeeting_exporter/budget"
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
-	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // TestEmptyMonthAskedAgain: one transient {"status":200,"data":null} for a
@@ -96,18 +96,18 @@ func closest(times []time.Time) time.Duration {
 // log: a run before the exporter starts, and one beside it, together with
 // the exporter send at most the budget, never closer than the interval.
 func TestBudgetSharedWithExporter(t *testing.T) {
-	const budget, interval = 8, 300 * time.Millisecond
+	const perDay, interval = 8, 300 * time.Millisecond
 	f := newFixture(t, 10, 60*24*time.Hour) // 3 months: 3 requests or more
 	seen := &requestTimes{h: f.sim}
 	srv := httptest.NewServer(seen)
 	t.Cleanup(srv.Close)
 	a := &f.cfg.Accounts[0]
-	a.APIURL, a.DailyRequestBudget, a.MinRequestInterval = srv.URL+simulator.APIPath, budget, config.NewDuration(interval)
+	a.APIURL, a.DailyRequestBudget, a.MinRequestInterval = srv.URL+simulator.APIPath, perDay, config.NewDuration(interval)
 	before := f.sim.Requests()
 	opts := Options{StorageDir: f.dir, Output: filepath.Join(t.TempDir(), "h.om"), Step: time.Hour,
 		Labels: map[string]string{"job": "j", "instance": "i"}, MaxRequests: 3}
 	err := Run(context.Background(), f.cfg, opts)
-	if n := f.sim.Requests() - before; n == 0 || (err != nil && !errors.Is(err, umeeting.ErrBudgetExhausted)) {
+	if n := f.sim.Requests() - before; n == 0 || (err != nil && !errors.Is(err, budget.ErrExhausted)) {
 		t.Fatalf("the first run made %d requests: %v", n, err)
 	}
 
@@ -120,16 +120,16 @@ func TestBudgetSharedWithExporter(t *testing.T) {
 	}
 	opts.MaxRequests = 0
 	opts.Output = filepath.Join(t.TempDir(), "h.om")
-	if err := Run(context.Background(), f.cfg, opts); err != nil && !errors.Is(err, umeeting.ErrBudgetExhausted) {
+	if err := Run(context.Background(), f.cfg, opts); err != nil && !errors.Is(err, budget.ErrExhausted) {
 		t.Fatal(err)
 	}
 	// The exporter's polls and retries run until the budget is spent.
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && f.sim.Requests()-before < budget; {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && f.sim.Requests()-before < perDay; {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(2 * interval) // a request beyond the budget would arrive by now
-	if n := f.sim.Requests() - before; n > budget {
-		t.Errorf("the exporter and two history runs sent %d requests with daily_request_budget: %d", n, budget)
+	if n := f.sim.Requests() - before; n > perDay {
+		t.Errorf("the exporter and two history runs sent %d requests with daily_request_budget: %d", n, perDay)
 	}
 	// Each request is spaced when it is recorded, before it is sent: at
 	// the API, the network's jitter may bring two a little closer.

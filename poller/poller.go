@@ -12,6 +12,7 @@ import (
 	"github.com/go-kit/log/level"
 	promconfig "github.com/prometheus/common/config"
 
+	"github.com/umeeting/umeeting_exporter/budget"
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/store"
@@ -98,7 +99,7 @@ type Manager struct {
 	mu      sync.Mutex
 	runners map[string]*runner
 	stores  map[string]*store.Store
-	budgets map[string]*umeeting.Budget
+	budgets map[string]*budget.Budget
 	ready   bool
 
 	// attributor joins counted meetings with the directory (nil: none).
@@ -120,7 +121,7 @@ func NewManager(dir string, coll *collector.Collector, inst *collector.Instrumen
 		dir: dir, logger: logger, coll: coll, inst: inst, now: time.Now,
 		runners: map[string]*runner{},
 		stores:  map[string]*store.Store{},
-		budgets: map[string]*umeeting.Budget{},
+		budgets: map[string]*budget.Budget{},
 	}
 }
 
@@ -233,7 +234,7 @@ type openedLog struct {
 // recorded there too, count, so that no restart, crash or history run
 // exceeds daily_request_budget. A corrupt log counts as the whole budget
 // spent when it was last written.
-func (m *Manager) persistBudget(name string, perDay int, b *umeeting.Budget, ol openedLog) {
+func (m *Manager) persistBudget(name string, perDay int, b *budget.Budget, ol openedLog) {
 	logger := log.With(m.logger, "account", name)
 	times := ol.info.Times
 	if ol.info.LoadError != nil {
@@ -276,7 +277,7 @@ func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 	b := m.budgets[a.Name]
 	if b == nil {
 		// The budget outlives reloads, so a reload cannot reset it.
-		b = umeeting.NewBudget(a.DailyRequestBudget, a.MinRequestInterval.D())
+		b = budget.New(a.DailyRequestBudget, a.MinRequestInterval.D())
 		m.budgets[a.Name] = b
 	}
 	name := a.Name
@@ -285,11 +286,16 @@ func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 }
 
 // NewClient builds the API client of an account as configured, spending
-// budget; onRequest (may be nil) sees the result of every request.
-func NewClient(a config.Account, budget *umeeting.Budget, logger log.Logger, onRequest func(result string)) (*umeeting.Client, error) {
+// b (nil: no budget); onRequest (may be nil) sees the result of every
+// request.
+func NewClient(a config.Account, b *budget.Budget, logger log.Logger, onRequest func(result string)) (*umeeting.Client, error) {
 	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "umeeting_exporter")
 	if err != nil {
 		return nil, fmt.Errorf("http_client_config: %w", err)
+	}
+	var spend umeeting.Budget // nil, not a nil *budget.Budget
+	if b != nil {
+		spend = b
 	}
 	return umeeting.New(umeeting.Config{
 		Account:      a.Name,
@@ -305,7 +311,7 @@ func NewClient(a config.Account, budget *umeeting.Budget, logger log.Logger, onR
 		MaxPages:     a.MaxPages,
 		MaxLength:    a.MaxMeetingLength.D(),
 		HTTPClient:   httpClient,
-		Budget:       budget,
+		Budget:       spend,
 		Logger:       logger,
 		OnRequest:    onRequest,
 		RetryBackoff: time.Second,

@@ -9,6 +9,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/umeeting/umeeting_exporter/budget"
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
@@ -19,7 +20,7 @@ import (
 type runner struct {
 	name   string
 	store  *store.Store
-	budget *umeeting.Budget
+	budget *budget.Budget
 	coll   *collector.Collector
 	inst   *collector.Instruments
 	now    func() time.Time
@@ -51,7 +52,7 @@ type runner struct {
 	bf           backfillState
 }
 
-func newRunner(name string, s settings, c *umeeting.Client, st *store.Store, b *umeeting.Budget,
+func newRunner(name string, s settings, c *umeeting.Client, st *store.Store, b *budget.Budget,
 	coll *collector.Collector, inst *collector.Instruments, now func() time.Time, logger log.Logger) *runner {
 	return &runner{
 		name: name, set: s, client: c, store: st, budget: b, coll: coll, inst: inst, now: now, logger: logger,

@@ -89,7 +89,7 @@ func ShareRequestLog(dir, account string) *RequestLog {
 	return &RequestLog{path: requestsPath(dir, account)}
 }
 
-// Spend is the ledger of the account's budget (umeeting.Ledger). Under an
+// Spend is the ledger of the account's budget (budget.Ledger). Under an
 // exclusive lock on ACCOUNT.requests.lock, which every process spending the
 // budget takes (the exporter and the history export), it reads the
 // requests recorded in the file, lets decide choose, and records the new

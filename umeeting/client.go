@@ -50,9 +50,15 @@ type Config struct {
 	MaxPages     int                 // requests per Fetch, unless total_records needs more; default 10000
 	MaxLength    time.Duration       // longest believable meeting; default 48h
 	HTTPClient   *http.Client        // nil = a plain client; redirects to another host are refused
-	Budget       *Budget             // request budget shared across reloads; nil = unlimited
+	Budget       Budget              // request budget shared across reloads; nil = unlimited
 	Logger       log.Logger          // go-kit; nil = nop; lines carry no account key: pass log.With(l, "account", name)
 	OnRequest    func(result string) // called once per HTTP request attempt with one of the Result* constants; may be nil
+}
+
+// Budget is what a Client needs of a request budget (budget.Budget): Take
+// waits until one request may be sent, or fails when none may.
+type Budget interface {
+	Take(ctx context.Context) error
 }
 
 // Client fetches the meetings of one account from hisMeeting. It is safe

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+
+	"github.com/umeeting/umeeting_exporter/budget"
 )
 
 const (
@@ -668,19 +670,14 @@ func TestFetchCommitAndDiscard(t *testing.T) {
 
 func TestFetchBudget(t *testing.T) {
 	api := newFakeAPI(t, serve(envelope(nil)))
-	clock := newFakeClock()
-	budget := clock.budget(2, time.Minute)
-	c := newTestClient(t, api.url(), func(c *Config) { c.Budget = budget })
+	c := newTestClient(t, api.url(), func(c *Config) { c.Budget = budget.New(2, 0) })
 	for i := range 2 {
 		if err := c.fetchDay(context.Background(), &eventSink{}); err != nil {
 			t.Fatalf("fetch %d: %v", i, err)
 		}
 	}
-	if fmt.Sprint(clock.waits) != "[1m0s]" {
-		t.Errorf("budget waits %v, want [1m0s]", clock.waits)
-	}
 	err := c.fetchDay(context.Background(), &eventSink{})
-	if !errors.Is(err, ErrBudgetExhausted) || !strings.HasPrefix(err.Error(), dayPrefix+"daily request budget exhausted") {
+	if !errors.Is(err, budget.ErrExhausted) || !strings.HasPrefix(err.Error(), dayPrefix+"daily request budget exhausted") {
 		t.Errorf("third fetch: %v", err)
 	}
 	if n := len(api.requests()); n != 2 {

@@ -1,4 +1,7 @@
-package umeeting
+// Package budget limits the API requests of one account: at most a daily
+// number in any rolling 24 hours and a minimum interval between two, kept
+// in a ledger that every process spending them shares.
+package budget
 
 import (
 	"context"
@@ -9,9 +12,9 @@ import (
 	"time"
 )
 
-// ErrBudgetExhausted is returned (wrapped) when an account has used its
+// ErrExhausted is returned (wrapped) when an account has used its
 // requests of the trailing 24 hours.
-var ErrBudgetExhausted = errors.New("daily request budget exhausted")
+var ErrExhausted = errors.New("daily request budget exhausted")
 
 // budgetWindow is the rolling window of the daily cap.
 const budgetWindow = 24 * time.Hour
@@ -43,13 +46,13 @@ type Ledger interface {
 	// holds the requests of the last day, the new one last, and Spend
 	// records the new one durably before it returns, that is before the
 	// request is sent. An error refuses the request; one wrapping
-	// ErrBudgetExhausted says the ledger's own allowance is spent.
+	// ErrExhausted says the ledger's own allowance is spent.
 	Spend(decide func(recorded []time.Time) (window []time.Time, ok bool)) error
 }
 
-// NewBudget returns a budget of perDay requests in any 24 h (perDay <= 0:
+// New returns a budget of perDay requests in any 24 h (perDay <= 0:
 // no daily cap) with at least minInterval between requests.
-func NewBudget(perDay int, minInterval time.Duration) *Budget {
+func New(perDay int, minInterval time.Duration) *Budget {
 	return newBudget(perDay, minInterval, time.Now, time.After)
 }
 
@@ -59,7 +62,7 @@ func newBudget(perDay int, minInterval time.Duration, now func() time.Time, afte
 
 // Take spends one request. It first waits until minInterval has passed
 // since the previous request, giving up at once when ctx's deadline would
-// pass first, and returns an error wrapping ErrBudgetExhausted when the
+// pass first, and returns an error wrapping ErrExhausted when the
 // last 24 h already hold perDay requests. With a ledger, the requests of
 // the other processes sharing it count too.
 func (b *Budget) Take(ctx context.Context) error {
@@ -93,7 +96,7 @@ func (b *Budget) try() (now time.Time, wait time.Duration, refused error) {
 		b.prune(now)
 		if b.perDay > 0 && len(b.times) >= b.perDay {
 			refused = fmt.Errorf("%w: %d requests in the last 24h, the next is allowed at %s",
-				ErrBudgetExhausted, b.perDay, b.times[0].Add(budgetWindow).UTC().Format(time.RFC3339))
+				ErrExhausted, b.perDay, b.times[0].Add(budgetWindow).UTC().Format(time.RFC3339))
 			return nil, false
 		}
 		if !b.last.IsZero() {
@@ -123,7 +126,7 @@ func (b *Budget) try() (now time.Time, wait time.Duration, refused error) {
 	case err != nil && spent:
 		b.times = b.times[:len(b.times)-1]
 		return now, 0, fmt.Errorf("the request is not sent: it could not be recorded for daily_request_budget: %w", err)
-	case errors.Is(err, ErrBudgetExhausted):
+	case errors.Is(err, ErrExhausted):
 		return now, 0, err
 	case err != nil:
 		return now, 0, fmt.Errorf("the request is not sent: the requests of daily_request_budget could not be read: %w", err)

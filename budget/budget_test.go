@@ -1,4 +1,4 @@
-package umeeting
+package budget
 
 import (
 	"context"
@@ -17,7 +17,7 @@ type fakeClock struct {
 	waits []time.Duration
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: mustTime("2026-11-20T00:00:00Z")} }
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)} }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
@@ -59,12 +59,12 @@ func TestBudgetDailyCap(t *testing.T) {
 		clock.Advance(time.Hour)
 	}
 	err := b.Take(ctx)
-	if !errors.Is(err, ErrBudgetExhausted) || b.Remaining() != 0 {
+	if !errors.Is(err, ErrExhausted) || b.Remaining() != 0 {
 		t.Fatalf("4th take: %v, remaining %d; want exhausted, 0", err, b.Remaining())
 	}
 	// The window rolls: the first request leaves it 24 h after it was made.
 	clock.Advance(21*time.Hour - time.Second)
-	if err := b.Take(ctx); !errors.Is(err, ErrBudgetExhausted) {
+	if err := b.Take(ctx); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("a second before the first request expires: %v", err)
 	}
 	clock.Advance(time.Second)
@@ -74,7 +74,7 @@ func TestBudgetDailyCap(t *testing.T) {
 	if err := b.Take(ctx); err != nil {
 		t.Fatalf("after the first request expired: %v", err)
 	}
-	if err := b.Take(ctx); !errors.Is(err, ErrBudgetExhausted) {
+	if err := b.Take(ctx); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("window full again: %v", err)
 	}
 	if len(clock.waits) != 0 {
@@ -114,7 +114,7 @@ func TestBudgetMinInterval(t *testing.T) {
 }
 
 func TestBudgetWaitHonoursContext(t *testing.T) {
-	b := NewBudget(10, time.Hour)
+	b := New(10, time.Hour)
 	if err := b.Take(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestBudgetConcurrent(t *testing.T) {
 			defer mu.Unlock()
 			if err == nil {
 				ok++
-			} else if errors.Is(err, ErrBudgetExhausted) {
+			} else if errors.Is(err, ErrExhausted) {
 				fail++
 			}
 		}()
@@ -215,7 +215,7 @@ func TestBudgetRestoreAcrossRestarts(t *testing.T) {
 	if len(clock.waits) == waitsBefore {
 		t.Error("the minimum interval since the last request of the earlier run was not kept")
 	}
-	if err := second.Take(ctx); !errors.Is(err, ErrBudgetExhausted) {
+	if err := second.Take(ctx); !errors.Is(err, ErrExhausted) {
 		t.Errorf("6th request in a day across a restart: %v", err)
 	}
 }
@@ -238,7 +238,7 @@ func TestBudgetSharedLedger(t *testing.T) {
 		}
 		if err := b.Take(context.Background()); err == nil {
 			sent++
-		} else if !errors.Is(err, ErrBudgetExhausted) {
+		} else if !errors.Is(err, ErrExhausted) {
 			t.Fatal(err)
 		}
 	}
