@@ -383,6 +383,36 @@ func TestCorruptStateIsKeptAsideAndExporterStarts(t *testing.T) {
 	}
 }
 
+// TestImplausibleStorageFilesAreSetAside: a sparse 1 TiB state file, a
+// request log linked to /dev/zero, neither crashes nor hangs a start:
+// both are moved aside and counting starts from zero.
+func TestImplausibleStorageFilesAreSetAside(t *testing.T) {
+	sim, apiURL := newSim(t, simulator.Options{})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o750)
+	f, err := os.Create(filepath.Join(data, "e2e.state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(1 << 40)
+	f.Close()
+	if err := os.Symlink("/dev/zero", filepath.Join(data, "e2e.requests")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, apiURL, retries, "")
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+data)
+	waitExact(t, e, sim, "e2e")
+	for _, file := range []string{"e2e.state", "e2e.requests"} {
+		if aside, _ := filepath.Glob(filepath.Join(data, file+".corrupt-*")); len(aside) != 1 {
+			t.Errorf("%s not moved aside: %v", file, aside)
+		}
+	}
+	if !strings.Contains(e.Logs.String(), "not a storage file") {
+		t.Errorf("the log does not say why:\n%s", e.Logs.String())
+	}
+}
+
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yml")

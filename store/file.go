@@ -52,17 +52,20 @@ func Open(dir, account string) (*Store, OpenInfo) {
 	s := &Store{path: path, st: newState(), policy: DefaultPolicy}
 	var info OpenInfo
 	info.RemovedTemp = append(removeStaleTemp(path), removeStaleTemp(seamPath(path))...)
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		info.Fresh = true
 		return s, info
-	case err != nil:
+	case err != nil && !errors.Is(err, errImplausible): // an implausible file is moved aside below
 		info.ReadError = fmt.Errorf("state file %s exists but cannot be read (fix its permissions or the disk, or move it away to start from zero): %w", path, err)
 		s.saveBlocked = info.ReadError
 		return s, info
 	}
-	st, err := decodeState(data)
+	var st *state
+	if err == nil {
+		st, err = decodeState(data)
+	}
 	if err == nil {
 		err = st.validate()
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 )
 
@@ -18,7 +17,7 @@ var ErrNoState = errors.New("no state file")
 // Store never saves.
 func ReadOnly(dir, account string) (*Store, error) {
 	path := filepath.Join(dir, account+".state")
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoState)
 	}

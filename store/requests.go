@@ -56,14 +56,16 @@ func OpenRequestLog(dir, account string) (*RequestLog, RequestLogInfo, error) {
 	l := &RequestLog{path: requestsPath(dir, account)}
 	var info RequestLogInfo
 	removeStaleTemp(l.path)
-	data, err := os.ReadFile(l.path)
+	data, err := readFile(l.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return l, info, nil
-	case err != nil:
+	case err != nil && !errors.Is(err, errImplausible): // an implausible file is moved aside below
 		return nil, info, fmt.Errorf("request budget file %s exists but cannot be read (fix its permissions or the disk, or move it away): %w", l.path, err)
 	}
-	info.Times, err = decodeRequests(data)
+	if err == nil {
+		info.Times, err = decodeRequests(data)
+	}
 	if err == nil {
 		l.records = len(info.Times)
 		if (len(data)-len(requestsMagic))%requestsRecord != 0 {
@@ -102,7 +104,7 @@ func (l *RequestLog) Spend(decide func(recorded []time.Time) (window []time.Time
 		return fmt.Errorf("locking request budget file: %w", err)
 	}
 	defer unlock()
-	data, err := os.ReadFile(l.path)
+	data, err := readFile(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		data, err = nil, nil
 		l.records = 0
@@ -132,7 +134,7 @@ func (l *RequestLog) Spend(decide func(recorded []time.Time) (window []time.Time
 // there is no file.
 func ReadRequestTimes(dir, account string) ([]time.Time, error) {
 	path := requestsPath(dir, account)
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

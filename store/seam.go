@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 )
 
 // The state as the baseline poll saved it is kept in ACCOUNT.state.seam:
@@ -28,7 +27,7 @@ func ReadSeam(dir, account string) (*Store, error) {
 		return nil, err
 	}
 	path := seamPath(s.path)
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (its first start was made by a release that did not keep it)", path, ErrNoSeam)
 	}
