@@ -192,8 +192,7 @@ func decodeV1(b *testing.B, body []byte, start time.Time) int {
 
 // BenchmarkFetchPages fetches an unchanged window of 10,000 records in 100
 // pages, as a steady poll does, into a sink that keeps nothing: the CPU
-// time of the requests and of reading answers whose records the memo
-// already holds (cold: a new Client every time, everything parsed).
+// time of the requests and of decoding every answer.
 func BenchmarkFetchPages(b *testing.B) {
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	const pages, perPage = 100, 100
@@ -213,34 +212,20 @@ func BenchmarkFetchPages(b *testing.B) {
 		w.Write(bodies[max(1, min(p, pages))])
 	}))
 	defer srv.Close()
-	newClient := func() *Client {
-		c, err := New(Config{Account: "bench", URL: srv.URL, APIKey: "k", APISecret: "s", Location: time.UTC, MaxLength: time.Hour})
-		if err != nil {
+	c, err := New(Config{Account: "bench", URL: srv.URL, APIKey: "k", APISecret: "s", Location: time.UTC, MaxLength: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sink := &memSink{b: b, every: 1 << 30}
+	ctx := context.Background()
+	from, to := start.Add(-time.Hour), start.Add(3*time.Hour)
+	for b.Loop() {
+		sink.meetings = 0
+		if err := c.Fetch(ctx, from, to, sink); err != nil {
 			b.Fatal(err)
 		}
-		return c
-	}
-	for _, mode := range []string{"warm", "cold"} {
-		b.Run(mode, func(b *testing.B) {
-			c := newClient()
-			sink := &memSink{b: b, every: 1 << 30}
-			ctx := context.Background()
-			from, to := start.Add(-time.Hour), start.Add(3*time.Hour)
-			if err := c.Fetch(ctx, from, to, sink); err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				if mode == "cold" {
-					c = newClient()
-				}
-				sink.meetings = 0
-				if err := c.Fetch(ctx, from, to, sink); err != nil {
-					b.Fatal(err)
-				}
-				if sink.meetings != pages*perPage {
-					b.Fatalf("%d meetings, want %d", sink.meetings, pages*perPage)
-				}
-			}
-		})
+		if sink.meetings != pages*perPage {
+			b.Fatalf("%d meetings, want %d", sink.meetings, pages*perPage)
+		}
 	}
 }

@@ -1,33 +1,24 @@
-// Command pollcpu measures, on the real binaries, what polls cost in the
-// steady state of an account with 10,000 hosts (110,000 series), for this
-// tree and for the previous design side by side (issue #12): the CPU time
-// of a poll that counts nothing new, and the resident set after the first
-// poll and after 20 more. Both binaries poll the same simulator (one
-// meeting per host in the lookback, paged at 100) every few seconds and
-// are never scraped. Run from the repository root:
+// Command pollcpu measures, on the real binary, what polls cost in the
+// steady state of an account with -hosts hosts and -per-host meetings each
+// in the lookback (10,000 and 2 by default: 20,000 meetings listed per
+// poll, paged at 100), side by side with the poll floor: the CPU time of a
+// poll, and the resident set after the first poll and after the last. The
+// poll floor (scripts/pollcpu/floor) sends the same requests with net/http
+// and decodes every answer with encoding/json into structs, nothing more:
+// what any client of this API pays. Both poll the same simulator every
+// -interval and are never scraped. Run from the repository root:
 //
-//	go run ./scripts/pollcpu [-previous 2f8324b] [-polls 20] [-budget 0] [-rounds 1]
+//	go run ./scripts/pollcpu [-hosts 10000] [-per-host 2] [-polls 10] [-new 0] [-rounds 2]
 //
-// A third program, the HTTP floor (scripts/pollcpu/floor), sends the same
-// requests with the same HTTP client and only reads the answers: no poll
-// can cost less. With -rounds N the three are measured N times each, in
-// turns (this tree, the previous design, the floor, this tree, ...), so
-// that all see the same moments of a shared machine; each round and the
-// median ratios are printed. -warmup N leaves N polls after the first out
-// of the measure: the steady state comes after them.
-//
-// With -new N, N meetings of existing hosts are added to the simulator
-// every poll interval, so that polls count about N meetings each (a poll
-// that counts a few meetings; compare with -previous set to the revision
-// before the incremental publication, b0761a8).
-//
-// -budget sets daily_request_budget (0: none; the default of the config is
-// 2000), so that what keeping the budget's request times durable costs is
-// measured too; each poll takes hosts/100 requests, so -polls must leave
-// the budget enough for them. -cpuprofile profiles this tree's binary over
-// the measured polls (and does not run the others).
-//
-// It stops by itself (about 3 minutes a round).
+// With -rounds N both are measured N times, in turns (the exporter, the
+// floor, the exporter, ...), so that both see the same moments of a shared
+// machine; each round and the median ratio are printed. -warmup N leaves N
+// polls after the first out of the measure. With -new N, N meetings of
+// existing hosts are added to the simulator every poll interval, so that
+// polls count about N meetings each. -budget sets daily_request_budget (0:
+// none), so that keeping each request durable in the request log is
+// measured too. -cpuprofile profiles the exporter over the measured polls
+// (and does not run the floor).
 package main
 
 import (
@@ -55,22 +46,23 @@ import (
 )
 
 var (
-	previous = flag.String("previous", "2f8324b", "git revision of the previous design, before the exposition cache")
-	hosts    = flag.Int("hosts", 10000, "hosts of the account, each with one meeting in the lookback")
-	polls    = flag.Int("polls", 20, "polls measured after the first and the warm-up")
+	hosts    = flag.Int("hosts", 10000, "hosts of the account")
+	perHost  = flag.Int("per-host", 2, "meetings of each host in the lookback")
+	polls    = flag.Int("polls", 10, "polls measured after the first and the warm-up")
 	warmup   = flag.Int("warmup", 0, "polls after the first that are not measured (the steady state comes after them)")
 	interval = flag.Duration("interval", 3*time.Second, "poll interval")
 	newMeets = flag.Int("new", 0, "meetings of existing hosts added every poll interval (0: polls count nothing new)")
 	budget   = flag.Int("budget", 0, "daily_request_budget of the account (0: none)")
-	logLevel = flag.String("log.level", "debug", "the exporters' --log.level; below debug, polls are counted from the API's bursts of requests, as polls that count nothing log no line then")
-	profile  = flag.String("cpuprofile", "", "write a CPU profile of this tree's binary over the measured polls to this file (the previous design is not run)")
-	rounds   = flag.Int("rounds", 1, "measure each binary this many times, in turns")
+	logLevel = flag.String("log.level", "debug", "the exporter's --log.level; below debug, polls are counted from the API's bursts of requests, as polls that count nothing log no line then")
+	profile  = flag.String("cpuprofile", "", "write a CPU profile of the exporter over the measured polls to this file (the floor is not run)")
+	rounds   = flag.Int("rounds", 2, "measure each binary this many times, in turns")
 )
 
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
-	if pages := (*hosts + 99) / 100; *budget > 0 && (*polls+2)*pages > *budget {
+	pages := (*hosts**perHost + 99) / 100
+	if *budget > 0 && (*polls+2)*pages > *budget {
 		log.Fatalf("-budget %d does not allow %d polls of %d requests (-polls counts after the first)", *budget, *polls+2, pages)
 	}
 	dir, err := os.MkdirTemp("", "pollcpu")
@@ -80,23 +72,17 @@ func main() {
 	defer os.RemoveAll(dir)
 	current := filepath.Join(dir, "current")
 	build(".", current)
-	src := filepath.Join(dir, "src")
-	os.MkdirAll(src, 0o755)
-	if out, err := exec.Command("sh", "-c", fmt.Sprintf("git archive %s | tar -x -C %s", *previous, src)).CombinedOutput(); err != nil {
-		log.Fatalf("git archive %s: %v\n%s", *previous, err, out)
-	}
-	prev := filepath.Join(dir, "previous")
-	build(src, prev)
 	floor := filepath.Join(dir, "floor")
 	build("./scripts/pollcpu/floor", floor)
 
 	now := time.Now()
 	sim := simulator.New(simulator.Options{APIKey: "k", APISecret: "s", NoGenerated: true})
-	ms := make([]umeeting.Meeting, *hosts)
+	ms := make([]umeeting.Meeting, *hosts**perHost)
 	for i := range ms {
+		h := i % *hosts
 		end := now.Add(-time.Hour - time.Duration(i%(20*3600))*time.Second)
-		ms[i] = umeeting.Meeting{UUID: fmt.Sprintf("m%07dXw8NitKXw==", i), Host: fmt.Sprintf("Host %d", i), Email: fmt.Sprintf("host%d@example.com", i),
-			UserType: []string{"Corp", "Pro", "Basic", "Edu"}[i%4], Start: end.Add(-time.Duration(5+i%90) * time.Minute), End: end,
+		ms[i] = umeeting.Meeting{UUID: fmt.Sprintf("m%07dXw8NitKXw==", i), Host: fmt.Sprintf("Host %d", h), Email: fmt.Sprintf("host%d@example.com", h),
+			UserType: []string{"Corp", "Pro", "Basic", "Edu"}[h%4], Start: end.Add(-time.Duration(5+i%90) * time.Minute), End: end,
 			Participants: 1 + i%30, Features: umeeting.Feature(i % 64)}
 	}
 	sim.Add(ms...)
@@ -120,16 +106,15 @@ accounts:
 	if *newMeets > 0 {
 		what = fmt.Sprintf("%d new meetings every %s", *newMeets, *interval)
 	}
-	fmt.Printf("%d hosts, one meeting each in the lookback, polled every %s, daily_request_budget %d; %d polls (%s) measured after the first and %d more\n\n",
-		*hosts, *interval, *budget, *polls, what, *warmup)
-	fmt.Printf("| round | binary | CPU per poll, %s | RSS after the first poll | RSS after the last | ratio |\n", what)
-	fmt.Println("| ---: | --- | ---: | ---: | ---: | ---: |")
-	binaries := []binary{{name: "this tree", path: current}, {name: "previous design (" + *previous + ")", path: prev},
-		{name: "HTTP floor: the same requests, answers read and dropped", path: floor,
-			args: []string{fmt.Sprint("-pages=", (*hosts+99)/100)}, floor: true}}
-	var ratios, floors []float64
+	fmt.Printf("%d hosts, %d meetings each in the lookback (%d pages a poll), polled every %s, daily_request_budget %d; %d polls (%s) measured after the first and %d more\n\n",
+		*hosts, *perHost, pages, *interval, *budget, *polls, what, *warmup)
+	fmt.Printf("| round | binary | CPU per poll, %s | RSS after the first poll | RSS after the last |\n", what)
+	fmt.Println("| ---: | --- | ---: | ---: | ---: |")
+	binaries := []binary{{name: "this tree", path: current},
+		{name: "poll floor: the same requests, decoded with encoding/json", path: floor, args: []string{fmt.Sprint("-pages=", pages)}, floor: true}}
+	var ratios []float64
 	for round := 1; round <= *rounds; round++ {
-		var cpu [3]float64
+		var cpu [2]float64
 		for i, b := range binaries {
 			prof := ""
 			if i == 0 {
@@ -140,15 +125,12 @@ accounts:
 			}
 			c, first, last := run(b, cfg, filepath.Join(dir, fmt.Sprintf("data%d-%d", round, i)), sim, prof)
 			cpu[i] = c
-			fmt.Printf("| %d | %s | %.1f ms | %.0f MiB | %.0f MiB | %.2f |\n", round, b.name, c*1000, first/(1<<20), last/(1<<20), last/first)
+			fmt.Printf("| %d | %s | %.1f ms | %.0f MiB | %.0f MiB |\n", round, b.name, c*1000, first/(1<<20), last/(1<<20))
 		}
-		ratios = append(ratios, 100*cpu[0]/cpu[1])
-		floors = append(floors, 100*cpu[2]/cpu[1])
+		ratios = append(ratios, cpu[0]/cpu[1])
 	}
 	slices.Sort(ratios)
-	slices.Sort(floors)
-	fmt.Printf("\nCPU per poll, this tree / previous design, by round (sorted): %.1f%%; median %.1f%%\n", ratios, ratios[len(ratios)/2])
-	fmt.Printf("HTTP floor / previous design, by round (sorted): %.1f%%; median %.1f%%\n", floors, floors[len(floors)/2])
+	fmt.Printf("\nCPU per poll, this tree / poll floor, by round (sorted): %.2f; median %.2f\n", ratios, ratios[len(ratios)/2])
 }
 
 // binary is a program measured: an exporter, or the HTTP floor (which
@@ -200,8 +182,8 @@ func build(src, out string) {
 
 // run starts bin, waits for its first poll, then for polls more, and
 // returns the CPU seconds per poll after the first and the resident sets.
-// Polls are counted from the debug log line each poll writes (both designs
-// do): reading /metrics would cost the previous design a full gather.
+// Polls are counted from the debug log line each poll writes, or from the
+// API's bursts of requests.
 func run(b binary, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPoll, rssFirst, rssLast float64) {
 	bin := b.path
 	l, err := net.Listen("tcp", "127.0.0.1:0")

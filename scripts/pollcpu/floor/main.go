@@ -1,13 +1,15 @@
-// Command floor is the HTTP floor of scripts/pollcpu: what the requests of
-// a poll cost and nothing else. Every poll interval it sends the requests
-// a poll of the configured account sends (the same HTTP client, built by
+// Command floor is the poll floor of scripts/pollcpu: what any client of
+// the API pays for a poll. Every poll interval it sends the requests a
+// poll of the configured account sends (the same HTTP client, built by
 // prometheus/common from the account's http_client_config, and the same
-// form) and reads each answer to its end, doing nothing with it. It takes
-// the exporter's flags, so that scripts/pollcpu runs it as it runs the
-// exporters, and -pages, the requests of a poll.
+// form) and decodes each answer with encoding/json into structs, doing
+// nothing more with them. It takes the exporter's flags, so that
+// scripts/pollcpu runs it as it runs the exporter, and -pages, the
+// requests of a poll.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
 	"log"
@@ -19,6 +21,7 @@ import (
 	promconfig "github.com/prometheus/common/config"
 
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
 )
 
 func main() {
@@ -37,7 +40,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	buf := make([]byte, 64<<10) // as large as the exporter's reads
 	for {
 		start := time.Now()
 		// The dates a poll asks for, padded: the same records.
@@ -50,12 +52,11 @@ func main() {
 			if err != nil {
 				log.Fatal(err)
 			}
-			for err == nil {
-				_, err = resp.Body.Read(buf)
-			}
-			if err != io.EOF {
+			var answer umeetingtest.Answer
+			if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
 				log.Fatal(err)
 			}
+			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 		time.Sleep(time.Until(start.Add(cfg.PollInterval.D())))
