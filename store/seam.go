@@ -13,7 +13,7 @@ import (
 func seamPath(statePath string) string { return statePath + ".seam" }
 
 // ErrNoSeam is returned by ReadSeam when the state at the seam was not kept
-// (a state of an older release).
+// (it was removed).
 var ErrNoSeam = errors.New("no copy of the state at the seam")
 
 // atSeam says whether the state is the one the baseline poll just made.
@@ -29,7 +29,7 @@ func ReadSeam(dir, account string) (*Store, error) {
 	path := seamPath(s.path)
 	data, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w (its first start was made by a release that did not keep it)", path, ErrNoSeam)
+		return nil, fmt.Errorf("%s: %w (removed since the first start)", path, ErrNoSeam)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the state at the seam: %w", err)

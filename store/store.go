@@ -98,7 +98,7 @@ type Counters struct {
 type series struct {
 	Counters
 	// Created is the unix time the series was first published at zero; 0
-	// for baseline series and those of older releases.
+	// for baseline series.
 	Created int64
 	// Exposed says the series was in the last published snapshot, since
 	// Since (unix seconds).
@@ -169,7 +169,7 @@ type Histograms struct {
 	// created with them, so that their first observations show together
 	// with those series' first increments.
 	New   bool
-	Since int64 // unix seconds; 0 in states of format 4: the next poll
+	Since int64 // unix seconds
 }
 
 func (h *Histograms) clone() *Histograms {
@@ -201,8 +201,7 @@ type header struct {
 	NextOrder      uint64
 	// Horizon never decreases: nothing that ended before it is counted.
 	Horizon int64
-	// Seam is the time of the first poll (the baseline); 0 for states of
-	// older releases.
+	// Seam is the time of the first poll (the baseline); 0 before it.
 	Seam int64
 	// MaxEnd is the latest end of a listed meeting, at most the poll time:
 	// the horizon follows the data, so a clock stepped forward cannot push
@@ -432,7 +431,7 @@ func (s *Store) CountedThrough() time.Time {
 }
 
 // Seam is the time of the first poll, whose backfill is in the counters'
-// starting values; zero for states of releases before it was kept.
+// starting values; zero before it.
 func (s *Store) Seam() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -115,8 +115,7 @@ func TestUnsavedPollsStillFailWhenSavesAreBlocked(t *testing.T) {
 // TestAdmissionCacheFollowsHostsAndPolicy: the admission kept from poll to
 // poll is the one computed afresh after every kind of change (new hosts
 // past MaxHosts, a rename into an exclusion, a new policy, a rollback), and
-// every host's Admitted and series' Exposed follow it, though a poll that
-// moved no host and counted nothing does not visit them.
+// every host's Admitted and series' Exposed follow it.
 func TestAdmissionCacheFollowsHostsAndPolicy(t *testing.T) {
 	s, _ := Open(t.TempDir(), "a")
 	check := func(what string) {
