@@ -115,7 +115,12 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		for _, w := range cfg.Warnings() {
+		dirWarnings, err := directory.Check(cfg)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "config file %s: %v\n", *configFile, err)
+			os.Exit(1)
+		}
+		for _, w := range append(cfg.Warnings(), dirWarnings...) {
 			fmt.Printf("%s: warning: %s\n", *configFile, w)
 		}
 		fmt.Printf("%s: OK, %d account(s)\n", *configFile, len(cfg.Accounts))

@@ -230,7 +230,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 			idleHolders = append(idleHolders, idleHolder{e, k, last})
 		}
 		if t := d.Tariffs; t != nil {
-			if price, ok := t.Monthly[e.Licence]; ok {
+			if price, ok := t.MonthlyPrice(e.Licence); ok {
 				costs[costKey{k.dept, costCenter(e.CostCenter)}] += price
 			}
 		}

@@ -320,17 +320,7 @@ func TestChargebackCostCentresCapped(t *testing.T) {
 		fmt.Fprintf(&csv, "p%02d@x.com,D,CC-%02d,S,Pro\n", i, i)
 	}
 	fmt.Fprintf(&csv, "big@x.com,D,CC-00,S,Pro\n")
-	dirs := directory.NewManager(log.NewNopLogger(), nil)
-	defer dirs.Stop()
-	dirs.Apply(&config.Config{
-		Directory: &config.Directory{Embedded: []byte(csv.String()), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 5},
-		Tariffs:   &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10}},
-	})
-	s, _ := store.Open(t.TempDir(), "acme")
-	c := New()
-	c.SetDirectory(dirs.Current())
-	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true})
-	got := series(t, c, "umeeting_chargeback_licence_monthly_cost")
+	got := chargeback(t, csv.String(), map[string]float64{"Pro": 10})
 	var total float64
 	for _, v := range got {
 		total += v
@@ -342,4 +332,31 @@ func TestChargebackCostCentresCapped(t *testing.T) {
 		got["umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=(other),currency=EUR,department=D}"] != 250 {
 		t.Errorf("the largest cost centre was folded, or (other) is wrong: %v", got)
 	}
+}
+
+// TestChargebackTariffsIgnoreCase: a tariff prices the licence type
+// whatever its case, as licence mismatches compare them.
+func TestChargebackTariffsIgnoreCase(t *testing.T) {
+	got := chargeback(t, "email,department,cost_center,site,licence\na@x.com,D,C,S,Pro\nb@x.com,D,C,S,PRO\n", map[string]float64{"pro": 10})
+	if v := got["umeeting_chargeback_licence_monthly_cost{account=acme,cost_center=C,currency=EUR,department=D}"]; v != 20 {
+		t.Errorf("Pro and PRO priced by the tariff of pro: %v, want 20", got)
+	}
+}
+
+// chargeback is the monthly licence cost series of account acme, without
+// meetings, with directory csv (max_departments 5) and monthly tariffs
+// in EUR.
+func chargeback(t *testing.T, csv string, monthly map[string]float64) map[string]float64 {
+	t.Helper()
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{
+		Directory: &config.Directory{Embedded: []byte(csv), RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 5},
+		Tariffs:   &config.Tariffs{Currency: "EUR", Monthly: monthly},
+	})
+	s, _ := store.Open(t.TempDir(), "acme")
+	c := New()
+	c.SetDirectory(dirs.Current())
+	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true})
+	return series(t, c, "umeeting_chargeback_licence_monthly_cost")
 }

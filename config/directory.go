@@ -102,6 +102,20 @@ type Tariffs struct {
 	PerPSTNMeeting float64 `yaml:"per_pstn_meeting,omitempty"`
 }
 
+// MonthlyPrice is the monthly price of a licence type; licence types
+// match whatever their case, as licence mismatches do.
+func (t *Tariffs) MonthlyPrice(licence string) (float64, bool) {
+	if p, ok := t.Monthly[licence]; ok {
+		return p, true
+	}
+	for lt, p := range t.Monthly {
+		if strings.EqualFold(lt, licence) {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
 // UnmarshalYAML sets defaults, then decodes strictly.
 func (d *Directory) UnmarshalYAML(unmarshal func(any) error) error {
 	*d = Directory{RefreshInterval: DefaultDirectoryRefresh, FileTimeout: DefaultFileTimeout, MaxDepartments: DefaultMaxDepartments}

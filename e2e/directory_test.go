@@ -477,3 +477,27 @@ func TestDirectoryFileThatBlocks(t *testing.T) {
 		t.Fatalf("SIGTERM: still running after 5s\n%s", e.Logs.String())
 	}
 }
+
+// TestConfigCheckReadsTheDirectory: --config.check fails on a directory
+// file that is missing or lacks a column, and warns about licence types
+// without a monthly tariff (tariffs match licence types whatever their
+// case).
+func TestConfigCheckReadsTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "http://127.0.0.1:1/h", "", "directory:\n  file: people.csv\ntariffs:\n  currency: EUR\n  monthly: {pro: 10}\n")
+	out, err := checkConfig(cfg)
+	if err == nil || !strings.Contains(string(out), "people.csv") || !strings.Contains(string(out), "no such file") {
+		t.Errorf("a missing directory file: err=%v\n%s", err, out)
+	}
+	csv := filepath.Join(dir, "people.csv")
+	os.WriteFile(csv, []byte("email,cost_center,site,licence\na@x.com,C,S,Pro\n"), 0o600)
+	out, err = checkConfig(cfg)
+	if err == nil || !strings.Contains(string(out), `missing column(s) ["department"]`) {
+		t.Errorf("a file without the department column: err=%v\n%s", err, out)
+	}
+	os.WriteFile(csv, []byte("email,department,cost_center,site,licence\na@x.com,D,C,S,Pro\nb@x.com,D,C,S,Basic\n"), 0o600)
+	out, err = checkConfig(cfg)
+	if err != nil || !strings.Contains(string(out), `no price for licence type "Basic"`) || strings.Contains(string(out), `"Pro"`) {
+		t.Errorf("licence types without a tariff: err=%v\n%s", err, out)
+	}
+}
