@@ -51,30 +51,24 @@ const (
 )
 
 func main() {
+	serveCmd := kingpin.Command("serve", "Poll the API and serve the metrics (the default command).").Default()
 	var (
-		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yml").String()
-		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print what is wrong, and exit.").Bool()
-		storagePath   = kingpin.Flag("storage.path", "Folder for the state that keeps counts across restarts.").Default("data").String()
-		metricsPath   = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
-		demo          = kingpin.Flag("demo", "Poll a built-in UMeeting simulator as account \"demo\"; needs no credentials.").Bool()
-		demoSimulator = kingpin.Flag("demo.simulator-address", "Loopback address of the demo simulator.").Default("127.0.0.1:0").String()
-		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
-		logFormat     = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
-		enablePprof   = kingpin.Flag("web.enable-pprof", "Serve Go profiling under /debug/pprof/ (heap, CPU, goroutines) and link it from the landing page.").Bool()
-		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9861")
-		limits        = serve.AddFlags(kingpin.CommandLine)
-
-		_          = kingpin.Command("serve", "Poll the API and serve the metrics (the default command).").Default()
-		historyCmd = kingpin.Command("history", "Write the usage of the past (config backfill or --since, up to where the live counters began) as an OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.")
-		histOut    = historyCmd.Flag("output", "OpenMetrics file to write.").Required().String()
-		histStep   = historyCmd.Flag("step", "Time between two points; must divide 24h.").Default(history.DefaultStep.String()).Duration()
-		histHosts  = historyCmd.Flag("per-host", "Write per-host series as the live exporter does; --no-per-host writes per-account series only, for large accounts.").Default("true").Bool()
-		histAccts  = historyCmd.Flag("account", "Account to export (repeatable); default every account.").Strings()
-		histLabels = historyCmd.Flag("label", "Label Prometheus adds to the exporter's series when it scrapes it, NAME=VALUE, repeatable: at least job and instance, as on its up series (e.g. --label=job=umeeting --label=instance=exporter:9861).").StringMap()
-		histSplit  = historyCmd.Flag("split", "Write one file per period of this length (whole days, e.g. 10d), named OUTPUT-YYYY-MM-DD.EXT, each imported on its own: promtool holds a whole file in memory. 0: one file.").Default("0").String()
-		histSince  = historyCmd.Flag("since", "How far back the history reaches: a duration before the first start (e.g. 180d) or a date (YYYY-MM-DD, UTC), further back than backfill; default backfill. Stops where the API serves nothing older.").String()
-		histRules  = historyCmd.Flag("rules-range-file", "Also write the --start and --end of the recording rules backfill (promtool tsdb create-blocks-from rules) to this file, one a line, for scripts.").String()
-		histMaxReq = historyCmd.Flag("max-requests", "API requests this run may make per account; when used up, run again later to resume.").Default(strconv.Itoa(history.DefaultMaxRequests)).Int()
+		serveFlags   = addCommonFlags(serveCmd)
+		configCheck  = serveCmd.Flag("config.check", "Validate the configuration file, print what is wrong, and exit.").Bool()
+		metricsPath  = serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		enablePprof  = serveCmd.Flag("web.enable-pprof", "Serve Go profiling under /debug/pprof/ (heap, CPU, goroutines) and link it from the landing page.").Bool()
+		toolkitFlags = kingpinflag.AddFlags(serveCmd, ":9861")
+		limits       = serve.AddFlags(serveCmd)
+		historyCmd   = kingpin.Command("history", "Write the usage of the past (config backfill or --since, up to where the live counters began), and the recording rules over it, as Prometheus TSDB blocks into a new or empty folder, to be moved into Prometheus's data folder (docs/history.md).")
+		histFlags    = addCommonFlags(historyCmd)
+		histOut      = historyCmd.Flag("output", "New or empty folder to write the blocks to (made 0700, files 0600: they hold e-mail addresses).").Required().String()
+		histRules    = historyCmd.Flag("rules", "Prometheus rule file whose recording rules are evaluated over the history and written as blocks too (repeatable; e.g. alerts/umeeting.rules.yml).").ExistingFiles()
+		histEval     = historyCmd.Flag("evaluation-interval", "Evaluation interval of rule groups without their own: your Prometheus's global evaluation_interval.").Default(history.DefaultEvalInterval.String()).Duration()
+		histHosts    = historyCmd.Flag("per-host", "Write per-host series as the live exporter does; --no-per-host writes per-account series only, for large accounts.").Default("true").Bool()
+		histAccts    = historyCmd.Flag("account", "Account to export (repeatable); default every account.").Strings()
+		histLabels   = historyCmd.Flag("label", "Label Prometheus adds to the exporter's series when it scrapes it, NAME=VALUE, repeatable: at least job and instance, as on its up series (e.g. --label=job=umeeting --label=instance=exporter:9861).").StringMap()
+		histSince    = historyCmd.Flag("since", "How far back the history reaches: a duration before the first start (e.g. 180d) or a date (YYYY-MM-DD, UTC), further back than backfill; default backfill. Stops where the API serves nothing older.").String()
+		histMaxReq   = historyCmd.Flag("max-requests", "API requests this run may make per account; when used up, run again later to resume.").Default(strconv.Itoa(history.DefaultMaxRequests)).Int()
 	)
 	kingpin.CommandLine.Help = "Serves UMeeting meeting usage from the hisMeeting API as Prometheus metrics.\n\n" +
 		"Polls each configured account on its own schedule and counts every finished meeting once, across restarts. " +
@@ -84,22 +78,18 @@ func main() {
 	kingpin.HelpFlag.Short('h')
 	command := kingpin.Parse()
 
-	logger, slogger := logging.New(os.Stderr, *logLevel, *logFormat)
-
 	if command == historyCmd.FullCommand() {
-		cfg, err := historyConfig(*configFile, *demo, *demoSimulator)
+		logger, _ := logging.New(os.Stderr, *histFlags.logLevel, *histFlags.logFormat)
+		cfg, err := historyConfig(*histFlags.configFile, *histFlags.demo, *histFlags.demoSimulator)
 		var since history.Since
 		if err == nil {
 			since, err = history.ParseSince(*histSince)
 		}
-		var split time.Duration
-		if err == nil {
-			split, err = history.ParseSplit(*histSplit)
-		}
 		if err == nil {
 			err = history.Run(context.Background(), cfg, history.Options{
-				StorageDir: *storagePath, Output: *histOut, Step: *histStep, PerHost: *histHosts,
-				Accounts: *histAccts, MaxRequests: *histMaxReq, Labels: *histLabels, RulesRangeFile: *histRules, Since: since, Split: split, Progress: os.Stderr, Logger: logger,
+				StorageDir: *histFlags.storagePath, Output: *histOut, PerHost: *histHosts, Accounts: *histAccts,
+				MaxRequests: *histMaxReq, Labels: *histLabels, Since: since, RuleFiles: *histRules, EvalInterval: *histEval,
+				Progress: os.Stderr, Logger: logger,
 			})
 		}
 		if err != nil {
@@ -108,6 +98,13 @@ func main() {
 		}
 		return
 	}
+	var (
+		configFile    = serveFlags.configFile
+		storagePath   = serveFlags.storagePath
+		demo          = serveFlags.demo
+		demoSimulator = serveFlags.demoSimulator
+	)
+	logger, slogger := logging.New(os.Stderr, *serveFlags.logLevel, *serveFlags.logFormat)
 
 	if *configCheck {
 		cfg, err := config.Load(*configFile)
@@ -252,6 +249,25 @@ func main() {
 	if err := web.ServeMultiple(listeners, server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		level.Error(logger).Log("msg", "HTTP server failed", "err", err)
 		os.Exit(1)
+	}
+}
+
+// commonFlags are the flags both commands have.
+type commonFlags struct {
+	configFile, storagePath, demoSimulator, logLevel, logFormat *string
+	demo                                                        *bool
+}
+
+// addCommonFlags adds the flags of both commands to cmd: each command's
+// --help shows its own flags only.
+func addCommonFlags(cmd *kingpin.CmdClause) commonFlags {
+	return commonFlags{
+		configFile:    cmd.Flag("config.file", "Configuration file.").Default("config.yml").String(),
+		storagePath:   cmd.Flag("storage.path", "Folder for the state that keeps counts across restarts.").Default("data").String(),
+		demo:          cmd.Flag("demo", "Poll a built-in UMeeting simulator as account \"demo\"; needs no credentials.").Bool(),
+		demoSimulator: cmd.Flag("demo.simulator-address", "Loopback address of the demo simulator.").Default("127.0.0.1:0").String(),
+		logLevel:      cmd.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error"),
+		logFormat:     cmd.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json"),
 	}
 }
 

@@ -11,40 +11,38 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/history"
+	"github.com/umeeting/umeeting_exporter/internal/account"
 	"github.com/umeeting/umeeting_exporter/internal/testproc"
-	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
-// This file proves the history export (#10) with the real binary, the real
-// promtool and a real Prometheus: 60 days of simulated history are exported
-// after the exporter's first start, imported as TSDB blocks, and
-// Prometheus, restarted, shows for every past day exactly the meetings of
-// that day, and across the seam between imported and scraped samples every
-// meeting once.
+// This file proves the history export (#10, #19) with the real binary and
+// a real Prometheus: 60 days of simulated history are written as TSDB
+// blocks, with the recording rules, after the exporter's first start, by
+// one command; the blocks are moved into Prometheus's data folder, and
+// Prometheus, restarted once, shows for every past day exactly the meetings
+// of that day, and across the seam between imported and scraped samples
+// every meeting once.
 
 // prom3Dir holds Prometheus 3 binaries when they were built (see TEAM.md).
 const prom3Dir = "/root/.cache/umeeting-prom3/v0.316.0"
 
-// historyStep is the export's step: the 30-day dashboards' rate windows
-// (30m15s) hold two points of it.
-const historyStep = 15 * time.Minute
-
 // promVersion is one Prometheus to prove the import with.
 type promVersion struct {
 	name              string
-	prometheus, tool  string
+	prometheus        string
 	leftOpenIntervals bool // Prometheus 3 ranges are (t-d, t]
 }
 
@@ -54,16 +52,9 @@ func promVersions(t *testing.T) []promVersion {
 	if err != nil {
 		t.Fatalf("the prometheus binary is not in PATH (%v): install Debian's prometheus package", err)
 	}
-	toolBin, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool is not in PATH: %v", err)
-	}
-	vs := []promVersion{{name: "2.42", prometheus: promBin, tool: toolBin}}
-	p3, t3 := filepath.Join(prom3Dir, "prometheus"), filepath.Join(prom3Dir, "promtool")
-	if _, err := os.Stat(p3); err == nil {
-		if _, err := os.Stat(t3); err == nil {
-			vs = append(vs, promVersion{name: "3.16", prometheus: p3, tool: t3, leftOpenIntervals: true})
-		}
+	vs := []promVersion{{name: "2.42", prometheus: promBin}}
+	if p3 := filepath.Join(prom3Dir, "prometheus"); func() bool { _, err := os.Stat(p3); return err == nil }() {
+		vs = append(vs, promVersion{name: "3.16", prometheus: p3, leftOpenIntervals: true})
 	}
 	if len(vs) == 1 {
 		t.Logf("no Prometheus 3 binaries in %s: proving with 2.42 only", prom3Dir)
@@ -87,8 +78,8 @@ func newPromProc(t *testing.T, v promVersion, target string) *promProc {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
-	// The mixin's rules run live, every minute as the rules backfill
-	// evaluates them (history.RuleEvalInterval).
+	// The mixin's rules run live, at the interval history evaluates them
+	// at (its default, Prometheus's).
 	var rules []string
 	for _, f := range mixinRuleFiles(t) {
 		abs, err := filepath.Abs(f)
@@ -98,7 +89,7 @@ func newPromProc(t *testing.T, v promVersion, target string) *promProc {
 		rules = append(rules, fmt.Sprintf("  - %q\n", abs))
 	}
 	text := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: %s\nrule_files:\n%sscrape_configs:\n  - job_name: umeeting\n    static_configs:\n      - targets: [%q]\n",
-		history.RuleEvalInterval, strings.Join(rules, ""), target)
+		model.Duration(history.DefaultEvalInterval), strings.Join(rules, ""), target)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -149,77 +140,10 @@ func (p *promProc) stop() {
 	p.cmd = nil
 }
 
-// importBlocks runs the openmetrics imports that `history` printed (one a
-// file) with this version's promtool, moves the blocks into the data
-// folder with Prometheus stopped, and starts it again: the procedure of the
-// README.
-func (p *promProc) importBlocks(historyLogs string) {
-	p.t.Helper()
-	blocks := p.t.TempDir()
-	var out []byte
-	files := 0
-	for _, line := range strings.Split(historyLogs, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 7 || f[0] != "promtool" || f[4] != "openmetrics" {
-			continue
-		}
-		o, err := exec.Command(p.v.tool, "tsdb", "create-blocks-from", f[3], "openmetrics", f[5], blocks).CombinedOutput()
-		if err != nil {
-			p.t.Fatalf("promtool %s create-blocks-from openmetrics %s: %v\n%s", p.v.name, f[5], err, o)
-		}
-		out = append(out, o...)
-		files++
-	}
-	if files == 0 {
-		p.t.Fatalf("history printed no openmetrics import:\n%s", historyLogs)
-	}
-	p.t.Logf("prometheus %s: %d files imported", p.v.name, files)
-	p.moveBlocks(blocks, string(out))
-}
-
-// importRules runs the rules backfill that `history` printed (its flags,
-// with this Prometheus's address, promtool and the mixin's rule file) and
-// moves its blocks in as importBlocks does.
-func (p *promProc) importRules(historyLogs string) {
-	p.t.Helper()
-	var printed []string
-	for _, line := range strings.Split(historyLogs, "\n") {
-		if f := strings.Fields(line); len(f) > 3 && f[0] == "promtool" && slices.Contains(f, "rules") {
-			printed = f
-		}
-	}
-	if printed == nil {
-		p.t.Fatalf("history printed no rules backfill command:\n%s", historyLogs)
-	}
-	blocks := p.t.TempDir()
-	args := []string{"tsdb", "create-blocks-from"}
-	for _, a := range printed[3:] {
-		switch {
-		case strings.HasPrefix(a, "--url="):
-			a = "--url=http://" + p.srv.addr
-		case strings.HasPrefix(a, "--output-dir="):
-			a = "--output-dir=" + blocks
-		case strings.HasSuffix(a, ".rules.yml"):
-			abs, err := filepath.Abs(filepath.Join("..", a))
-			if err != nil {
-				p.t.Fatal(err)
-			}
-			a = abs
-		}
-		args = append(args, a)
-	}
-	begun := time.Now()
-	out, err := exec.Command(p.v.tool, args...).CombinedOutput()
-	if err != nil {
-		p.t.Fatalf("promtool %s %q: %v\n%s", p.v.name, args, err, out)
-	}
-	p.t.Logf("prometheus %s: rules backfill %q took %s", p.v.name, args, time.Since(begun).Round(time.Millisecond))
-	p.moveBlocks(blocks, string(out))
-}
-
-// moveBlocks stops Prometheus, moves the blocks of dir into its data
-// folder and starts it again.
-func (p *promProc) moveBlocks(dir, promtoolOutput string) {
+// moveBlocks stops Prometheus, moves the blocks of dir (a copy of what
+// history wrote) into its data folder and starts it again: the procedure of
+// docs/history.md.
+func (p *promProc) moveBlocks(dir string) {
 	p.t.Helper()
 	p.stop()
 	entries, err := os.ReadDir(dir)
@@ -228,15 +152,13 @@ func (p *promProc) moveBlocks(dir, promtoolOutput string) {
 	}
 	n := 0
 	for _, e := range entries {
-		if e.IsDir() {
-			if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(p.dataDir, e.Name())); err != nil {
-				p.t.Fatal(err)
-			}
-			n++
+		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(p.dataDir, e.Name())); err != nil {
+			p.t.Fatal(err)
 		}
+		n++
 	}
 	if n == 0 {
-		p.t.Fatalf("promtool %s wrote no block:\n%s", p.v.name, promtoolOutput)
+		p.t.Fatalf("history wrote no block")
 	}
 	p.t.Logf("prometheus %s: %d blocks moved in", p.v.name, n)
 	p.start()
@@ -318,18 +240,32 @@ accounts:
 	return path
 }
 
-// runHistory runs the subcommand and returns the file and its stderr; the
-// labels are those Prometheus gives the exporter's series (job, instance).
+// runHistory runs the subcommand with the mixin's rule files and returns
+// the output folder and its stderr; the labels are those Prometheus gives
+// the exporter's series (job, instance).
 func runHistory(t *testing.T, cfgFile, storage, instance string, more ...string) (string, string) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "history.om")
-	cmd := exec.Command(exporterBinary, append([]string{"history", "--config.file=" + cfgFile, "--storage.path=" + storage,
-		"--output=" + out, "--step=" + historyStep.String(), "--label=job=umeeting", "--label=instance=" + instance}, more...)...)
-	logs, err := cmd.CombinedOutput()
+	out := filepath.Join(t.TempDir(), "blocks")
+	args := []string{"history", "--config.file=" + cfgFile, "--storage.path=" + storage,
+		"--output=" + out, "--label=job=umeeting", "--label=instance=" + instance}
+	for _, f := range mixinRuleFiles(t) {
+		args = append(args, "--rules="+f)
+	}
+	logs, err := exec.Command(exporterBinary, append(args, more...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("history: %v\n%s", err, logs)
 	}
 	return out, string(logs)
+}
+
+// copyBlocks copies the blocks in dir to a new folder, for one Prometheus.
+func copyBlocks(t *testing.T, dir string) string {
+	t.Helper()
+	to := t.TempDir()
+	if err := os.CopyFS(to, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	return to
 }
 
 // checkDays compares, for every whole UTC day of the history, the increase
@@ -403,45 +339,56 @@ var hourRules = map[string]string{
 }
 
 // checkRuleDays sums, for every whole UTC day of the history, the per-hour
-// recording rules (filled by the rules backfill) at the first evaluation
-// after each of the day's 24 whole hours, and compares the sum with the
-// simulator's truth of the day.
+// recording rules (evaluated by history) at the evaluation at each of the
+// day's 24 whole hours, and compares the sum with the simulator's truth of
+// the day.
 //
-// Tolerance, from increase()'s extrapolation: an evaluation at h+δ (δ
-// below the evaluation interval I, the group's offset) reads (h-1h+δ, h+δ];
-// the history wrote every counter at h-1h+I (the hour twin) and at h, the
-// same values as at h-1h and h, so the samples hold exactly the hour's
-// meetings, over 1h-I, which Prometheus stretches to 1h: a factor of at most
-// 1h/(1h-I) (60/59 at I = 1m), and 1 where it does not extrapolate. A
-// series born within the hour starts at 0, so it is not stretched at its
-// start but may be at its end by δ over as little as one step: on days when
-// a series is born the factor may reach 1+I/step (+6.7% at 15m).
-func checkRuleDays(t *testing.T, p *promProc, sim *simulator.Simulator, from, to time.Time, step time.Duration) {
+// Bounds, from increase()'s extrapolation, as a live evaluation has them:
+// history evaluates with Prometheus 3's engine, whose range (h-1h, h] holds
+// the history's points from h-1h+step to h: the meetings of the hour but
+// those of its first step, stretched to the hour by at most
+// 1h/(1h-step); a series born within the hour starts at 0 and is not
+// stretched at its start. So a day's sum lies between the truth less the
+// meetings of the first step of each hour and the truth times
+// 1h/(1h-step). On Prometheus 3.16, every hour's value is also exactly
+// what the server's own instant evaluation of the rule's expression over
+// the imported series gives at that hour.
+func checkRuleDays(t *testing.T, p *promProc, sim *simulator.Simulator, from, to time.Time) {
 	t.Helper()
 	const ms = time.Millisecond
-	eval := history.RuleEvalInterval
+	step := history.Step
 	days := int(to.Sub(from) / (24 * time.Hour))
 	got := map[string][]float64{} // truth key -> per day
-	for name, rule := range hourRules {
-		expr := fmt.Sprintf("sum(%s{account=\"acme\"})", rule)
-		if name == "umeeting_meetings_by_feature_total" {
-			expr = fmt.Sprintf("sum by (feature) (%s{account=\"acme\"})", rule)
-		}
-		// The first evaluation at or after h is the latest one at h+I-1ms.
+	rangeQuery := func(expr string) []struct {
+		Metric map[string]string `json:"metric"`
+		Values [][2]any          `json:"values"`
+	} {
+		// The evaluation at h is the latest one at h+I-1ms.
 		series, err := p.srv.get("/api/v1/query_range", url.Values{"query": {expr},
-			"start": {promTime(from.Add(time.Hour + eval - ms))}, "end": {promTime(to.Add(eval - ms))},
+			"start": {promTime(from.Add(time.Hour + history.DefaultEvalInterval - ms))}, "end": {promTime(to.Add(history.DefaultEvalInterval - ms))},
 			"step": {"3600"}}).result()
 		if err != nil {
 			t.Fatalf("prometheus %s: %s: %v", p.v.name, expr, err)
 		}
-		for _, raw := range series {
-			var m struct {
-				Metric map[string]string `json:"metric"`
-				Values [][2]any          `json:"values"`
-			}
-			if err := json.Unmarshal(raw, &m); err != nil {
+		out := make([]struct {
+			Metric map[string]string `json:"metric"`
+			Values [][2]any          `json:"values"`
+		}, len(series))
+		for i, raw := range series {
+			if err := json.Unmarshal(raw, &out[i]); err != nil {
 				t.Fatal(err)
 			}
+		}
+		return out
+	}
+	compared := 0
+	for name, rule := range hourRules {
+		by := ""
+		if name == "umeeting_meetings_by_feature_total" {
+			by = " by (feature)"
+		}
+		recorded := rangeQuery(fmt.Sprintf("sum%s (%s{account=\"acme\"})", by, rule))
+		for _, m := range recorded {
 			key := name
 			if f := m.Metric["feature"]; f != "" {
 				key = fmt.Sprintf("%s{feature=%q}", name, f)
@@ -450,20 +397,56 @@ func checkRuleDays(t *testing.T, p *promProc, sim *simulator.Simulator, from, to
 				got[key] = make([]float64, days)
 			}
 			for _, pt := range m.Values {
-				hour := time.UnixMilli(int64(math.Round(pt[0].(float64) * 1000))).Add(-(eval - ms)) // h
+				hour := time.UnixMilli(int64(math.Round(pt[0].(float64) * 1000))).Add(-(history.DefaultEvalInterval - ms)) // h
 				day := int(hour.Add(-ms).Sub(from) / (24 * time.Hour))
 				v, _ := strconv.ParseFloat(pt[1].(string), 64)
 				got[key][day] += v
 			}
 		}
+		if !p.v.leftOpenIntervals {
+			continue
+		}
+		// The server's own evaluation, at the whole hours.
+		live, err := p.srv.get("/api/v1/query_range", url.Values{"query": {fmt.Sprintf("sum%s (max without (instance) (increase(%s{account=\"acme\"}[1h])))", by, name)},
+			"start": {promTime(from.Add(time.Hour))}, "end": {promTime(to)}, "step": {"3600"}}).result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := map[string]float64{}
+		for _, raw := range live {
+			var m struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			}
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			for _, pt := range m.Values {
+				own[fmt.Sprintf("%s %v", m.Metric["feature"], pt[0])] = mustFloat(pt[1])
+			}
+		}
+		for _, m := range recorded {
+			for _, pt := range m.Values {
+				at := math.Round(pt[0].(float64)*1000-float64((history.DefaultEvalInterval-ms).Milliseconds())) / 1000
+				want, ok := own[fmt.Sprintf("%s %v", m.Metric["feature"], at)]
+				if v := mustFloat(pt[1]); !ok || math.Abs(v-want) > 1e-9*math.Max(1, want) {
+					t.Errorf("prometheus %s: %s at %v recorded %v, the server evaluates %v (%v)", p.v.name, rule, at, v, want, ok)
+				} else {
+					compared++
+				}
+			}
+		}
 	}
-	born := func(name string, d time.Time) bool {
-		sel := selector(name, "acme")
-		return p.scalar(fmt.Sprintf("count(%s)", sel), d.Add(24*time.Hour)) != p.scalar(fmt.Sprintf("count(%s)", sel), d)
-	}
+	stretch := float64(time.Hour) / float64(time.Hour-step)
 	lo, hi := math.Inf(1), math.Inf(-1) // ratios to the truth
 	for i := range days {
 		d := from.Add(time.Duration(i) * 24 * time.Hour)
+		lost := map[string]float64{}
+		for h := d; h.Before(d.Add(24 * time.Hour)); h = h.Add(time.Hour) {
+			for key, v := range historyTruth(sim, h, h.Add(step)) {
+				lost[key] += v
+			}
+		}
 		for key, want := range historyTruth(sim, d, d.Add(24*time.Hour)) {
 			var v float64
 			if got[key] != nil {
@@ -472,20 +455,25 @@ func checkRuleDays(t *testing.T, p *promProc, sim *simulator.Simulator, from, to
 			if want > 0 {
 				lo, hi = min(lo, v/want), max(hi, v/want)
 			}
-			factor := float64(time.Hour) / float64(time.Hour-eval)
-			if name, _, _ := strings.Cut(key, "{"); born(name, d) {
-				factor = 1 + float64(eval)/float64(step)
-			}
-			if v < want-1e-6 || v > want*factor+1e-6 {
-				t.Errorf("prometheus %s: per-hour rule of %s summed over %s = %v, truth %v (allowed up to %v)",
-					p.v.name, key, d.Format(time.DateOnly), v, want, want*factor)
+			if v < want-lost[key]-1e-6 || v > want*stretch+1e-6 {
+				t.Errorf("prometheus %s: per-hour rule of %s summed over %s = %v, truth %v (allowed %v to %v)",
+					p.v.name, key, d.Format(time.DateOnly), v, want, want-lost[key], want*stretch)
 			}
 		}
 	}
 	if days < 55 {
 		t.Errorf("only %d whole days of rules checked", days)
 	}
-	t.Logf("prometheus %s: %d whole days of per-hour rules match the truth (ratios %.5f to %.5f)", p.v.name, days, lo, hi)
+	if p.v.leftOpenIntervals && compared < 55*24 {
+		t.Errorf("only %d per-hour values compared with the server's evaluation", compared)
+	}
+	t.Logf("prometheus %s: %d whole days of per-hour rules within the bounds (ratios %.5f to %.5f), %d hourly values equal to the server's",
+		p.v.name, days, lo, hi, compared)
+}
+
+func mustFloat(v any) float64 {
+	f, _ := strconv.ParseFloat(v.(string), 64)
+	return f
 }
 
 // lastScrape is the time of the latest scrape of the exporter.
@@ -503,8 +491,7 @@ func (p *promProc) lastScrape() time.Time {
 // first start is then made in-process with the exporter's own store and
 // client, at a clock a day back, and the real exporter goes on from that
 // state: its live counters are a day past their starting values, which
-// the history must still end at; that export is split in files of 10 days,
-// each imported on its own).
+// the history must still end at).
 //
 // A third run reaches further back than backfill: the first start reads 30
 // days, `history --since=120d` reads the 30 before them too (the simulator
@@ -515,7 +502,7 @@ func TestHistoryImportIsContinuous(t *testing.T) {
 	versions := promVersions(t)
 	t.Run("right after the first start", func(t *testing.T) { historyScenario(t, versions, historyRun{backfill: "60d", rules: true}) })
 	t.Run("a day after the first start", func(t *testing.T) {
-		historyScenario(t, versions, historyRun{after: 24 * time.Hour, backfill: "60d", split: "10d", rules: true})
+		historyScenario(t, versions, historyRun{after: 24 * time.Hour, backfill: "60d", rules: true})
 	})
 	t.Run("further back than backfill", func(t *testing.T) { historyScenario(t, versions, historyRun{backfill: "30d", since: "120d"}) })
 }
@@ -525,8 +512,7 @@ type historyRun struct {
 	after    time.Duration // from the first start to the live exporter's
 	backfill string        // the config's
 	since    string        // history --since
-	split    string        // history --split
-	rules    bool          // also backfill and check the recording rules and the dashboards
+	rules    bool          // also check the recording rules and the dashboards
 }
 
 func historyScenario(t *testing.T, versions []promVersion, run historyRun) {
@@ -585,10 +571,7 @@ func historyScenario(t *testing.T, versions []promVersion, run historyRun) {
 	if run.since != "" {
 		more = append(more, "--since="+run.since)
 	}
-	if run.split != "" {
-		more = append(more, "--split="+run.split)
-	}
-	_, logs := runHistory(t, cfgFile, storage, e.Addr, more...)
+	blocks, logs := runHistory(t, cfgFile, storage, e.Addr, more...)
 	t.Logf("history:\n%s", logs)
 	if !strings.Contains(logs, "month 1/") {
 		t.Errorf("no progress line per month on stderr:\n%s", logs)
@@ -600,7 +583,7 @@ func historyScenario(t *testing.T, versions []promVersion, run historyRun) {
 	firstDay := seam.Add(-60 * 24 * time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)
 	lastMidnight := seam.Truncate(24 * time.Hour)
 	for _, p := range proms {
-		p.importBlocks(logs)
+		p.moveBlocks(copyBlocks(t, blocks))
 		at := p.lastScrape()
 		// Restarted, it scrapes on: wait for a scrape after the restart.
 		waitFor(t, 30*time.Second, "a scrape after the restart", func() bool { return p.lastScrape().After(at) })
@@ -608,8 +591,7 @@ func historyScenario(t *testing.T, versions []promVersion, run historyRun) {
 		checkDays(t, p, sim, firstDay, lastMidnight)
 		checkSeam(t, p, sim, lastMidnight, at)
 		if run.rules {
-			p.importRules(logs)
-			checkRuleDays(t, p, sim, firstDay, lastMidnight, historyStep)
+			checkRuleDays(t, p, sim, firstDay, lastMidnight)
 			checkDashboards30d(t, p, seam)
 		}
 	}
@@ -627,10 +609,10 @@ func firstStartAt(t *testing.T, cfgFile, storage string, at time.Time) {
 	if !info.Fresh {
 		t.Fatalf("state in %s is not fresh", storage)
 	}
-	st.SetPolicy(poller.MetricsOptions(cfg.Metrics), at)
+	st.SetPolicy(account.MetricsOptions(cfg.Metrics), at)
 	win := st.Window(at, cfg.Lookback.D(), cfg.Backfill.D())
 	b := st.NewBatch(win)
-	client, err := poller.NewClient(cfg.Accounts[0], nil, nil, nil)
+	client, err := account.NewClient(cfg.Accounts[0], nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -736,4 +718,36 @@ func checkDashboards30d(t *testing.T, p *promProc, seam time.Time) {
 		t.Errorf("only %d dashboard queries checked", checked)
 	}
 	t.Logf("prometheus %s: %d dashboard queries return data on every day of 30 days of imported history", p.v.name, checked)
+}
+
+// TestHistoryFlags: `history --help` shows the history's own flags, not the
+// server's, and each mistake on its command line is said once.
+func TestHistoryFlags(t *testing.T) {
+	out, err := exec.Command(exporterBinary, "history", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("history --help: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--output=OUTPUT", "--rules=RULES", "--label=LABEL", "--config.file", "--storage.path", "--since"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("history --help lacks %s:\n%s", want, out)
+		}
+	}
+	for _, server := range []string{"--web.listen-address", "--web.telemetry-path", "--config.check", "--web.max-requests", "--step", "--split", "--rules-range-file"} {
+		if strings.Contains(string(out), server) {
+			t.Errorf("history --help shows %s, not a flag of history:\n%s", server, out)
+		}
+	}
+	dir := t.TempDir()
+	for args, want := range map[string]string{
+		"history --label=job=j":                                  "required flag(s) '--output' not provided",
+		"history --output=" + dir + " --step=5m":                 "unknown long flag '--step'",
+		"history --output=" + dir + " --rules=/no/such/file.yml": "/no/such/file.yml",
+		"history --output=" + dir + " --web.listen-address=:1":   "unknown long flag '--web.listen-address'",
+	} {
+		out, err := exec.Command(exporterBinary, strings.Fields(args)...).CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil || !strings.Contains(string(out), want) || len(lines) != 1 {
+			t.Errorf("%s: %v, want one line saying %q:\n%s", args, err, want, out)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/budget"
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/account"
 	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/simulator"
@@ -53,7 +54,7 @@ func TestEmptyMonthAskedAgain(t *testing.T) {
 func TestOneRequestAMonth(t *testing.T) {
 	f := newFixtureWith(t, 10, 60*24*time.Hour, simulator.Options{DisablePaging: true})
 	before := f.sim.Requests()
-	_, progress := f.export(t, Options{PerHost: true, Step: time.Hour})
+	_, progress := f.export(t, Options{PerHost: true})
 	n, fetched := f.sim.Requests()-before, strings.Count(progress, " meetings, ")
 	if n != fetched || fetched < 3 {
 		t.Errorf("%d requests for %d months:\n%s", n, fetched, progress)
@@ -104,7 +105,7 @@ func TestBudgetSharedWithExporter(t *testing.T) {
 	a := &f.cfg.Accounts[0]
 	a.APIURL, a.DailyRequestBudget, a.MinRequestInterval = srv.URL+simulator.APIPath, perDay, config.NewDuration(interval)
 	before := f.sim.Requests()
-	opts := Options{StorageDir: f.dir, Output: filepath.Join(t.TempDir(), "h.om"), Step: time.Hour,
+	opts := Options{StorageDir: f.dir, Output: filepath.Join(t.TempDir(), "blocks"),
 		Labels: map[string]string{"job": "j", "instance": "i"}, MaxRequests: 3}
 	err := Run(context.Background(), f.cfg, opts)
 	if n := f.sim.Requests() - before; n == 0 || (err != nil && !errors.Is(err, budget.ErrExhausted)) {
@@ -119,7 +120,7 @@ func TestBudgetSharedWithExporter(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.MaxRequests = 0
-	opts.Output = filepath.Join(t.TempDir(), "h.om")
+	opts.Output = filepath.Join(t.TempDir(), "blocks")
 	if err := Run(context.Background(), f.cfg, opts); err != nil && !errors.Is(err, budget.ErrExhausted) {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestMaxHostsAdmissionOrder(t *testing.T) {
 			}
 		}
 	}
-	last := seamAt.Add(-time.Nanosecond).Truncate(DefaultStep)
+	last := seamAt.Add(-time.Nanosecond).Truncate(Step)
 	for _, email := range admitted {
 		got := func(from, to time.Time) float64 {
 			return valueAt(byHost[email], name, to.UnixMilli()) - valueAt(byHost[email], name, from.UnixMilli())
@@ -255,10 +256,10 @@ func (f *fixture) firstStartNewestFirst(t *testing.T) {
 	t.Helper()
 	a := f.cfg.Accounts[0]
 	st, _ := store.Open(f.dir, a.Name)
-	st.SetPolicy(poller.MetricsOptions(f.cfg.Metrics), seamAt)
+	st.SetPolicy(account.MetricsOptions(f.cfg.Metrics), seamAt)
 	win := st.Window(seamAt, f.cfg.Lookback.D(), f.cfg.Backfill.D())
 	b := st.NewBatch(win)
-	client, err := poller.NewClient(a, nil, nil, nil)
+	client, err := account.NewClient(a, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

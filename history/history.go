@@ -1,12 +1,12 @@
-// Package history exports an account's past usage as an OpenMetrics file
-// for `promtool tsdb create-blocks-from openmetrics`, ending exactly where
-// the live counters began.
+// Package history writes an account's past usage, and the recording rules
+// over it, as Prometheus TSDB blocks ending exactly where the live counters
+// began.
 //
 // The exporter's first start counts all of `backfill` into its counters'
 // starting values and records that moment, the seam. `history` reads the
 // same period from the API again, a month per request, and replays it in
 // time order through the same store and collector code at a fixed step,
-// writing each step's usage families with timestamps: the series have the
+// writing each step's usage families as samples: the series have the
 // live label sets, gauges are what the exporter would have shown then, and
 // every counter series ends at the seam at exactly its live starting value,
 // so increase() across the seam counts every meeting once.
@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,15 +26,16 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/account"
 	"github.com/umeeting/umeeting_exporter/internal/timex"
-	"github.com/umeeting/umeeting_exporter/poller"
 	"github.com/umeeting/umeeting_exporter/store"
 )
 
-// DefaultStep draws the past at the resolution of a 30-day dashboard: a
-// Grafana panel about 1,500 pixels wide shows 30 days at a 30m interval,
-// and rate() needs two samples in $__rate_interval (30m15s there).
-const DefaultStep = 15 * time.Minute
+// Step is the time between two points of the history: Prometheus's
+// default lookback (5m), so gauges draw without gaps at any query step, and
+// a divisor of 24h, so every UTC midnight is a point and increase() over
+// whole days is exact.
+const Step = 5 * time.Minute
 
 // DefaultMaxRequests bounds the API requests of one run per account; a run
 // that needs more stops with its progress saved, and the next run resumes.
@@ -44,12 +44,11 @@ const DefaultMaxRequests = 500
 // Options configure an export.
 type Options struct {
 	StorageDir string
-	Output     string
-	// Step between two points; it must divide 24h, so every UTC midnight
-	// is a point and increase() over whole days is exact.
-	Step time.Duration
+	// Output is the folder the blocks are written to: new or empty (see
+	// openOutput).
+	Output string
 	// PerHost false writes per-account series only (hosts folded into the
-	// series without host labels): files stay small for large accounts.
+	// series without host labels): blocks stay small for large accounts.
 	PerHost bool
 	// Accounts to export; empty means every account of the config.
 	Accounts []string
@@ -61,27 +60,19 @@ type Options struct {
 	// that the imported series are the scraped ones. job and instance must
 	// be given (an empty value stands for no label).
 	Labels map[string]string
-	// Split, when not 0, writes one file per period of this length (whole
-	// days), named OUTPUT-YYYY-MM-DD.EXT: see fileSet.
-	Split time.Duration
 	// Since is how far back the history reaches, when further than the
 	// config's backfill (which the live starting values count): zero means
 	// backfill. See ParseSince.
 	Since Since
-	// RulesRangeFile, when set, receives the --start and --end flags of the
-	// recording rules backfill (one a line), for scripts: see printNextSteps.
-	RulesRangeFile string
+	// RuleFiles are Prometheus rule files whose recording rules are
+	// evaluated over the history (alerting rules are left out).
+	RuleFiles []string
+	// EvalInterval is the evaluation interval of rule groups that set
+	// none: Prometheus's evaluation_interval; 0 means its default, 1m.
+	EvalInterval time.Duration
 	// Progress receives one line per month fetched and a summary per account.
 	Progress io.Writer
 	Logger   log.Logger
-}
-
-// CheckStep says whether step can be used.
-func CheckStep(step time.Duration) error {
-	if step < time.Minute || step > 24*time.Hour || (24*time.Hour)%step != 0 || step%time.Second != 0 {
-		return fmt.Errorf("--step %s must be between 1m and 24h and divide 24h (e.g. 5m, 15m, 30m, 1h)", step)
-	}
-	return nil
 }
 
 // Since is how far back the history reaches: a duration before the seam,
@@ -150,16 +141,14 @@ func CheckLabels(labels map[string]string) error {
 	return nil
 }
 
-// Run exports the history of the configured accounts to opts.Output.
+// Run writes the history of the configured accounts, and the recording
+// rules over it, as TSDB blocks into opts.Output.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	if err := CheckStep(opts.Step); err != nil {
-		return err
-	}
-	if err := CheckSplit(opts.Split); err != nil {
-		return err
-	}
 	if opts.MaxRequests <= 0 {
 		opts.MaxRequests = DefaultMaxRequests
+	}
+	if opts.EvalInterval <= 0 {
+		opts.EvalInterval = DefaultEvalInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
@@ -174,6 +163,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	groups, err := loadRules(opts.RuleFiles, opts.EvalInterval)
+	if err != nil {
+		return err
+	}
+	out, err := openOutput(opts.Output)
+	if err != nil {
+		return err
+	}
+	defer out.remove()
 	var inputs []replayInput
 	for _, a := range accounts {
 		in, err := prepare(ctx, cfg, a, opts)
@@ -182,87 +180,79 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		inputs = append(inputs, in)
 	}
-	w := newFileSet(opts.Output, opts.Labels, opts.Split)
+	var series int64
 	for _, in := range inputs {
 		begun := time.Now()
-		stats, err := replay(w, in, opts.Step)
+		bw, err := out.blockWriter()
 		if err != nil {
-			w.abort()
 			return err
 		}
-		fmt.Fprintf(opts.Progress, "history: account %s: replayed %d meetings from %s to the seam %s in %d steps of %s (%s)\n",
+		stats, err := replay(newSeriesWriter(bw, opts.Labels), in, Step)
+		if err == nil {
+			err = bw.close()
+		} else {
+			bw.abort()
+		}
+		if err != nil {
+			return err
+		}
+		series += bw.samples
+		fmt.Fprintf(opts.Progress, "history: account %s: replayed %d meetings from %s to the seam %s in %d steps of %s: %d samples in %d blocks (%s)\n",
 			in.name, stats.Meetings, in.start.UTC().Format(time.RFC3339), in.seam.UTC().Format(time.RFC3339),
-			stats.Steps, opts.Step, time.Since(begun).Round(time.Millisecond))
+			stats.Steps, Step, bw.samples, bw.blocks, time.Since(begun).Round(time.Millisecond))
 		if stats.Late > 0 || stats.Missing > 0 {
 			fmt.Fprintf(opts.Progress, "history: account %s: the API now lists %.0f meetings before the seam that the first start had not seen (counted live since, so left out here) and no longer lists %.0f that it counted (they show as an increase in the last step before the seam); the series end exactly at the live starting values\n",
 				in.name, stats.Late, stats.Missing)
 			if stats.Late > 0 {
-				fmt.Fprintf(opts.Progress, "history: account %s: more meetings not seen than a lookback holds mean that the first start did not read all of backfill, or that backfill changed since: see README \"History\"\n", in.name)
+				fmt.Fprintf(opts.Progress, "history: account %s: more meetings not seen than a lookback holds mean that the first start did not read all of backfill, or that backfill changed since: see docs/history.md\n", in.name)
 			}
 		}
 	}
-	files, err := w.Close()
+	if len(groups) > 0 {
+		from, end := rulesRange(inputs)
+		begun := time.Now()
+		n, err := evalRules(ctx, out, groups, from, end)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.Progress, "history: recording rules of %d groups evaluated from %s to %s: %d samples (%s)\n",
+			len(groups), from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), n, time.Since(begun).Round(time.Millisecond))
+		if last := latestSeam(inputs); last.Sub(end) > opts.EvalInterval {
+			fmt.Fprintf(opts.Progress, "history: the accounts' seams differ (%s to %s): the rules end at the earliest, so the rule series of the later accounts have a gap until their own seam\n",
+				end.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339))
+		}
+	}
+	blocks, err := out.finish()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.Progress, "history: wrote %d samples to %s\n", w.samples, strings.Join(files, " "))
-	from, end, last := rulesRange(inputs, opts.Step)
-	if opts.RulesRangeFile != "" {
-		text := fmt.Sprintf("--start=%s\n--end=%s\n", from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
-		if err := os.WriteFile(opts.RulesRangeFile, []byte(text), 0o644); err != nil {
-			return fmt.Errorf("writing the rules range: %w", err)
-		}
-	}
-	printNextSteps(opts.Progress, files, from, end, last)
+	fmt.Fprintf(opts.Progress, "history: wrote %d blocks (%d series samples) to %s; next: stop Prometheus, move them into its data folder (--storage.tsdb.path, owned by its user), and start it again\n",
+		blocks, series, opts.Output)
 	return nil
 }
 
-// MaxRuleBlockDuration is the --max-block-duration of the rules backfill:
-// promtool asks Prometheus for one range query per rule and block, and
-// Prometheus answers at most 11,000 points a series; 162h (a Prometheus
-// compaction range) at a RuleEvalInterval of 1m is 9,720.
-const MaxRuleBlockDuration = 162 * time.Hour
-
-// rulesRange is the period over which the recording rules are backfilled:
-// from the history's first point up to the earliest seam (in whole seconds,
-// as promtool reads it). The live Prometheus evaluated the rules over the
-// exporter's own samples from the seam on (it had none before), so no
-// evaluation is made twice. last is the latest seam.
-func rulesRange(inputs []replayInput, step time.Duration) (from, end, last time.Time) {
+// rulesRange is the period over which the recording rules are evaluated:
+// from the history's first point up to the earliest seam (excluded). The
+// live Prometheus evaluated the rules over the exporter's own samples from
+// the seam on, so no evaluation is made twice.
+func rulesRange(inputs []replayInput) (from, end time.Time) {
 	for i, in := range inputs {
 		if i == 0 {
-			from, end, last = in.start.Truncate(step), in.seam, in.seam
+			from, end = in.start, in.seam
 			continue
 		}
-		from = timex.Earlier(from, in.start.Truncate(step))
-		end, last = timex.Earlier(end, in.seam), timex.Later(last, in.seam)
+		from, end = timex.Earlier(from, in.start), timex.Earlier(end, in.seam)
 	}
-	return from, end.Truncate(time.Second), last
+	return from, end
 }
 
-// printNextSteps tells what to run after the export: the import of the
-// file, then the recording rules over the imported period.
-func printNextSteps(w io.Writer, files []string, from, end, last time.Time) {
-	fmt.Fprintf(w, "history: next, with the promtool of your Prometheus release (README \"History\"):\n")
-	for _, f := range files {
-		fmt.Fprintf(w, "  promtool tsdb create-blocks-from --max-block-duration=720h openmetrics %s /tmp/umeeting-blocks\n", f)
+// latestSeam is the latest of the accounts' seams.
+func latestSeam(inputs []replayInput) time.Time {
+	var last time.Time
+	for _, in := range inputs {
+		last = timex.Later(last, in.seam)
 	}
-	fmt.Fprintf(w, `  # move /tmp/umeeting-blocks/* into its --storage.tsdb.path and restart it; then, once it has loaded them, the
-  # recording rules over the history (--url: that Prometheus; the rule file: its copy of alerts/umeeting.rules.yml):
-  promtool tsdb create-blocks-from --max-block-duration=%[1]s rules --url=http://localhost:9090 --eval-interval=%[2]s --start=%[3]s --end=%[4]s --output-dir=/tmp/umeeting-rule-blocks alerts/umeeting.rules.yml
-  # (--start %[5]d --end %[6]d in Unix time) move /tmp/umeeting-rule-blocks/* into its --storage.tsdb.path and restart it
-`, flagDuration(MaxRuleBlockDuration), flagDuration(RuleEvalInterval),
-		from.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), from.Unix(), end.Unix())
-	if last.Sub(end) > RuleEvalInterval {
-		fmt.Fprintf(w, "history: the accounts' seams differ (%s to %s): the rules end at the earliest, so the per-hour rule series of the later accounts have a gap until their own seam\n",
-			end.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339))
-	}
-}
-
-// flagDuration renders d as promtool's flags read it: 162h, 1m.
-func flagDuration(d time.Duration) string {
-	s := strings.TrimSuffix(d.String(), "0s")
-	return strings.TrimSuffix(s, "0m")
+	return last
 }
 
 func selectAccounts(cfg *config.Config, names []string) ([]config.Account, error) {
@@ -304,7 +294,7 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	}
 	in := replayInput{
 		name:     a.Name,
-		live:     poller.MetricsOptions(cfg.Metrics),
+		live:     account.MetricsOptions(cfg.Metrics),
 		start:    base,
 		base:     base,
 		seam:     seam,
@@ -316,7 +306,7 @@ func prepare(ctx context.Context, cfg *config.Config, a config.Account, opts Opt
 	if !opts.PerHost {
 		in.hist.PerHost = false
 	}
-	client, err := poller.NewClient(a, sharedBudget(a, opts.StorageDir, st, opts.MaxRequests), log.With(opts.Logger, "account", a.Name), nil)
+	client, err := account.NewClient(a, sharedBudget(a, opts.StorageDir, st, opts.MaxRequests), log.With(opts.Logger, "account", a.Name), nil)
 	if err != nil {
 		return replayInput{}, fmt.Errorf("account %s: %w", a.Name, err)
 	}

@@ -3,14 +3,11 @@ package history
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
@@ -70,7 +67,7 @@ type replayStats struct {
 // last point, at the seam, is exactly the live series' starting value (see
 // adjuster); a series is first written at that starting level one step before
 // its first increment, so increase() sees it.
-func replay(w *fileSet, in replayInput, step time.Duration) (replayStats, error) {
+func replay(w *seriesWriter, in replayInput, step time.Duration) (replayStats, error) {
 	var stats replayStats
 	g := newGatherer()
 	live, err := g.values(collector.BuildUsage(in.name, in.baseline, in.live))
@@ -128,7 +125,7 @@ func replay(w *fileSet, in replayInput, step time.Duration) (replayStats, error)
 		if !final {
 			next = timex.Earlier(t.Add(step), in.seam)
 		}
-		return r.step(fams, prev, t, next, final)
+		return r.step(fams, prev, t, next)
 	})
 	return stats, err
 }
@@ -204,24 +201,13 @@ func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f 
 
 // replayer writes the steps of one account.
 type replayer struct {
-	w    *fileSet
+	w    *seriesWriter
 	adj  adjuster
 	seen map[string]bool // series written so far
-	// held is the last whole-hour step, and queue the steps after it, not
-	// written yet (see step).
-	held  *builtStep
-	queue []builtStep
 	// histFrom is when histograms begin: backfill's start. Before it
-	// (--since) their values would be below zero, which OpenMetrics
-	// histograms cannot hold.
+	// (--since) their values would be below zero.
 	histFrom time.Time
 }
-
-// RuleEvalInterval is the evaluation interval `promtool tsdb
-// create-blocks-from rules` must use (its --eval-interval) for the
-// recording rules over the history to be exact up to the stated factor: see
-// hourTwin.
-const RuleEvalInterval = time.Minute
 
 // midnightTwin says whether a point at ts (ms) is written again 1 ms later,
 // before next (ms), the following point: every UTC midnight is, as
@@ -231,101 +217,29 @@ func midnightTwin(ts, next int64) (int64, bool) {
 	return ts + 1, ts%(24*3600*1000) == 0 && ts+1 < next
 }
 
-// hourTwin says whether a counter's point at ts (ms) may be written again
-// RuleEvalInterval later, before next: every whole hour may. The recording
-// rules' increase(...[1h]), evaluated every RuleEvalInterval at an offset of
-// their own within it, then finds a sample within RuleEvalInterval of both
-// ends of a window that covers a whole hour of the history; it extrapolates
-// that to 1h, so a per-hour value is at most 1h/(1h-RuleEvalInterval)
-// (+1.7%) of the hour's meetings, instead of the meetings of its last three
-// quarters times 4/3. The twin is written only for series that change in
-// the following hour (see replayer): over a flat hour every sample is equal
-// and the increase is 0 with it or without. The history's counters change
-// only at its points, so the value holds until next.
-func hourTwin(ts, next int64) (int64, bool) {
-	x := ts + RuleEvalInterval.Milliseconds()
-	return x, ts%(3600*1000) == 0 && x < next
-}
-
-// twinCandidate is a counter sample at a whole hour whose twin is written
-// if the series changes before the next whole-hour point.
-type twinCandidate struct {
-	out   *dto.MetricFamily
-	m     *dto.Metric
-	key   string
-	value float64
-	at    int64 // the twin's time
-}
-
-// builtStep is one step's samples, ready to write.
-type builtStep struct {
-	t     time.Time
-	outs  []*dto.MetricFamily
-	twins []twinCandidate
-	// values of the counters at this step, for the held hour's twins.
-	values map[string]float64
-}
-
-// step builds and writes one step at t; prev is the step before, where a
-// series that appears now is first written at its starting level, and
-// next the step after (the seam, or t itself at the seam: then no sample
-// repeats). A step at a whole hour is held until the next whole-hour step
-// (or the last) shows which counters changed in between; the steps in
-// between are held behind it, to keep every series in time order.
-func (r *replayer) step(fams []*dto.MetricFamily, prev, t, next time.Time, final bool) error {
-	b := r.build(fams, prev, t, next)
-	hour := t.UnixMilli()%(3600*1000) == 0
-	if r.held == nil && !hour && !final {
-		return r.write(b)
-	}
-	if r.held != nil && (hour || final) {
-		for _, c := range r.held.twins {
-			if v, ok := b.values[c.key]; !ok || v != c.value {
-				tw := proto.Clone(c.m).(*dto.Metric)
-				tw.TimestampMs = proto.Int64(c.at)
-				c.out.Metric = append(c.out.Metric, tw)
-			}
-		}
-		if err := r.write(*r.held); err != nil {
-			return err
-		}
-		for _, q := range r.queue {
-			if err := r.write(q); err != nil {
-				return err
-			}
-		}
-		r.held, r.queue = nil, nil
-	}
-	switch {
-	case final:
-		return r.write(b)
-	case hour:
-		r.held = &b
-	default:
-		r.queue = append(r.queue, b)
-	}
-	return nil
-}
-
-func (r *replayer) write(b builtStep) error {
-	for _, out := range b.outs {
-		if err := r.w.write(b.t, out); err != nil {
+// step writes the samples of one step at t; prev is the step before, where
+// a series that appears now is first written at its starting level, and
+// next the step after (t itself at the seam: then no sample repeats). No
+// later step writes a sample before t: the blocks that end by then are
+// written out.
+func (r *replayer) step(fams []*dto.MetricFamily, prev, t, next time.Time) error {
+	for _, out := range r.build(fams, prev, t, next) {
+		if err := r.w.write(out); err != nil {
 			return err
 		}
 	}
-	return nil
+	return r.w.w.writeBefore(t.UnixMilli())
 }
 
 // build makes one step's samples: see step.
-func (r *replayer) build(fams []*dto.MetricFamily, prev, t, next time.Time) builtStep {
+func (r *replayer) build(fams []*dto.MetricFamily, prev, t, next time.Time) []*dto.MetricFamily {
 	ts, nextMs := t.UnixMilli(), next.UnixMilli()
-	b := builtStep{t: t, values: map[string]float64{}}
+	outs := make([]*dto.MetricFamily, 0, len(fams))
 	for _, mf := range fams {
 		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.histFrom) {
 			continue
 		}
 		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
-		counter := mf.GetType() == dto.MetricType_COUNTER
 		out := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Unit: mf.Unit}
 		// add appends m at ts and again 1 ms later at midnight.
 		add := func(m *dto.Metric, ts, next int64) {
@@ -346,115 +260,16 @@ func (r *replayer) build(fams []*dto.MetricFamily, prev, t, next time.Time) buil
 					zeroValues(z)
 					r.adj.apply(mf.GetName(), key, z)
 					add(z, prev.UnixMilli(), ts)
-					// A series born now changes within the hour.
-					if x, ok := hourTwin(prev.UnixMilli(), ts); ok && counter {
-						tw := proto.Clone(z).(*dto.Metric)
-						tw.TimestampMs = proto.Int64(x)
-						out.Metric = append(out.Metric, tw)
-					}
 				}
 			}
 			if counterLike {
 				r.adj.apply(mf.GetName(), key, m)
 			}
 			add(m, ts, nextMs)
-			if counter {
-				b.values[key] = m.GetCounter().GetValue()
-				if x, ok := hourTwin(ts, nextMs); ok {
-					b.twins = append(b.twins, twinCandidate{out: out, m: m, key: key, value: m.GetCounter().GetValue(), at: x})
-				}
-			}
 		}
-		b.outs = append(b.outs, out)
+		outs = append(outs, out)
 	}
-	return b
-}
-
-// gatherer turns the collector's const metrics into metric families, as a
-// registry's Gather would (name, help, type from each metric's Desc), but
-// without a registry's per-scrape checks and sorting: the collector builds
-// every metric from one snapshot, and the spool does not need order.
-type gatherer struct {
-	descs map[*prometheus.Desc]*dto.MetricFamily // name and help of each Desc
-}
-
-func newGatherer() *gatherer { return &gatherer{descs: map[*prometheus.Desc]*dto.MetricFamily{}} }
-
-// family returns the name and help of d, read once from its String form
-// (Desc{fqName: "...", help: "...", ...}): Desc has no getters.
-func (g *gatherer) family(d *prometheus.Desc) (*dto.MetricFamily, error) {
-	if f, ok := g.descs[d]; ok {
-		return f, nil
-	}
-	field := func(s, name string) (string, bool) {
-		i := strings.Index(s, name+": ")
-		if i < 0 {
-			return "", false
-		}
-		q, err := strconv.QuotedPrefix(s[i+len(name)+2:])
-		if err != nil {
-			return "", false
-		}
-		v, err := strconv.Unquote(q)
-		return v, err == nil
-	}
-	text := d.String()
-	name, ok1 := field(text, "fqName")
-	help, ok2 := field(text, "help")
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("cannot read the name of metric %s", text)
-	}
-	f := &dto.MetricFamily{Name: proto.String(name), Help: proto.String(help)}
-	g.descs[d] = f
-	return f, nil
-}
-
-// gather returns the history families of ms, sorted by name.
-func (g *gatherer) gather(ms []prometheus.Metric) ([]*dto.MetricFamily, error) {
-	byName := map[string]*dto.MetricFamily{}
-	for _, m := range ms {
-		f, err := g.family(m.Desc())
-		if err != nil {
-			return nil, err
-		}
-		if skipFamilies[f.GetName()] {
-			continue
-		}
-		dm := &dto.Metric{}
-		if err := m.Write(dm); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.GetName(), err)
-		}
-		var typ dto.MetricType
-		switch {
-		case dm.Counter != nil:
-			typ = dto.MetricType_COUNTER
-		case dm.Histogram != nil:
-			typ = dto.MetricType_HISTOGRAM
-		case dm.Gauge != nil:
-			typ = dto.MetricType_GAUGE
-		default:
-			return nil, fmt.Errorf("%s: a metric type the history does not know", f.GetName())
-		}
-		mf := byName[f.GetName()]
-		if mf == nil {
-			mf = &dto.MetricFamily{Name: f.Name, Help: f.Help, Type: typ.Enum()}
-			byName[f.GetName()] = mf
-		}
-		mf.Metric = append(mf.Metric, dm)
-	}
-	out := make([]*dto.MetricFamily, 0, len(byName))
-	for _, name := range slices.Sorted(maps.Keys(byName)) {
-		out = append(out, byName[name])
-	}
-	return out, nil
-}
-
-func (g *gatherer) values(ms []prometheus.Metric) (map[string]float64, error) {
-	fams, err := g.gather(ms)
-	if err != nil {
-		return nil, err
-	}
-	return familyValues(fams), nil
+	return outs
 }
 
 // familyValues maps every counter-like sample (counter values, histogram

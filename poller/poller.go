@@ -10,11 +10,11 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	promconfig "github.com/prometheus/common/config"
 
 	"github.com/umeeting/umeeting_exporter/budget"
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/internal/account"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -43,7 +43,7 @@ func newSettings(cfg *config.Config, a config.Account) settings {
 		lookback:     cfg.Lookback.D(),
 		backfill:     cfg.Backfill.D(),
 		backfillText: cfg.Backfill.String(),
-		metrics:      MetricsOptions(cfg.Metrics),
+		metrics:      account.MetricsOptions(cfg.Metrics),
 	}
 	// A series exposed (again) holds its next increments for a poll.
 	s.metrics.HoldFor = cfg.PollInterval.D()
@@ -73,19 +73,6 @@ func (s settings) sameMetrics(o settings) bool {
 	return s.include == o.include && s.exclude == o.exclude &&
 		s.metrics.PerHost == o.metrics.PerHost && s.metrics.MaxHosts == o.metrics.MaxHosts &&
 		s.metrics.MaxUserTypes == o.metrics.MaxUserTypes
-}
-
-// MetricsOptions are the collector's label options of the config's metrics
-// section.
-func MetricsOptions(m config.Metrics) collector.Options {
-	o := collector.Options{PerHost: m.PerHost, MaxHosts: m.MaxHosts, MaxUserTypes: m.MaxUserTypes}
-	if m.HostInclude != nil {
-		o.Include = m.HostInclude.Regexp
-	}
-	if m.HostExclude != nil {
-		o.Exclude = m.HostExclude.Regexp
-	}
-	return o
 }
 
 // Manager runs one poller per configured account.
@@ -281,50 +268,8 @@ func (m *Manager) newClient(s settings) (*umeeting.Client, error) {
 		m.budgets[a.Name] = b
 	}
 	name := a.Name
-	return NewClient(a, b, log.With(m.logger, "account", name),
+	return account.NewClient(a, b, log.With(m.logger, "account", name),
 		func(result string) { m.inst.APIRequests.WithLabelValues(name, result).Inc() })
-}
-
-// NewClient builds the API client of an account as configured, spending
-// b (nil: no budget); onRequest (may be nil) sees the result of every
-// request.
-func NewClient(a config.Account, b *budget.Budget, logger log.Logger, onRequest func(result string)) (*umeeting.Client, error) {
-	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "umeeting_exporter")
-	if err != nil {
-		return nil, fmt.Errorf("http_client_config: %w", err)
-	}
-	var spend umeeting.Budget // nil, not a nil *budget.Budget
-	if b != nil {
-		spend = b
-	}
-	return umeeting.New(umeeting.Config{
-		Account:      a.Name,
-		URL:          a.APIURL,
-		APIKey:       a.APIKey,
-		APISecret:    a.Secret,
-		Method:       a.Method,
-		Location:     a.Location,
-		PageSize:     a.PageSize,
-		Timeout:      a.Timeout.D(),
-		MaxRetries:   clientRetries(a.MaxRetries),
-		MaxBodyBytes: int64(a.MaxAnswerSize.Base2Bytes),
-		MaxPages:     a.MaxPages,
-		MaxLength:    a.MaxMeetingLength.D(),
-		HTTPClient:   httpClient,
-		Budget:       spend,
-		Logger:       logger,
-		OnRequest:    onRequest,
-		RetryBackoff: time.Second,
-	})
-}
-
-// clientRetries maps max_retries to the client's MaxRetries, where 0
-// means the default: max_retries: 0 means no retries.
-func clientRetries(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // Stop stops every poller; each state was saved after its last poll.

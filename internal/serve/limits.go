@@ -24,7 +24,9 @@ type Limits struct {
 }
 
 // AddFlags registers the --web.* limit flags on app.
-func AddFlags(app *kingpin.Application) *Limits {
+func AddFlags(app interface {
+	Flag(name, help string) *kingpin.FlagClause
+}) *Limits {
 	l := &Limits{}
 	app.Flag("web.max-requests", "Most scrapes served at once; more are answered 503. Each holds a copy of the metrics until it is sent. 0 disables the limit.").
 		Default("5").IntVar(&l.MaxRequests)
