@@ -16,6 +16,7 @@ import (
 	"github.com/umeeting/umeeting_exporter/config"
 	"github.com/umeeting/umeeting_exporter/internal/testproc"
 	"github.com/umeeting/umeeting_exporter/simulator"
+	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // request is the date range of one API request.
@@ -196,6 +197,13 @@ func (f *fixture) failedPolls(account string) float64 {
 // only metrics.* makes no request and shows the new options at once.
 func TestMetricsOnlyReloadRepublishesWithoutPolling(t *testing.T) {
 	f, g, _ := newGatedFixture(t, 10*time.Hour)
+	// The generated 10 h may be a quiet night: five hosts meet in them
+	// whatever the time of week, so that max_hosts 3 cuts.
+	end := time.Now().Add(-time.Hour)
+	for i := range 5 {
+		g.sim.Add(umeeting.Meeting{UUID: fmt.Sprintf("reload-%d", i), Host: "H", Email: fmt.Sprintf("h%d@reload.example", i),
+			UserType: "Corp", Start: end.Add(-30 * time.Minute), End: end, Participants: 2})
+	}
 	const global = "poll_interval: 1h\nbackfill: 48h\n"
 	f.apply(gatedConfig(g, global, ", daily_request_budget: 0"))
 	f.waitValue("umeeting_up", "a", func(v float64) bool { return v == 1 }, "the first poll")
