@@ -41,7 +41,7 @@ var reservedLabels = []string{"account", "email", "host", "department", "cost_ce
 // Directory is the company directory joined with the API's hosts by
 // e-mail: a CSV file, an LDAP directory, or both.
 type Directory struct {
-	// File is a CSV file with a header; see README.
+	// File is a CSV file with a header; see docs/directory.md.
 	File string `yaml:"file,omitempty"`
 	// FileTimeout bounds a read of File: a read of a hung network share
 	// fails then, and the last good copy stays in use.

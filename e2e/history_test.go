@@ -638,7 +638,7 @@ func readSeam(t *testing.T, storage string) time.Time {
 // health, and the licence limit (configuration, not usage).
 var liveOnly = regexp.MustCompile(`\b(umeeting_up|umeeting_last_successful_poll_timestamp_seconds|umeeting_polls?_\w+|umeeting_api_\w+|umeeting_backfill_\w+|umeeting_state_\w+|umeeting_config_\w+|umeeting_records_invalid_total|umeeting_remembered_meetings|umeeting_exporter_build_info|umeeting_concurrent_meetings_limit|umeeting:concurrent_meetings:limit_ratio|process_\w+|go_\w+)\b`)
 
-// notInHistory matches what the history leaves out (README "History"): the
+// notInHistory matches what the history leaves out (docs/history.md): the
 // directory join (departments, cost centres, licences), which reads the
 // directory as it is now.
 var notInHistory = regexp.MustCompile(`\b(umeeting_department_\w+|umeeting_cost_center_\w+|umeeting_directory_\w+|umeeting_chargeback_\w+)\b`)

@@ -2,7 +2,7 @@
 // (Batch, Apply, Snapshot), the state file that keeps it across restarts
 // (Open, Save) and the request log of the daily budget (RequestLog).
 //
-// Counting rules (README "How counting works"):
+// Counting rules (docs/counting.md):
 //   - A persisted horizon that never moves back: a meeting that ended before
 //     it is never counted, whatever the lookback, the backfill or the clock
 //     say later; such records only update hosts. Every counted meeting that
