@@ -25,9 +25,6 @@ COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifica
 COPY --from=build /out/umeeting_exporter /bin/umeeting_exporter
 COPY config.yml /etc/umeeting_exporter/config.yml
 COPY --from=build --chown=nobody:nobody /out/data /var/lib/umeeting_exporter
-# Where the compose demo's history service writes (deploy/docker-compose.yml):
-# a new named volume takes this folder's owner, so nobody can write there.
-COPY --from=build --chown=nobody:nobody /out/data /import
 USER nobody
 # Relative --storage.path values (the default "data", e.g. with --demo) land in the volume.
 WORKDIR /var/lib/umeeting_exporter
