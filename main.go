@@ -73,7 +73,8 @@ func main() {
 	kingpin.CommandLine.Help = "Serves UMeeting meeting usage from the hisMeeting API as Prometheus metrics.\n\n" +
 		"Polls each configured account on its own schedule and counts every finished meeting once, across restarts. " +
 		"Reloads the configuration on SIGHUP and on POST /-/reload (a bad file keeps the running one); " +
-		"--config.check validates a file and exits."
+		"--config.check validates a file and exits. " +
+		"The server's flags (--config.file, --web.*, --log.*) are listed by 'serve --help', history's by 'history --help'."
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
 	command := kingpin.Parse()

@@ -158,9 +158,19 @@ func TestHelpDescribesTheProgram(t *testing.T) {
 		t.Errorf("--help does not open with a one-line description:\n%s", out)
 	}
 	text := strings.Join(strings.Fields(string(out)), " ")
-	for _, want := range []string{"SIGHUP", "POST /-/reload", "web.enable-pprof", "--config.check"} {
+	for _, want := range []string{"SIGHUP", "POST /-/reload", "--config.check", "'serve --help'", "'history --help'"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("--help lacks %q:\n%s", want, text)
+		}
+	}
+	// The server's own flags, where --help sends the reader.
+	out, err = exec.Command(exporterBinary, "serve", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("serve --help: %v\n%s", err, out)
+	}
+	for _, want := range []string{"web.enable-pprof", "--config.file", "--web.listen-address"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("serve --help lacks %q:\n%s", want, out)
 		}
 	}
 }
