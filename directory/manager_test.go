@@ -187,14 +187,14 @@ func TestReloadWaitsForASlowServerAtMostItsTimeout(t *testing.T) {
 	cfg := &config.Config{Directory: &config.Directory{LDAP: &c, RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}}
 	m := NewManager(log.NewNopLogger(), nil)
 	defer m.Stop()
-	within(t, "the first Apply", func() { err = m.Apply(cfg) }) // the first read waits for the timeout, then fails
+	testproc.Within(t, "the first Apply", func() { err = m.Apply(cfg) }) // the first read waits for the timeout, then fails
 	if up := metricValue(t, m, "umeeting_directory_up", SourceLDAP); up != 0 || err == nil {
 		t.Fatalf("up = %v, Apply: %v", up, err)
 	}
 	applied := make(chan error, 1)
 	go func() { applied <- m.Apply(cfg) }() // a reload: reads again, and hangs
 	time.Sleep(100 * time.Millisecond)
-	within(t, "a scrape during a read", func() { metricValue(t, m, "umeeting_directory_up", SourceLDAP) })
+	testproc.Within(t, "a scrape during a read", func() { metricValue(t, m, "umeeting_directory_up", SourceLDAP) })
 	select {
 	case err := <-applied:
 		if err == nil {
@@ -202,21 +202,6 @@ func TestReloadWaitsForASlowServerAtMostItsTimeout(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a reload waited past the timeout")
-	}
-}
-
-// within fails the test if f does not return within 10 seconds.
-func within(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not return within 10s", what)
 	}
 }
 
@@ -245,16 +230,16 @@ func TestFileReadThatBlocksIsBounded(t *testing.T) {
 	path := writeCSV(t, 10)
 	logs := &testproc.Buffer{}
 	m := NewManager(log.NewLogfmtLogger(logs), nil)
-	t.Cleanup(func() { within(t, "Stop", m.Stop) })
+	t.Cleanup(func() { testproc.Within(t, "Stop", m.Stop) })
 	cfg := &config.Config{Directory: &config.Directory{File: path, FileTimeout: config.NewDuration(200 * time.Millisecond),
 		RefreshInterval: config.NewDuration(50 * time.Millisecond), MaxDepartments: 10}}
 	var err error
-	within(t, "Apply", func() { err = m.Apply(cfg) })
+	testproc.Within(t, "Apply", func() { err = m.Apply(cfg) })
 	if err != nil || m.Current().Dir.Len() != 10 {
 		t.Fatalf("Apply: %v, %d entries", err, m.Current().Dir.Len())
 	}
 	blockingFile(t, path)
-	within(t, "a reload", func() { err = m.Apply(cfg) })
+	testproc.Within(t, "a reload", func() { err = m.Apply(cfg) })
 	if err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("a reload whose read blocked: %v", err)
 	}
@@ -265,11 +250,11 @@ func TestFileReadThatBlocksIsBounded(t *testing.T) {
 		t.Errorf("the log does not say why:\n%s", logs.String())
 	}
 	time.Sleep(300 * time.Millisecond) // refreshes while the read is blocked
-	within(t, "another reload", func() { err = m.Apply(cfg) })
+	testproc.Within(t, "another reload", func() { err = m.Apply(cfg) })
 	if err == nil || !strings.Contains(err.Error(), "still blocked") {
 		t.Errorf("a reload while the earlier read is blocked: %v", err)
 	}
-	within(t, "a scrape", func() { metricValue(t, m, "umeeting_directory_up", SourceFile) })
+	testproc.Within(t, "a scrape", func() { metricValue(t, m, "umeeting_directory_up", SourceFile) })
 	if c := strings.Count(logs.String(), "Reading the directory failed"); c != 1 {
 		t.Errorf("failure logged %d times, want once:\n%s", c, logs.String())
 	}
@@ -281,9 +266,9 @@ func TestStartWithABlockingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "directory.csv")
 	blockingFile(t, path)
 	m := NewManager(log.NewNopLogger(), nil)
-	t.Cleanup(func() { within(t, "Stop", m.Stop) })
+	t.Cleanup(func() { testproc.Within(t, "Stop", m.Stop) })
 	var err error
-	within(t, "Apply", func() {
+	testproc.Within(t, "Apply", func() {
 		err = m.Apply(&config.Config{Directory: &config.Directory{File: path, FileTimeout: config.NewDuration(200 * time.Millisecond),
 			RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10}})
 	})

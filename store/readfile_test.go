@@ -6,7 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/umeeting/umeeting_exporter/internal/testproc"
 )
 
 // implausibleFiles make path a file no storage file can be: a sparse
@@ -24,22 +25,6 @@ var implausibleFiles = map[string]func(path string) error{
 	"fifo":              func(path string) error { return syscall.Mkfifo(path, 0o600) },
 }
 
-// bounded fails the test if f does not return within 10 seconds (a read
-// of a FIFO that waits for a writer).
-func bounded(t *testing.T, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("still reading after 10s")
-	}
-}
-
 // TestImplausibleStorageFilesAreSetAside: a state file or request log
 // that is not a regular file of a plausible size is moved aside like a
 // corrupt one, at once and without reading it; the tools that only read
@@ -54,21 +39,21 @@ func TestImplausibleStorageFilesAreSetAside(t *testing.T) {
 				}
 			}
 			var err error
-			bounded(t, func() { _, err = ReadOnly(dir, "acme") })
+			testproc.Within(t, "the read", func() { _, err = ReadOnly(dir, "acme") })
 			if err == nil || !strings.Contains(err.Error(), "not a storage file") {
 				t.Errorf("ReadOnly: %v", err)
 			}
-			bounded(t, func() { _, err = ReadRequestTimes(dir, "acme") })
+			testproc.Within(t, "the read", func() { _, err = ReadRequestTimes(dir, "acme") })
 			if err == nil || !strings.Contains(err.Error(), "not a storage file") {
 				t.Errorf("ReadRequestTimes: %v", err)
 			}
 			var info OpenInfo
-			bounded(t, func() { _, info = Open(dir, "acme") })
+			testproc.Within(t, "the read", func() { _, info = Open(dir, "acme") })
 			if info.SetAside == "" || info.LoadError == nil || !strings.Contains(info.LoadError.Error(), "not a storage file") || info.ReadError != nil {
 				t.Errorf("Open: %+v", info)
 			}
 			var rinfo RequestLogInfo
-			bounded(t, func() { _, rinfo, err = OpenRequestLog(dir, "acme") })
+			testproc.Within(t, "the read", func() { _, rinfo, err = OpenRequestLog(dir, "acme") })
 			if err != nil || rinfo.SetAside == "" || !strings.Contains(rinfo.LoadError.Error(), "not a storage file") {
 				t.Errorf("OpenRequestLog: %v %+v", err, rinfo)
 			}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 )
 
 // FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
@@ -75,4 +76,20 @@ func StopAtEnd(t testing.TB, name string, logs *Buffer, stop func()) {
 			t.Logf("%s logs:\n%s", name, logs.String())
 		}
 	})
+}
+
+// Within fails the test if f does not return within 10 seconds: for calls
+// that must never hang (a read of a FIFO, a stuck directory source).
+func Within(t testing.TB, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10s", what)
+	}
 }
