@@ -164,10 +164,11 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	charge := newLicenceCharge(c.directory, c.snapshots())
 	for name, a := range c.accounts {
 		ms := a.status
 		if a.snap != nil {
-			dir, _ := BuildDirectory(name, a.snap, c.directory, a.opts)
+			dir, _ := buildDirectory(name, a.snap, c.directory, charge, a.opts)
 			ms = append(append(BuildUsage(name, a.snap, a.opts), dir...), ms...)
 		}
 		for _, m := range ms {
@@ -181,9 +182,17 @@ func (c *Collector) Delete(name string) {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	c.mu.Lock()
+	d, snaps := c.directory, c.snapshots()
 	delete(c.accounts, name)
 	c.mu.Unlock()
-	c.cache.Apply(exposition.Change{Part: usagePart(name), Delete: true}, exposition.Change{Part: directoryPart(name), Delete: true})
+	before := newLicenceCharge(d, snaps)
+	delete(snaps, name)
+	charge := newLicenceCharge(d, snaps)
+	changes := []exposition.Change{{Part: usagePart(name), Delete: true}, {Part: directoryPart(name), Delete: true}}
+	if !charge.equal(before) { // the licences it held move to the other accounts
+		changes = append(changes, c.buildDirectories(d, charge, nil)...)
+	}
+	c.cache.Apply(changes...)
 }
 
 // SetStatus replaces the health metrics of an account.

@@ -3,6 +3,7 @@ package collector
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/umeeting/umeeting_exporter/directory"
+	"github.com/umeeting/umeeting_exporter/exposition"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
@@ -82,19 +84,125 @@ var (
 		"account", "department", "cost_center", "currency")
 )
 
-// BuildDirectory builds an account's metrics that join usage with the
+// buildDirectory builds an account's metrics that join usage with the
 // directory: usage by department and cost centre, licences, idle
-// licences, licence mismatches and chargeback. d may be nil. They change
-// with time alone at until, when a licence holder's idle time reaches a
-// bucket (zero: never).
-func BuildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) (ms []prometheus.Metric, until time.Time) {
+// licences, licence mismatches and chargeback. d may be nil; charge says
+// which account holds the licences listed without one. They change with
+// time alone at until, when a licence holder's idle time reaches a bucket
+// (zero: never).
+func buildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, charge *licenceCharge, opts Options) (ms []prometheus.Metric, until time.Time) {
 	ms = buildGroups(name, snap, d)
 	if d == nil || d.Dir == nil {
 		return ms, time.Time{}
 	}
 	ms = append(ms, buildHostInfo(name, snap, d)...)
-	licences, until := buildLicences(name, snap, d, opts)
+	licences, until := buildLicences(name, snap, d, charge, opts)
 	return append(ms, licences...), until
+}
+
+// buildDirectories builds the directory metrics of the named accounts
+// (nil: every account with a snapshot) with charge, and notes when they
+// change with time alone. Called with pubMu held.
+func (c *Collector) buildDirectories(d *directory.Snapshot, charge *licenceCharge, names []string) []exposition.Change {
+	c.mu.RLock()
+	snaps, opts := c.snapshots(), map[string]Options{}
+	for name, a := range c.accounts {
+		opts[name] = a.opts
+	}
+	c.mu.RUnlock()
+	if names == nil {
+		names = sortedKeys(snaps)
+	}
+	var changes []exposition.Change
+	for _, name := range names {
+		if snaps[name] == nil {
+			continue
+		}
+		dir, until := buildDirectory(name, snaps[name], d, charge, opts[name])
+		c.mu.Lock()
+		if a := c.accounts[name]; a != nil {
+			a.dirUntil = until
+		}
+		c.mu.Unlock()
+		changes = append(changes, change(directoryPart(name), dir))
+	}
+	return changes
+}
+
+// snapshots returns the latest snapshot of each account that has one.
+// Called with c.mu held.
+func (c *Collector) snapshots() map[string]*store.Snapshot {
+	snaps := make(map[string]*store.Snapshot, len(c.accounts))
+	for name, a := range c.accounts {
+		if a.snap != nil {
+			snaps[name] = a.snap
+		}
+	}
+	return snaps
+}
+
+// licenceCharge says which account holds each licence the directory lists
+// without an account, when several accounts are polled: the account of
+// the holder's latest meeting in any of them (the first by name on a tie),
+// or for a holder with no meeting, the first account by name. So sums over
+// accounts count each licence and its price once, and a holder is idle
+// only when idle in every account (their latest meeting is in the account
+// holding the licence). Nil: one account, which holds them all.
+type licenceCharge struct {
+	first     string            // holds the licences of holders without a meeting
+	elsewhere map[string]string // e-mail → account, for holders whose latest meeting is in another
+}
+
+// newLicenceCharge computes the charge of the accounts' snapshots.
+func newLicenceCharge(d *directory.Snapshot, snaps map[string]*store.Snapshot) *licenceCharge {
+	if d == nil || d.Dir == nil || len(snaps) < 2 {
+		return nil
+	}
+	type latest struct {
+		account string
+		end     int64
+	}
+	names := sortedKeys(snaps)
+	seen := map[string]latest{}
+	for _, name := range names {
+		for i := range snaps[name].Hosts {
+			h := &snaps[name].Hosts[i]
+			if e, ok := d.Dir.Lookup(h.Email); !ok || e.Licence == "" || e.Account != "" {
+				continue
+			}
+			if l, ok := seen[h.Email]; !ok || h.LastEnd > l.end {
+				seen[h.Email] = latest{name, h.LastEnd}
+			}
+		}
+	}
+	c := &licenceCharge{first: names[0], elsewhere: map[string]string{}}
+	for email, l := range seen {
+		if l.account != c.first {
+			c.elsewhere[email] = l.account
+		}
+	}
+	return c
+}
+
+// holds says whether account name holds e's licence.
+func (c *licenceCharge) holds(name string, e *directory.Entry) bool {
+	if e.Account != "" {
+		return e.Account == name
+	}
+	if c == nil {
+		return true
+	}
+	if account, ok := c.elsewhere[e.Email]; ok {
+		return account == name
+	}
+	return name == c.first
+}
+
+func (c *licenceCharge) equal(o *licenceCharge) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	return c.first == o.first && maps.Equal(c.elsewhere, o.elsewhere)
 }
 
 // buildGroups builds the usage counters by department and cost centre.
@@ -163,7 +271,7 @@ type costKey struct{ dept, cc string }
 // buildLicences joins the directory's licence holders of the account with
 // the hosts' latest meetings; until is the first time after snap's at
 // which a holder's idle time reaches a bucket (zero: none).
-func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) (ms []prometheus.Metric, until time.Time) {
+func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, charge *licenceCharge, opts Options) (ms []prometheus.Metric, until time.Time) {
 	hosts := make(map[string]*store.Host, len(snap.Hosts))
 	for i := range snap.Hosts {
 		hosts[snap.Hosts[i].Email] = &snap.Hosts[i].Host
@@ -174,7 +282,7 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, opt
 	entries := d.Dir.Entries()
 	for i := range entries {
 		e := &entries[i]
-		if e.Licence == "" || (e.Account != "" && e.Account != name) {
+		if e.Licence == "" || !charge.holds(name, e) {
 			continue
 		}
 		holders = append(holders, e)

@@ -188,7 +188,7 @@ func TestIdleHoldersCapped(t *testing.T) {
 	b.Meeting(&m)
 	b.CommitPage()
 	s.Apply(b)
-	ms, _ := BuildDirectory("acme", s.Snapshot(t0), dirs.Current(), Options{PerHost: true, MaxHosts: 10})
+	ms, _ := buildDirectory("acme", s.Snapshot(t0), dirs.Current(), nil, Options{PerHost: true, MaxHosts: 10})
 	c := New()
 	c.SetDirectory(dirs.Current())
 	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true, MaxHosts: 10})
@@ -359,4 +359,102 @@ func chargeback(t *testing.T, csv string, monthly map[string]float64) map[string
 	c.SetDirectory(dirs.Current())
 	c.SetUsage("acme", s.Snapshot(t0), Options{PerHost: true})
 	return series(t, c, "umeeting_chargeback_licence_monthly_cost")
+}
+
+// TestLicencesChargedOnceAcrossAccounts: with two accounts and a directory
+// without an account column, each licence is held by one account, the one
+// of its holder's latest meeting (none: the first by name), so sums over
+// accounts count it once; its holder is idle only when idle in both. The
+// served metrics follow a holder whose latest meeting moves to the other
+// account, and the licences of a removed account.
+func TestLicencesChargedOnceAcrossAccounts(t *testing.T) {
+	dirs := directory.NewManager(log.NewNopLogger(), nil)
+	defer dirs.Stop()
+	dirs.Apply(&config.Config{
+		Directory: &config.Directory{Embedded: []byte("email,department,cost_center,site,licence\n" +
+			"ann@x.com,Sales,CC-1,Beijing,Pro\nbob@x.com,Sales,CC-2,Beijing,Pro\n" +
+			"dan@x.com,Finance,CC-3,Shanghai,Corp\nold@x.com,Finance,CC-3,Shanghai,Corp\n"),
+			RefreshInterval: config.NewDuration(time.Hour), MaxDepartments: 10},
+		Tariffs: &config.Tariffs{Currency: "EUR", Monthly: map[string]float64{"Pro": 10, "Corp": 20}},
+	})
+	opts := Options{PerHost: true}
+	c := New()
+	c.SetDirectory(dirs.Current())
+	stores, snaps := map[string]*store.Store{}, map[string]*store.Snapshot{}
+	poll := func(account string, now time.Time, ms ...umeeting.Meeting) {
+		s := stores[account]
+		if s == nil {
+			s, _ = store.Open(t.TempDir(), account)
+			stores[account] = s
+		}
+		b := s.NewBatch(s.Window(now, 48*time.Hour, 48*time.Hour))
+		for i := range ms {
+			b.Meeting(&ms[i])
+		}
+		b.CommitPage()
+		s.Apply(b)
+		snaps[account] = s.Snapshot(now)
+		c.SetUsage(account, snaps[account], opts)
+	}
+	meeting := func(uuid, email string, end time.Time) umeeting.Meeting {
+		return umeeting.Meeting{UUID: uuid, Host: email, Email: email, UserType: "Pro", Start: end.Add(-time.Hour), End: end, Participants: 2}
+	}
+	day := 24 * time.Hour
+	poll("beta", t0, meeting("b1", "ann@x.com", t0.Add(-5*time.Hour)), meeting("b2", "bob@x.com", t0.Add(-2*time.Hour)),
+		meeting("b3", "old@x.com", t0.Add(-40*day)))
+	poll("acme", t0, meeting("a1", "ann@x.com", t0.Add(-time.Hour)), meeting("a2", "old@x.com", t0.Add(-100*day)))
+
+	got := series(t, c, "umeeting_directory_licences", "umeeting_directory_idle_", "umeeting_chargeback_")
+	sums := map[string]float64{}
+	for k, v := range got {
+		name, labels, _ := strings.Cut(k, "{")
+		idle := ""
+		if i := strings.Index(labels, "idle="); i >= 0 {
+			idle, _, _ = strings.Cut(labels[i:], ",")
+		}
+		sums[name+idle] += v
+	}
+	for k, want := range map[string]float64{
+		"umeeting_directory_licences":                                    4,
+		"umeeting_chargeback_licence_monthly_cost":                       60,
+		"umeeting_directory_idle_licencesidle=never":                     1, // dan
+		"umeeting_directory_idle_licencesidle=30d":                       1, // old: 40 days in beta
+		"umeeting_directory_idle_licencesidle=90d":                       0, // not 100 days: met in beta since
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds": float64(t0.Add(-40 * day).Unix()),
+	} {
+		if sums[k] != want {
+			t.Errorf("sum over accounts of %s = %v, want %v", k, sums[k], want)
+		}
+	}
+	for k, want := range map[string]float64{
+		"umeeting_directory_licences{account=acme,department=Sales,licence=Pro}":                                                       1, // ann
+		"umeeting_directory_licences{account=acme,department=Finance,licence=Corp}":                                                    1, // dan, no meeting
+		"umeeting_directory_licences{account=beta,department=Sales,licence=Pro}":                                                       1, // bob
+		"umeeting_directory_licences{account=beta,department=Finance,licence=Corp}":                                                    1, // old
+		"umeeting_directory_idle_licence_last_meeting_timestamp_seconds{account=acme,department=Finance,email=dan@x.com,licence=Corp}": 0,
+		"umeeting_chargeback_licence_monthly_cost{account=beta,cost_center=CC-2,currency=EUR,department=Sales}":                        10,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	checkServedEqualsFresh(t, c, snaps, opts)
+
+	// bob's latest meeting is now in acme: a poll of acme alone moves his
+	// licence out of beta's served metrics.
+	now := t0.Add(time.Minute)
+	poll("acme", now, meeting("a3", "bob@x.com", now.Add(-time.Second)))
+	got = series(t, c, "umeeting_directory_licences")
+	if got["umeeting_directory_licences{account=acme,department=Sales,licence=Pro}"] != 2 || got["umeeting_directory_licences{account=beta,department=Sales,licence=Pro}"] != 0 {
+		t.Errorf("bob's licence did not move to acme: %v", got)
+	}
+	checkServedEqualsFresh(t, c, snaps, opts)
+
+	// Without acme, beta holds every licence.
+	c.Delete("acme")
+	delete(snaps, "acme")
+	if got := series(t, c, "umeeting_directory_licences"); got["umeeting_directory_licences{account=beta,department=Finance,licence=Corp}"] != 2 {
+		t.Errorf("beta does not hold dan's licence: %v", got)
+	}
+	checkServedEqualsFresh(t, c, snaps, opts)
 }

@@ -22,7 +22,9 @@ func directoryPart(account string) string { return account + " directory" }
 // changed what a snapshot shows, on start and with new metrics options.
 // Both are built, encoded and published together, so a scrape never sees
 // half a poll, nor one poll's usage with another's directory metrics; the
-// metrics are not kept (Collect builds them again from snap).
+// metrics are not kept (Collect builds them again from snap). When snap
+// moves a licence listed without an account between accounts (see
+// licenceCharge), every account's directory metrics are published with it.
 func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
@@ -30,18 +32,22 @@ func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
 	if !opts.PerHost {
 		shown = snap.WithoutHosts()
 	}
-	c.mu.RLock()
-	d := c.directory
-	c.mu.RUnlock()
 	usage := buildSeries(nil, name, shown.Series)
 	usage = buildAccount(buildHosts(usage, name, shown.Hosts), name, shown)
-	dir, until := BuildDirectory(name, snap, d, opts)
 	c.mu.Lock()
+	d, snaps := c.directory, c.snapshots()
 	a := c.get(name)
-	a.snap, a.opts, a.dirUntil = snap, opts, until
+	a.snap, a.opts = snap, opts
 	a.gauges = buildGauges(nil, name, shown)
 	c.mu.Unlock()
-	c.cache.Apply(change(usagePart(name), usage), change(directoryPart(name), dir)) // a failed part fails scrapes until rebuilt
+	before := newLicenceCharge(d, snaps)
+	snaps[name] = snap
+	charge := newLicenceCharge(d, snaps)
+	names := []string{name}
+	if !charge.equal(before) {
+		names = nil // a licence listed without an account moved: every account's
+	}
+	c.cache.Apply(append([]exposition.Change{change(usagePart(name), usage)}, c.buildDirectories(d, charge, names)...)...) // a failed part fails scrapes until rebuilt
 }
 
 // SetGauges sets the usage gauges that move with time alone (see
@@ -62,10 +68,10 @@ func (c *Collector) SetGauges(name string, now time.Time, activeHosts map[string
 	snap.At, snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = now, activeHosts, peakMeetings, peakParticipants
 	a.snap, a.gauges = &snap, buildGauges(nil, name, &snap)
 	stale := !a.dirUntil.IsZero() && !now.Before(a.dirUntil)
-	d, opts := c.directory, a.opts
+	d, snaps := c.directory, c.snapshots()
 	c.mu.Unlock()
 	if stale {
-		c.publishDirectory(name, &snap, d, opts)
+		c.cache.Apply(c.buildDirectories(d, newLicenceCharge(d, snaps), []string{name})...)
 	}
 }
 
@@ -76,29 +82,9 @@ func (c *Collector) SetDirectory(d *directory.Snapshot) {
 	defer c.pubMu.Unlock()
 	c.mu.Lock()
 	c.directory = d
-	snaps := map[string]*store.Snapshot{}
-	opts := map[string]Options{}
-	for name, a := range c.accounts {
-		if a.snap != nil {
-			snaps[name], opts[name] = a.snap, a.opts
-		}
-	}
+	snaps := c.snapshots()
 	c.mu.Unlock()
-	for name, snap := range snaps {
-		c.publishDirectory(name, snap, d, opts[name])
-	}
-}
-
-// publishDirectory builds and publishes an account's directory metrics.
-// Called with pubMu held.
-func (c *Collector) publishDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, opts Options) {
-	dir, until := BuildDirectory(name, snap, d, opts)
-	c.mu.Lock()
-	if a := c.accounts[name]; a != nil {
-		a.dirUntil = until
-	}
-	c.mu.Unlock()
-	c.cache.Apply(change(directoryPart(name), dir))
+	c.cache.Apply(c.buildDirectories(d, newLicenceCharge(d, snaps), nil)...)
 }
 
 // change gathers ms into a change of a part of the cache.

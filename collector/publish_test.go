@@ -56,6 +56,7 @@ func checkServedIn(t *testing.T, c *Collector, snaps map[string]*store.Snapshot,
 	live.MustRegister(c.Status())
 	fresh := New()
 	c.mu.RLock()
+	fresh.directory = c.directory
 	for name, a := range c.accounts {
 		fresh.get(name).status = a.status
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -499,5 +500,85 @@ func TestConfigCheckReadsTheDirectory(t *testing.T) {
 	out, err = checkConfig(cfg)
 	if err != nil || !strings.Contains(string(out), `no price for licence type "Basic"`) || strings.Contains(string(out), `"Pro"`) {
 		t.Errorf("licence types without a tariff: err=%v\n%s", err, out)
+	}
+}
+
+// TestLicencesChargedOnceAcrossAccounts: two accounts and a CSV without
+// an account column. Each licence is held by the account of its holder's
+// latest meeting (none: the first account by name), so the queries of
+// docs/directory.md, summing over accounts in Prometheus, charge every
+// person once, and a holder who met in one account only is not idle.
+func TestLicencesChargedOnceAcrossAccounts(t *testing.T) {
+	now := time.Now()
+	meet := func(id int64, email string, end time.Time) umeeting.Meeting {
+		return umeeting.Meeting{UUID: fmt.Sprintf("m%d", id), ID: id, Host: email, Email: email, UserType: "Pro",
+			Start: end.Add(-30 * time.Minute), End: end, Participants: 2}
+	}
+	simA, urlA := newSim(t, simulator.Options{NoGenerated: true})
+	simA.Add(meet(1, "ann@example.com", now.Add(-time.Hour)))
+	simZ, urlZ := newSim(t, simulator.Options{NoGenerated: true})
+	simZ.Add(meet(2, "ann@example.com", now.Add(-3*time.Hour)), meet(3, "bob@example.com", now.Add(-2*time.Hour)))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "people.csv"), []byte("email,department,cost_center,site,licence\n"+
+		"ann@example.com,Sales,CC-1,Beijing,Pro\nbob@example.com,Sales,CC-2,Beijing,Pro\ndan@example.com,Finance,CC-3,Beijing,Corp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, urlA, retries, fmt.Sprintf(`  - name: zeta
+    api_url: %s
+    api_key: %s
+    api_secret: %s
+    daily_request_budget: 0
+%s
+directory: {file: people.csv}
+tariffs: {currency: EUR, monthly: {Pro: 10, Corp: 20}}
+`, urlZ, testKey, testSecret, retries))
+	e := startExporter(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	var text string
+	waitFor(t, 30*time.Second, "both accounts' meetings counted", func() bool {
+		text = e.Metrics()
+		a, _ := sumMetric(text, "umeeting_meetings_total", `account="e2e"`)
+		z, _ := sumMetric(text, "umeeting_meetings_total", `account="zeta"`)
+		return a == 1 && z == 2
+	})
+	// ann's latest meeting is in e2e, bob's in zeta; dan never met: the
+	// first account by name, e2e, holds his licence.
+	for _, c := range []struct {
+		name     string
+		matchers []string
+		want     float64
+	}{
+		{"umeeting_directory_licences", nil, 3},
+		{"umeeting_directory_licences", []string{`account="e2e"`, `department="Sales"`}, 1},
+		{"umeeting_directory_licences", []string{`account="e2e"`, `department="Finance"`}, 1},
+		{"umeeting_directory_licences", []string{`account="zeta"`, `department="Sales"`}, 1},
+		{"umeeting_directory_licences", []string{`account="zeta"`, `department="Finance"`}, 0},
+		{"umeeting_directory_idle_licences", []string{`idle="never"`}, 1},
+		{"umeeting_directory_idle_licences", []string{`account="e2e"`, `department="Finance"`, `idle="never"`}, 1},
+		{"umeeting_chargeback_licence_monthly_cost", nil, 40},
+	} {
+		if got, _ := sumMetric(text, c.name, c.matchers...); got != c.want {
+			t.Errorf("%s %v = %v, want %v", c.name, c.matchers, got, c.want)
+		}
+	}
+
+	// The queries of docs/directory.md, in Prometheus.
+	p := startPrometheus(t, prometheusReleases(t)[0], promConfig{targets: []string{e.Addr}})
+	chargeback := `sum by (cost_center, currency) (max without (instance) (umeeting_chargeback_licence_monthly_cost))`
+	waitFor(t, 30*time.Second, "the chargeback in Prometheus", func() bool { return p.value(chargeback) != "" })
+	got := map[string]float64{}
+	for _, s := range p.query(t, chargeback, time.Time{}) {
+		got[s.Metric["cost_center"]+" "+s.Metric["currency"]] = s.Value
+	}
+	if w := map[string]float64{"CC-1 EUR": 10, "CC-2 EUR": 10, "CC-3 EUR": 20}; !maps.Equal(got, w) {
+		t.Errorf("%s = %v, want %v (one licence each)", chargeback, got, w)
+	}
+	idleShare := `sum by (department) (max without (instance) (umeeting_directory_idle_licences{idle=~"never|30d"}))
+  / sum by (department) (max without (instance) (umeeting_directory_licences))`
+	got = map[string]float64{}
+	for _, s := range p.query(t, idleShare, time.Time{}) {
+		got[s.Metric["department"]] = s.Value
+	}
+	if w := map[string]float64{"Sales": 0, "Finance": 1}; !maps.Equal(got, w) {
+		t.Errorf("share of licences idle by department = %v, want %v (ann and bob met, dan never)", got, w)
 	}
 }
