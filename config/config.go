@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -29,16 +28,17 @@ const (
 	PlaceholderAPISecret = "YOUR_API_SECRET"
 )
 
-// Defaults applied to fields the file leaves out.
+// Defaults applied to fields the file leaves out, written as the README
+// writes them (48h, not 2d).
 var (
-	DefaultPollInterval = mustDuration("5m")
-	DefaultLookback     = mustDuration("48h")
-	DefaultBackfill     = mustDuration("30d")
+	DefaultPollInterval = Duration{Duration: model.Duration(5 * time.Minute), text: "5m"}
+	DefaultLookback     = Duration{Duration: model.Duration(48 * time.Hour), text: "48h"}
+	DefaultBackfill     = Duration{Duration: model.Duration(30 * 24 * time.Hour), text: "30d"}
 	DefaultAccount      = Account{
 		APIURL:             DefaultAPIURL,
 		Method:             "POST",
 		Timezone:           "Asia/Shanghai",
-		Timeout:            mustDuration("30s"),
+		Timeout:            NewDuration(30 * time.Second),
 		PageSize:           100,
 		MaxRetries:         3,
 		DailyRequestBudget: 2000,
@@ -48,9 +48,10 @@ var (
 		HTTPClientConfig:   promconfig.DefaultHTTPClientConfig,
 	}
 	DefaultMaxHosts = 10000
-	// DefaultMaxUserTypes is far above the handful of licence types an
-	// account has, and bounds the series a misbehaving API can create.
-	DefaultMaxUserTypes = 20
+	// DefaultMetrics: 20 user types is far above the handful of licence
+	// types an account has, and bounds the series a misbehaving API can
+	// create.
+	DefaultMetrics = Metrics{PerHost: true, MaxHosts: DefaultMaxHosts, MaxUserTypes: 20}
 )
 
 // Config is the whole configuration file.
@@ -136,18 +137,6 @@ type Duration struct {
 
 // NewDuration returns d as a Duration.
 func NewDuration(d time.Duration) Duration { return Duration{Duration: model.Duration(d)} }
-
-// mustDuration is a default written as the README writes it.
-func mustDuration(s string) Duration {
-	return Duration{Duration: must(model.ParseDuration(s)), text: s}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d.Duration) }
@@ -246,14 +235,14 @@ func (r Regexp) MarshalYAML() (any, error) { return r.original, nil }
 // String returns the expression as written.
 func (r *Regexp) String() string { return r.original }
 
+// defaults is a config of the defaults alone: what an empty file means.
+func defaults() Config {
+	return Config{PollInterval: DefaultPollInterval, Lookback: DefaultLookback, Backfill: DefaultBackfill, Metrics: DefaultMetrics}
+}
+
 // UnmarshalYAML sets defaults, then decodes strictly.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
-	*c = Config{
-		PollInterval: DefaultPollInterval,
-		Lookback:     DefaultLookback,
-		Backfill:     DefaultBackfill,
-		Metrics:      Metrics{PerHost: true, MaxHosts: DefaultMaxHosts, MaxUserTypes: DefaultMaxUserTypes},
-	}
+	*c = defaults()
 	type plain Config
 	return unmarshal((*plain)(c))
 }
@@ -267,7 +256,7 @@ func (a *Account) UnmarshalYAML(unmarshal func(any) error) error {
 
 // UnmarshalYAML sets defaults, then decodes strictly.
 func (m *Metrics) UnmarshalYAML(unmarshal func(any) error) error {
-	*m = Metrics{PerHost: true, MaxHosts: DefaultMaxHosts, MaxUserTypes: DefaultMaxUserTypes}
+	*m = DefaultMetrics
 	type plain Metrics
 	return unmarshal((*plain)(m))
 }
@@ -277,13 +266,11 @@ var accountName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // Load reads, decodes and validates a config file. Relative file paths in
 // it are taken relative to the file's folder.
 func Load(path string) (*Config, error) {
-	content, err := os.ReadFile(path)
+	cfg, err := Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config file: %w", err)
+		return nil, err
 	}
-	cfg, err := Parse(content, filepath.Dir(path))
-	if err != nil {
-		// Errors quote URLs, which may carry a password or a secret.
+	if err := cfg.Validate(); err != nil {
 		return nil, RedactError(fmt.Errorf("config file %s: %w", path, err))
 	}
 	return cfg, nil
@@ -310,7 +297,8 @@ func Read(path string) (*Config, error) {
 	}
 	cfg, err := Decode(content, filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		// Errors quote URLs, which may carry a password or a secret.
+		return nil, RedactError(fmt.Errorf("config file %s: %w", path, err))
 	}
 	return cfg, nil
 }
@@ -318,16 +306,9 @@ func Read(path string) (*Config, error) {
 // Decode decodes config text strictly, without validating it; dir
 // resolves relative paths. Its errors name the field path and line.
 func Decode(content []byte, dir string) (*Config, error) {
-	cfg := &Config{}
-	if err := yaml.UnmarshalStrict(content, cfg); err != nil {
+	cfg := defaults() // an empty document (or comments only) never calls UnmarshalYAML
+	if err := yaml.UnmarshalStrict(content, &cfg); err != nil {
 		return nil, explain(content, err)
-	}
-	if reflect.ValueOf(*cfg).IsZero() {
-		// An empty document (or comments only) never calls UnmarshalYAML:
-		// apply the defaults.
-		if err := yaml.UnmarshalStrict([]byte("{}"), cfg); err != nil {
-			return nil, err
-		}
 	}
 	for i := range cfg.Accounts {
 		cfg.Accounts[i].HTTPClientConfig.SetDirectory(dir)
@@ -338,7 +319,7 @@ func Decode(content []byte, dir string) (*Config, error) {
 	if cfg.Directory != nil {
 		cfg.Directory.setDirectory(dir)
 	}
-	return cfg, nil
+	return &cfg, nil
 }
 
 // Validate checks every field and resolves zones and secrets. Each error

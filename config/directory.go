@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"os"
@@ -244,8 +245,9 @@ func (t *Tariffs) validate() []error {
 	if strings.TrimSpace(t.Currency) == "" {
 		add("currency: is required (e.g. EUR, CNY)")
 	}
-	for lt, p := range t.Monthly {
-		if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) {
+	licences := slices.Sorted(maps.Keys(t.Monthly)) // errors in a stable order
+	for _, lt := range licences {
+		if p := t.Monthly[lt]; p < 0 || math.IsNaN(p) || math.IsInf(p, 0) {
 			add("monthly[%s]: %v must be a non-negative price", lt, p)
 		}
 	}
@@ -260,18 +262,10 @@ func (t *Tariffs) validate() []error {
 	if t.Currency != "" && len(t.Monthly) == 0 && t.PerMeetingHour == 0 && t.PerPSTNMeeting == 0 {
 		add("set at least one of monthly, per_meeting_hour, per_pstn_meeting")
 	}
-	if t.Monthly != nil && slices.ContainsFunc(keys(t.Monthly), func(k string) bool { return strings.TrimSpace(k) == "" }) {
+	if slices.ContainsFunc(licences, func(k string) bool { return strings.TrimSpace(k) == "" }) {
 		add("monthly: an empty licence type")
 	}
 	return errs
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // errNoDirectory is returned by tariffs without a directory.

@@ -14,7 +14,7 @@ const day = 24 * time.Hour
 const monthChunkDays = 30
 
 // PaddedDays is how many calendar days one poll's requests cover at most
-// with this reach (see Reach): the dates it touches, and a day on each side
+// with this reach: the dates it touches, and a day on each side
 // (the API's zone and the inclusiveness of `to` are unknown).
 func PaddedDays(lookback time.Duration) int {
 	dates := int(lookback/day) + 1
@@ -30,18 +30,6 @@ func RequestsPerPoll(lookback time.Duration) int {
 	return max(1, (PaddedDays(lookback)-1+monthChunkDays-1)/monthChunkDays)
 }
 
-// Reach is how far back a poll of account a asks: the lookback, and the
-// longest believable meeting before it, for an API that lists meetings by
-// their start date.
-func (c *Config) Reach(a *Account) time.Duration { return c.Lookback.D() + a.MaxMeetingLength.D() }
-
-// RequestsPerDay is the fewest requests a day the regular polls of
-// account a make.
-func (c *Config) RequestsPerDay(a *Account) int {
-	polls := int((day + c.PollInterval.D() - 1) / c.PollInterval.D())
-	return polls * RequestsPerPoll(c.Reach(a))
-}
-
 // Warnings are settings that are valid but will not work as meant: polls
 // that need more requests than the daily budget allows, and a minimum
 // request interval longer than the poll interval. --config.check prints
@@ -50,13 +38,16 @@ func (c *Config) Warnings() []string {
 	var ws []string
 	for i, a := range c.Accounts {
 		field := fmt.Sprintf("accounts[%d] (%s)", i, a.Name)
-		perDay := c.RequestsPerDay(&a)
+		// A poll reaches back the lookback and the longest believable
+		// meeting before it, for an API that lists meetings by start date.
+		reach := c.Lookback.D() + a.MaxMeetingLength.D()
+		perDay := int((day+c.PollInterval.D()-1)/c.PollInterval.D()) * RequestsPerPoll(reach)
 		if a.DailyRequestBudget > 0 && perDay > a.DailyRequestBudget {
 			ws = append(ws, fmt.Sprintf("%s: %s polls with a %s lookback need about %d requests a day "+
 				"(%d a poll for its %d padded days, more with paging); the budget is %d: "+
 				"polls will fail once it is spent (raise poll_interval or daily_request_budget)",
-				field, c.PollInterval, c.Lookback, perDay, RequestsPerPoll(c.Reach(&a)),
-				PaddedDays(c.Reach(&a)), a.DailyRequestBudget))
+				field, c.PollInterval, c.Lookback, perDay, RequestsPerPoll(reach),
+				PaddedDays(reach), a.DailyRequestBudget))
 		}
 		if mri := a.MinRequestInterval.D(); mri > c.PollInterval.D() {
 			ws = append(ws, fmt.Sprintf("%s: min_request_interval %s is longer than poll_interval %s: "+

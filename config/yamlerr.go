@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -221,9 +222,7 @@ func structFields(t reflect.Type) (fields map[string]reflect.Type, open bool) {
 				continue
 			}
 			sub, subOpen := structFields(ft)
-			for k, v := range sub {
-				fields[k] = v
-			}
+			maps.Copy(fields, sub)
 			open = open || subOpen
 			continue
 		}
@@ -283,12 +282,8 @@ var sections = map[string]reflect.Type{
 
 func unknownKey(path string, key *yamlnode.Node, known map[string]reflect.Type) error {
 	msg := fmt.Sprintf("%s (line %d): unknown key", path, key.Line)
-	names := make([]string, 0, len(known))
-	for k := range known {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, where := range slices.Sorted(mapKeys(sections)) {
+	names := slices.Sorted(maps.Keys(known))
+	for _, where := range slices.Sorted(maps.Keys(sections)) {
 		if fields, _ := structFields(sections[where]); fields[key.Value] != nil {
 			return fmt.Errorf("%s here; %s is a key of %s: check its indentation", msg, key.Value, where)
 		}
@@ -297,16 +292,6 @@ func unknownKey(path string, key *yamlnode.Node, known map[string]reflect.Type) 
 		return fmt.Errorf("%s; did you mean %s?", msg, near)
 	}
 	return fmt.Errorf("%s; known keys here: %s", msg, strings.Join(names, ", "))
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // nearest returns the known name closest to s in edit distance, if it is
