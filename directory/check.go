@@ -1,9 +1,9 @@
 package directory
 
 import (
+	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/umeeting/umeeting_exporter/config"
 )
@@ -18,36 +18,19 @@ func Check(cfg *config.Config) (warnings []string, err error) {
 	if c == nil || c.File == "" {
 		return nil, nil
 	}
-	timeout := c.FileTimeout.D()
-	type result struct {
-		d   *Directory
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		d, err := ReadFile(c.File, c.ExtraColumns)
-		res <- result{d, err}
-	}()
-	var r result
-	select {
-	case r = <-res:
-	case <-time.After(timeout):
-		return nil, fmt.Errorf("directory: file: %s: no answer within file_timeout %s (a hung file share?)", c.File, timeout)
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("directory: file: %w", r.err)
+	d, err := fileSource(c).readBounded(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("directory: file: %w", err)
 	}
 	if cfg.Tariffs == nil || len(cfg.Tariffs.Monthly) == 0 {
 		return nil, nil
 	}
 	var unpriced []string
-	for _, e := range r.d.Entries() {
+	for _, e := range d.Entries() {
 		if _, ok := cfg.Tariffs.MonthlyPrice(e.Licence); e.Licence != "" && !ok && !slices.Contains(unpriced, e.Licence) {
 			unpriced = append(unpriced, e.Licence)
+			warnings = append(warnings, fmt.Sprintf("tariffs: monthly: no price for licence type %q, held in %s: its licences cost 0", e.Licence, c.File))
 		}
-	}
-	for _, l := range unpriced {
-		warnings = append(warnings, fmt.Sprintf("tariffs: monthly: no price for licence type %q, held in %s: its licences cost 0", l, c.File))
 	}
 	return warnings, nil
 }

@@ -134,7 +134,7 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 	for i, c := range extra {
 		iExtra[i] = col[c]
 	}
-	b := newBuilder(extra, 1024)
+	d := newDirectory(extra, 1024)
 	vals := make([]string, len(extra))
 	for {
 		rec, err := cr.Read()
@@ -157,12 +157,12 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 			}
 			e.Extra = vals
 		}
-		b.add(e)
+		d.add(e)
 	}
-	if b.d.Len() == 0 {
-		return nil, fmt.Errorf("no person with an e-mail below the header (%d row(s) without one)", b.d.NoEmail)
+	if d.Len() == 0 {
+		return nil, fmt.Errorf("no person with an e-mail below the header (%d row(s) without one)", d.NoEmail)
 	}
-	return b.done(), nil
+	return d, nil
 }
 
 // checkUTF8 fails on a used field that is not UTF-8: its value would be a

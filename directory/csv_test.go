@@ -176,9 +176,9 @@ func TestNotUTF8(t *testing.T) {
 		t.Fatalf("want the line and column named, got %v", err)
 	}
 	// Values that do not come from a file (LDAP) are repaired instead.
-	b := newBuilder(nil, 1)
-	b.add(Entry{Email: "b@x.com", Department: "Op\xe9rations", Site: "\xff"})
-	e, _ := b.done().Lookup("b@x.com")
+	d := newDirectory(nil, 1)
+	d.add(Entry{Email: "b@x.com", Department: "Op\xe9rations", Site: "\xff"})
+	e, _ := d.Lookup("b@x.com")
 	if !utf8.ValidString(e.Department) || !utf8.ValidString(e.Site) || !strings.HasPrefix(e.Department, "Op") {
 		t.Fatalf("entry = %+v", e)
 	}

@@ -10,6 +10,7 @@ package directory
 
 import (
 	"strings"
+	"unique"
 )
 
 // Unknown is the department and cost centre of hosts the directory does
@@ -51,13 +52,6 @@ func (d *Directory) Len() int {
 	return len(d.entries)
 }
 
-func (d *Directory) duplicates() int {
-	if d == nil {
-		return 0
-	}
-	return d.Duplicates
-}
-
 // Entries returns the people, in source order; the slice must not be changed.
 func (d *Directory) Entries() []Entry {
 	if d == nil {
@@ -79,70 +73,44 @@ func (d *Directory) Lookup(email string) (*Entry, bool) {
 }
 
 // NormalizeEmail trims and lower-cases an e-mail, as the API client does.
-func NormalizeEmail(s string) string {
-	s = strings.TrimSpace(s)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
-			return strings.ToLower(s)
-		}
-	}
-	return s
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func newDirectory(extra []string, sizeHint int) *Directory {
+	return &Directory{ExtraColumns: extra, entries: make([]Entry, 0, sizeHint), index: make(map[string]int32, sizeHint)}
 }
 
-// builder collects entries: first e-mail wins, repeated values share memory.
-type builder struct {
-	d      *Directory
-	intern map[string]string
-}
-
-func newBuilder(extra []string, sizeHint int) *builder {
-	return &builder{
-		d:      &Directory{ExtraColumns: extra, entries: make([]Entry, 0, sizeHint), index: make(map[string]int32, sizeHint)},
-		intern: map[string]string{},
-	}
-}
-
-// value trims a field and shares the memory of values seen before
-// (departments, sites and licences repeat on every row).
-func (b *builder) value(s string) string {
-	s = strings.ToValidUTF8(strings.TrimSpace(s), "\uFFFD") // label values must be UTF-8
-	if v, ok := b.intern[s]; ok {
-		return v
-	}
-	s = strings.Clone(s) // the CSV reader may reuse its buffer
-	if len(b.intern) < 100_000 {
-		b.intern[s] = s
-	}
-	return s
+// value trims a field and interns it: departments, sites and licences
+// repeat on every row and share one copy, and no value keeps the reader's
+// line alive.
+func value(s string) string {
+	return unique.Make(strings.ToValidUTF8(strings.TrimSpace(s), "\uFFFD")).Value() // label values must be UTF-8
 }
 
 // add adds e unless its e-mail is missing or taken; e's strings are
 // normalised and copied.
-func (b *builder) add(e Entry) {
+func (d *Directory) add(e Entry) {
 	e.Email = strings.ToValidUTF8(NormalizeEmail(e.Email), "\uFFFD")
 	if e.Email == "" {
-		b.d.NoEmail++
+		d.NoEmail++
 		return
 	}
-	if _, dup := b.d.index[e.Email]; dup {
-		b.d.Duplicates++
+	if _, dup := d.index[e.Email]; dup {
+		d.Duplicates++
 		return
 	}
 	e.Email = strings.Clone(e.Email)
-	e.Department, e.CostCenter, e.Site = b.value(e.Department), b.value(e.CostCenter), b.value(e.Site)
-	e.Licence, e.Account = b.value(e.Licence), b.value(e.Account)
+	e.Department, e.CostCenter, e.Site = value(e.Department), value(e.CostCenter), value(e.Site)
+	e.Licence, e.Account = value(e.Licence), value(e.Account)
 	if len(e.Extra) > 0 {
 		extra := make([]string, len(e.Extra))
 		for i, v := range e.Extra {
-			extra[i] = b.value(v)
+			extra[i] = value(v)
 		}
 		e.Extra = extra
 	}
-	b.d.index[e.Email] = int32(len(b.d.entries))
-	b.d.entries = append(b.d.entries, e)
+	d.index[e.Email] = int32(len(d.entries))
+	d.entries = append(d.entries, e)
 }
-
-func (b *builder) done() *Directory { return b.d }
 
 // Merge combines directories: a person listed by several keeps the entry
 // of the first directory (the file corrects and completes LDAP). Nil
@@ -163,7 +131,7 @@ func Merge(dirs ...*Directory) *Directory {
 			}
 		}
 	}
-	out := &Directory{ExtraColumns: extra, entries: make([]Entry, 0, n), index: make(map[string]int32, n)}
+	out := newDirectory(extra, n)
 	for _, d := range dirs {
 		if d == nil {
 			continue

@@ -13,29 +13,22 @@ import (
 	"github.com/umeeting/umeeting_exporter/config"
 )
 
-// LDAPStats says how a read of an LDAP directory went.
-type LDAPStats struct {
-	Pages   int // search pages read
-	Entries int // entries returned by the server
-}
-
 // FetchLDAP reads a directory from an LDAP (or Active Directory) server:
 // it connects (ldaps://, or ldap:// upgraded with StartTLS), binds, and
 // reads every entry of base_dn matching filter, page by page, so that
 // directories larger than the server's size limit are read whole. The
 // bind password never appears in an error.
-func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory, LDAPStats, error) {
-	var stats LDAPStats
+func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory, error) {
 	timeout := c.Timeout.D()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return nil, stats, fmt.Errorf("url: %w", err)
+		return nil, fmt.Errorf("url: %w", err)
 	}
 	tlsCfg, err := promconfig.NewTLSConfig(&c.TLSConfig)
 	if err != nil {
-		return nil, stats, fmt.Errorf("tls_config: %w", err)
+		return nil, fmt.Errorf("tls_config: %w", err)
 	}
 	if tlsCfg.ServerName == "" {
 		tlsCfg.ServerName = u.Hostname()
@@ -45,7 +38,7 @@ func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory,
 		ldap.DialWithDialer(&net.Dialer{Deadline: deadline}),
 		ldap.DialWithTLSConfig(tlsCfg))
 	if err != nil {
-		return nil, stats, fmt.Errorf("connecting to %s: %w", redactURL(u), err)
+		return nil, fmt.Errorf("connecting to %s: %w", config.RedactValue(c.URL), err)
 	}
 	defer conn.Close()
 	conn.SetTimeout(timeout)
@@ -60,12 +53,12 @@ func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory,
 	}
 	if c.StartTLS {
 		if err := conn.StartTLS(tlsCfg); err != nil {
-			return nil, stats, wrap("StartTLS with "+redactURL(u), err)
+			return nil, wrap("StartTLS with "+config.RedactValue(c.URL), err)
 		}
 	}
 	if c.BindDN != "" {
 		if err := conn.Bind(c.BindDN, c.Password); err != nil {
-			return nil, stats, wrap(fmt.Sprintf("binding as %q", c.BindDN), err)
+			return nil, wrap(fmt.Sprintf("binding as %q", c.BindDN), err)
 		}
 	}
 
@@ -87,15 +80,13 @@ func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory,
 		}
 		return e.GetEqualFoldAttributeValue(attr)
 	}
-	b := newBuilder(extra, 1024)
+	d := newDirectory(extra, 1024)
 	vals := make([]string, len(extra))
-	for {
+	for page := 1; ; page++ {
 		res, err := conn.Search(req)
 		if err != nil {
-			return nil, stats, wrap(fmt.Sprintf("searching %q with filter %s (page %d)", c.BaseDN, c.Filter, stats.Pages+1), err)
+			return nil, wrap(fmt.Sprintf("searching %q with filter %s (page %d)", c.BaseDN, c.Filter, page), err)
 		}
-		stats.Pages++
-		stats.Entries += len(res.Entries)
 		for _, e := range res.Entries {
 			entry := Entry{
 				Email: get(e, a.Email), Department: get(e, a.Department), CostCenter: get(e, a.CostCenter),
@@ -107,7 +98,7 @@ func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory,
 				}
 				entry.Extra = vals
 			}
-			b.add(entry)
+			d.add(entry)
 		}
 		ctrl, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
 		if !ok || len(ctrl.Cookie) == 0 {
@@ -115,10 +106,5 @@ func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory,
 		}
 		paging.SetCookie(ctrl.Cookie)
 	}
-	return b.done(), stats, nil
-}
-
-// redactURL drops any user information and query from an LDAP URL.
-func redactURL(u *url.URL) string {
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	return d, nil
 }

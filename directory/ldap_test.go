@@ -50,15 +50,12 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 	t.Run("starttls", func(t *testing.T) {
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS = true
-		d, stats, err := FetchLDAP(context.Background(), c, nil)
+		d, err := FetchLDAP(context.Background(), c, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Len() != n || stats.Pages < 2 {
-			t.Fatalf("read %d people in %d pages, want %d in several pages", d.Len(), stats.Pages, n)
-		}
-		if want := (n + c.PageSize - 1) / c.PageSize; stats.Pages != want {
-			t.Errorf("pages = %d, want %d", stats.Pages, want)
+		if d.Len() != n { // more than one search returns (see "unpaged search hits the size limit")
+			t.Fatalf("read %d people, want %d", d.Len(), n)
 		}
 		e, ok := d.Lookup("person.0007@example.com")
 		if !ok || e.Department != "Dept 0" || e.CostCenter != "CC-101" || e.Site != "Beijing" || e.Licence != "Corp" {
@@ -66,7 +63,7 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		}
 	})
 	t.Run("ldaps", func(t *testing.T) {
-		d, _, err := FetchLDAP(context.Background(), openLDAPConfig(s, s.LDAPSURL), nil)
+		d, err := FetchLDAP(context.Background(), openLDAPConfig(s, s.LDAPSURL), nil)
 		if err != nil || d.Len() != n {
 			t.Fatalf("ldaps: %d people, %v", d.Len(), err)
 		}
@@ -89,7 +86,7 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		}
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS, c.PageSize = true, 1000
-		if _, _, err := FetchLDAP(context.Background(), c, nil); err == nil {
+		if _, err := FetchLDAP(context.Background(), c, nil); err == nil {
 			t.Fatal("a page size above the server's limit was accepted")
 		}
 	})
@@ -97,7 +94,7 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS = true
 		c.Password = "wrong-Pa55word-xyz"
-		_, _, err := FetchLDAP(context.Background(), c, nil)
+		_, err := FetchLDAP(context.Background(), c, nil)
 		if err == nil || !strings.Contains(err.Error(), "Invalid Credentials") {
 			t.Fatalf("want invalid credentials, got %v", err)
 		}
@@ -109,14 +106,14 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS = true
 		c.TLSConfig.CAFile = ""
-		if _, _, err := FetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		if _, err := FetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Fatalf("want a certificate error, got %v", err)
 		}
 	})
 	t.Run("server down", func(t *testing.T) {
 		c := openLDAPConfig(s, "ldap://127.0.0.1:1")
 		c.StartTLS = true
-		if _, _, err := FetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "connecting to ldap://127.0.0.1:1") {
+		if _, err := FetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "connecting to ldap://127.0.0.1:1") {
 			t.Fatalf("want a connection error, got %v", err)
 		}
 	})

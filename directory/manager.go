@@ -45,8 +45,9 @@ type source struct {
 	// secret is redacted from errors before they are logged.
 	secret string
 	// blocked, when not nil, is closed when a read that outlived its
-	// timeout ends at last.
-	blocked chan struct{}
+	// timeout ends at last; blockedMu guards it.
+	blocked   chan struct{}
+	blockedMu sync.Mutex
 
 	last        *Directory // last good copy
 	up          bool
@@ -62,7 +63,6 @@ type source struct {
 // prometheus.Collector (the health of the sources).
 type Manager struct {
 	logger log.Logger
-	now    func() time.Time
 	// OnChange, if set, is called with each new snapshot.
 	onChange func(*Snapshot)
 
@@ -85,7 +85,7 @@ type Manager struct {
 // NewManager returns a Manager without sources; onChange (may be nil) is
 // called after every change of the snapshot.
 func NewManager(logger log.Logger, onChange func(*Snapshot)) *Manager {
-	m := &Manager{logger: logger, now: time.Now, onChange: onChange}
+	m := &Manager{logger: logger, onChange: onChange}
 	m.life, m.end = context.WithCancel(context.Background())
 	m.cur.Store(&Snapshot{})
 	return m
@@ -143,26 +143,29 @@ func (m *Manager) newSources(c *config.Directory) []*source {
 	var out []*source
 	// The file comes first: it corrects and completes LDAP.
 	if c.File != "" || c.Embedded != nil {
-		path, embedded, extra := c.File, c.Embedded, c.ExtraColumns
-		timeout := c.FileTimeout.D()
-		if timeout <= 0 { // a config built in code
-			timeout = config.DefaultFileTimeout.D()
-		}
-		out = append(out, &source{name: SourceFile, timeout: timeout, read: func(context.Context) (*Directory, error) {
-			if embedded != nil {
-				return ParseCSV(bytes.NewReader(embedded), extra)
-			}
-			return ReadFile(path, extra)
-		}})
+		out = append(out, fileSource(c))
 	}
 	if l := c.LDAP; l != nil {
 		extra := c.ExtraColumns
 		out = append(out, &source{name: SourceLDAP, timeout: l.Timeout.D(), secret: l.Password, read: func(ctx context.Context) (*Directory, error) {
-			d, _, err := FetchLDAP(ctx, l, extra)
-			return d, err
+			return FetchLDAP(ctx, l, extra)
 		}})
 	}
 	return out
+}
+
+// fileSource reads the file of c, or its embedded copy.
+func fileSource(c *config.Directory) *source {
+	timeout := c.FileTimeout.D()
+	if timeout <= 0 { // a config built in code
+		timeout = config.DefaultFileTimeout.D()
+	}
+	return &source{name: SourceFile, timeout: timeout, read: func(context.Context) (*Directory, error) {
+		if c.Embedded != nil {
+			return ParseCSV(bytes.NewReader(c.Embedded), c.ExtraColumns)
+		}
+		return ReadFile(c.File, c.ExtraColumns)
+	}}
 }
 
 // start runs the background refreshes of sources.
@@ -211,13 +214,13 @@ func (m *Manager) Stop() {
 func (m *Manager) refresh(ctx context.Context, sources []*source) error {
 	var errs []error
 	for _, s := range sources {
-		start := m.now()
-		d, err := m.readBounded(ctx, s)
+		start := time.Now()
+		d, err := s.readBounded(ctx)
 		if ctx.Err() != nil {
 			return nil // stopping
 		}
 		m.mu.Lock()
-		m.record(s, d, err, m.now().Sub(start))
+		m.record(s, d, err, time.Since(start))
 		m.mu.Unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("directory source %s: %s", s.name, s.reason(err)))
@@ -233,10 +236,10 @@ func (m *Manager) refresh(ctx context.Context, sources []*source) error {
 // then (a file on a hung network share: a blocked system call cannot be
 // interrupted) is left to end in the background, and until it does
 // every read of s fails at once, so that blocked reads do not pile up.
-func (m *Manager) readBounded(ctx context.Context, s *source) (*Directory, error) {
-	m.mu.Lock()
+func (s *source) readBounded(ctx context.Context) (*Directory, error) {
+	s.blockedMu.Lock()
 	blocked := s.blocked
-	m.mu.Unlock()
+	s.blockedMu.Unlock()
 	if blocked != nil {
 		select {
 		case <-blocked:
@@ -266,9 +269,9 @@ func (m *Manager) readBounded(ctx context.Context, s *source) (*Directory, error
 		return r.d, r.err
 	default:
 	}
-	m.mu.Lock()
+	s.blockedMu.Lock()
 	s.blocked = ended
-	m.mu.Unlock()
+	s.blockedMu.Unlock()
 	return nil, fmt.Errorf("no answer within %s (timeout; a hung file share or server?)", s.timeout)
 }
 
@@ -300,15 +303,14 @@ func (m *Manager) record(s *source, d *Directory, err error, took time.Duration)
 		level.Info(m.logger).Log("msg", "Directory read", "source", s.name, "entries", d.Len(),
 			"duplicate_emails", d.Duplicates, "without_email", d.NoEmail, "duration", took)
 	}
-	s.last, s.up, s.failing, s.lastSuccess = d, true, false, m.now()
+	s.last, s.up, s.failing, s.lastSuccess = d, true, false, time.Now()
 }
 
 func (m *Manager) publishLocked() {
 	snap := &Snapshot{Tariffs: m.tariffs}
 	status := make([]sourceStatus, 0, len(m.sources))
 	for _, s := range m.sources {
-		status = append(status, sourceStatus{name: s.name, up: s.up, lastSuccess: s.lastSuccess, failures: s.failures,
-			entries: s.last.Len(), duplicates: s.last.duplicates()})
+		status = append(status, sourceStatus{name: s.name, up: s.up, lastSuccess: s.lastSuccess, failures: s.failures, dir: s.last})
 	}
 	m.status.Store(&status)
 	if m.cfg != nil {
@@ -360,8 +362,7 @@ type sourceStatus struct {
 	up          bool
 	lastSuccess time.Time
 	failures    float64
-	entries     int
-	duplicates  int
+	dir         *Directory // the copy in use, nil before the first read
 }
 
 var (
@@ -391,16 +392,19 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, s := range *status {
-		up, last := 0.0, 0.0
+		up, last, duplicates := 0.0, 0.0, 0
 		if s.up {
 			up = 1
 		}
 		if !s.lastSuccess.IsZero() {
 			last = float64(s.lastSuccess.UnixNano()) / 1e9
 		}
+		if s.dir != nil {
+			duplicates = s.dir.Duplicates
+		}
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, s.name)
-		ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(s.entries), s.name)
-		ch <- prometheus.MustNewConstMetric(duplicatesDesc, prometheus.GaugeValue, float64(s.duplicates), s.name)
+		ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(s.dir.Len()), s.name)
+		ch <- prometheus.MustNewConstMetric(duplicatesDesc, prometheus.GaugeValue, float64(duplicates), s.name)
 		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, s.name)
 		ch <- prometheus.MustNewConstMetric(failuresDesc, prometheus.CounterValue, s.failures, s.name)
 	}
