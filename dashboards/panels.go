@@ -59,9 +59,6 @@ func newDashboard(uid, title, description, from, refresh string) *dashboard.Dash
 // row is a row heading; the panels after it, up to the next row, are its.
 func row(title string) *dashboard.RowBuilder { return dashboard.NewRowBuilder(title) }
 
-// greenOnly: thresholds that colour every value alike.
-func greenOnly() *dashboard.ThresholdsConfigBuilder { return thresholds("green") }
-
 // thresholds colours values with base, then with each step's colour from
 // its value up: thresholds("green", from(900, "orange"), from(3600, "red")).
 func thresholds(base string, steps ...dashboard.Threshold) *dashboard.ThresholdsConfigBuilder {
@@ -94,9 +91,9 @@ type builder[T any] interface {
 
 // basics sets what every panel has: a title, a description (Grafana shows it
 // on hover), its size in the 24-column grid (the SDK places panels left to
-// right, row by row), a unit and plain thresholds.
+// right, row by row), a unit and thresholds that colour every value alike.
 func basics[T builder[T]](b T, title, description, unit string, w, h uint32) T {
-	return b.Title(title).Description(description).Span(w).Height(h).Unit(unit).Thresholds(greenOnly())
+	return b.Title(title).Description(description).Span(w).Height(h).Unit(unit).Thresholds(thresholds("green"))
 }
 
 // figure is a stat: one number, coloured by thresholds, without

@@ -124,7 +124,7 @@ func ofExporter(expr string) string {
 // at) is the figure over window, its selectors evaluated at at ("" or atEnd).
 func topOverRange(n int, by string, series func(window, at string) string) string {
 	return sumBy(by, series(perInterval, "")) + "\n  and on (" + by + ")\n" +
-		fmt.Sprintf("topk(%d, %s)", n, sumBy(by, series(overRange+atEnd, atEnd)))
+		topk(n, sumBy(by, series(overRange+atEnd, atEnd)))
 }
 
 // topk is the n largest series of an instant query.

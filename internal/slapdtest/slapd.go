@@ -67,12 +67,8 @@ type Server struct {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	slapd, err := exec.LookPath("slapd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/slapd", "/usr/local/sbin/slapd"} {
-			if _, serr := os.Stat(p); serr == nil {
-				slapd, err = p, nil
-			}
-		}
+	if err != nil { // Debian's, when /usr/sbin is not in PATH
+		slapd, err = exec.LookPath("/usr/sbin/slapd")
 	}
 	if err != nil {
 		t.Fatalf("slapd not found (%v): install Debian's slapd package (scripts/test-deps.sh does)", err)
