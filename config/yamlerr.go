@@ -241,34 +241,50 @@ func deref(t reflect.Type) reflect.Type {
 	return t
 }
 
+// child is a value under a mapping or sequence node, with its path, the
+// line of its key (of itself in a sequence) and the Go type it decodes to.
+type child struct {
+	path string
+	line int
+	node *yamlnode.Node
+	t    reflect.Type
+}
+
+// children returns the values under n that type t knows; unknown (may be
+// nil) is called with each key of a struct's mapping that t does not know.
+func children(n *yamlnode.Node, t reflect.Type, path string, unknown func(path string, key *yamlnode.Node, known map[string]reflect.Type)) []child {
+	var out []child
+	switch t = deref(t); {
+	case n.Kind == yamlnode.MappingNode && t.Kind() == reflect.Struct:
+		fields, open := structFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, p := n.Content[i], joinPath(path, n.Content[i].Value)
+			if ft, ok := fields[key.Value]; ok {
+				out = append(out, child{p, key.Line, n.Content[i+1], ft})
+			} else if !open && unknown != nil {
+				unknown(p, key, fields)
+			}
+		}
+	case n.Kind == yamlnode.MappingNode && t.Kind() == reflect.Map:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			out = append(out, child{joinPath(path, n.Content[i].Value), n.Content[i].Line, n.Content[i+1], t.Elem()})
+		}
+	case n.Kind == yamlnode.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		for i, c := range n.Content {
+			out = append(out, child{fmt.Sprintf("%s[%d]", path, i), c.Line, c, t.Elem()})
+		}
+	}
+	return out
+}
+
 // walkKeys reports every key of n that type t does not know, with its
 // path, line, the nearest known key, and where the key would belong if it
 // is known elsewhere (a wrong indentation).
 func walkKeys(n *yamlnode.Node, t reflect.Type, path string, report func(error)) {
-	t = deref(t)
-	switch {
-	case n.Kind == yamlnode.MappingNode && t.Kind() == reflect.Struct:
-		fields, open := structFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i], n.Content[i+1]
-			p := joinPath(path, key.Value)
-			ft, ok := fields[key.Value]
-			if !ok {
-				if !open {
-					report(unknownKey(p, key, fields))
-				}
-				continue
-			}
-			walkKeys(val, ft, p, report)
-		}
-	case n.Kind == yamlnode.MappingNode && t.Kind() == reflect.Map:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			walkKeys(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), report)
-		}
-	case n.Kind == yamlnode.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
-		for i, c := range n.Content {
-			walkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), report)
-		}
+	for _, c := range children(n, t, path, func(p string, key *yamlnode.Node, known map[string]reflect.Type) {
+		report(unknownKey(p, key, known))
+	}) {
+		walkKeys(c.node, c.t, c.path, report)
 	}
 }
 
@@ -336,28 +352,7 @@ func editDistance(a, b string) int {
 // locate returns the path and line of the deepest value under n whose
 // decoding alone fails with msg.
 func locate(n *yamlnode.Node, t reflect.Type, path, msg string) (string, int) {
-	t = deref(t)
-	type child struct {
-		path string
-		line int
-		node *yamlnode.Node
-		t    reflect.Type
-	}
-	var children []child
-	switch {
-	case n.Kind == yamlnode.MappingNode && t.Kind() == reflect.Struct:
-		fields, _ := structFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if ft, ok := fields[n.Content[i].Value]; ok {
-				children = append(children, child{joinPath(path, n.Content[i].Value), n.Content[i].Line, n.Content[i+1], ft})
-			}
-		}
-	case n.Kind == yamlnode.SequenceNode && t.Kind() == reflect.Slice:
-		for i, c := range n.Content {
-			children = append(children, child{fmt.Sprintf("%s[%d]", path, i), c.Line, c, t.Elem()})
-		}
-	}
-	for _, c := range children {
+	for _, c := range children(n, t, path, nil) {
 		text, err := yamlnode.Marshal(c.node)
 		if err != nil {
 			continue

@@ -50,10 +50,13 @@ func ReadFile(path string, extra []string) (*Directory, error) {
 	case before.Size() > maxCSVBytes:
 		return nil, fmt.Errorf("%s: %w", path, errTooLarge)
 	}
-	cr := &countingReader{r: f}
-	d, err := ParseCSV(cr, extra)
+	d, err := ParseCSV(f, extra)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	read, err := f.Seek(0, io.SeekCurrent) // ParseCSV read to the end
+	if err != nil {
+		return nil, err
 	}
 	after, err := f.Stat()
 	if err == nil && time.Since(after.ModTime()) < settle {
@@ -63,23 +66,11 @@ func ReadFile(path string, extra []string) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cr.n != after.Size() || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+	if read != after.Size() || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
 		return nil, fmt.Errorf("%s: changed while read (%d bytes read, %d then %d bytes on disk): "+
-			"replace the file atomically, writing a temporary file and renaming it", path, cr.n, before.Size(), after.Size())
+			"replace the file atomically, writing a temporary file and renaming it", path, read, before.Size(), after.Size())
 	}
 	return d, nil
-}
-
-// countingReader counts the bytes read.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // ParseCSV reads a directory from CSV text in UTF-8, with or without a
@@ -88,8 +79,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // and case: RequiredColumns, the optional `account`, the extra columns,
 // and any others (ignored). A row with an e-mail already listed is
 // dropped and counted in Duplicates: the first one wins.
-func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
-	br := bufio.NewReaderSize(&capReader{r: r, left: maxCSVBytes}, 64<<10)
+func ParseCSV(r io.Reader, extra []string) (d *Directory, err error) {
+	// A reader past maxCSVBytes is an error, not a silently truncated directory.
+	capped := &io.LimitedReader{R: r, N: maxCSVBytes + 1}
+	defer func() {
+		if capped.N <= 0 {
+			d, err = nil, fmt.Errorf("larger than %d MiB: %w", maxCSVBytes>>20, errTooLarge)
+		}
+	}()
+	br := bufio.NewReaderSize(capped, 64<<10)
 	if bom, _ := br.Peek(len(utf8BOM)); bytes.Equal(bom, utf8BOM) {
 		br.Discard(len(utf8BOM))
 	}
@@ -134,7 +132,7 @@ func ParseCSV(r io.Reader, extra []string) (*Directory, error) {
 	for i, c := range extra {
 		iExtra[i] = col[c]
 	}
-	d := newDirectory(extra, 1024)
+	d = newDirectory(extra, 1024)
 	vals := make([]string, len(extra))
 	for {
 		rec, err := cr.Read()
@@ -177,22 +175,5 @@ func checkUTF8(cr *csv.Reader, rec, header []string, used []int) error {
 	return nil
 }
 
-// capReader fails a read past left bytes, so that an oversized file is an
-// error instead of a silently truncated directory.
-type capReader struct {
-	r    io.Reader
-	left int64
-}
-
 // errTooLarge is the error of a file larger than maxCSVBytes.
 var errTooLarge = errors.New("too large: is this the directory file?")
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, fmt.Errorf("larger than %d MiB: %w", maxCSVBytes>>20, errTooLarge)
-	}
-	p = p[:min(int64(len(p)), c.left)]
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	return n, err
-}

@@ -63,23 +63,16 @@ func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory,
 	}
 
 	a := c.Attributes
-	fields := []*string{&a.Email, &a.Department, &a.CostCenter, &a.Site, &a.Licence, &a.Account}
 	var attrs []string
-	for _, f := range fields {
-		if *f != "" {
-			attrs = append(attrs, *f)
+	for _, name := range append([]string{a.Email, a.Department, a.CostCenter, a.Site, a.Licence, a.Account}, extra...) {
+		if name != "" { // an empty name leaves its field empty
+			attrs = append(attrs, name)
 		}
 	}
-	attrs = append(attrs, extra...)
 	paging := ldap.NewControlPaging(uint32(c.PageSize))
 	req := ldap.NewSearchRequest(c.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		0, int(timeout/time.Second), false, c.Filter, attrs, []ldap.Control{paging})
-	get := func(e *ldap.Entry, attr string) string {
-		if attr == "" {
-			return ""
-		}
-		return e.GetEqualFoldAttributeValue(attr)
-	}
+	get := (*ldap.Entry).GetEqualFoldAttributeValue // "" for an attribute not read
 	d := newDirectory(extra, 1024)
 	vals := make([]string, len(extra))
 	for page := 1; ; page++ {

@@ -34,6 +34,8 @@ type Snapshot struct {
 	Dir            *Directory      // nil before the first successful read
 	Tariffs        *config.Tariffs // nil: no chargeback
 	MaxDepartments int
+
+	sources []sourceStatus // the health of the sources, for scrapes
 }
 
 // source is one configured source and what is known of its reads.
@@ -66,8 +68,7 @@ type Manager struct {
 	// OnChange, if set, is called with each new snapshot.
 	onChange func(*Snapshot)
 
-	cur    atomic.Pointer[Snapshot]
-	status atomic.Pointer[[]sourceStatus] // for scrapes, which never wait for a read
+	cur atomic.Pointer[Snapshot] // for polls and scrapes, which never wait for a read
 
 	// life ends with Stop: reads in progress, Apply's too, are given up.
 	life    context.Context
@@ -308,11 +309,9 @@ func (m *Manager) record(s *source, d *Directory, err error, took time.Duration)
 
 func (m *Manager) publishLocked() {
 	snap := &Snapshot{Tariffs: m.tariffs}
-	status := make([]sourceStatus, 0, len(m.sources))
 	for _, s := range m.sources {
-		status = append(status, sourceStatus{name: s.name, up: s.up, lastSuccess: s.lastSuccess, failures: s.failures, dir: s.last})
+		snap.sources = append(snap.sources, sourceStatus{name: s.name, up: s.up, lastSuccess: s.lastSuccess, failures: s.failures, dir: s.last})
 	}
-	m.status.Store(&status)
 	if m.cfg != nil {
 		snap.Enabled = true
 		snap.MaxDepartments = m.cfg.MaxDepartments
@@ -387,11 +386,7 @@ func (m *Manager) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (m *Manager) Collect(ch chan<- prometheus.Metric) {
-	status := m.status.Load()
-	if status == nil {
-		return
-	}
-	for _, s := range *status {
+	for _, s := range m.cur.Load().sources {
 		up, last, duplicates := 0.0, 0.0, 0
 		if s.up {
 			up = 1

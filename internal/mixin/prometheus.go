@@ -55,8 +55,8 @@ func PrometheusReleases() ([]PrometheusRelease, error) {
 	}
 	out, err := exec.Command(prom2, "--version").CombinedOutput()
 	m := debianVersion.FindStringSubmatch(string(out))
-	if err != nil || m == nil {
-		return nil, fmt.Errorf("%s --version: want a Prometheus 2.x, got %q (%v)", prom2, firstLine(out), err)
+	if first, _, _ := strings.Cut(string(out), "\n"); err != nil || m == nil {
+		return nil, fmt.Errorf("%s --version: want a Prometheus 2.x, got %q (%v)", prom2, first, err)
 	}
 	releases := []PrometheusRelease{{Name: m[1] + "." + m[2], Major: 2, Prometheus: prom2, Promtool: tool2}}
 
@@ -88,9 +88,4 @@ func PrometheusReleases() ([]PrometheusRelease, error) {
 func Prometheus3Release() string {
 	parts := strings.SplitN(strings.TrimPrefix(Prometheus3Version, "v"), ".", 3)
 	return "3." + strings.TrimLeft(strings.TrimPrefix(parts[1], "3"), "0") + "." + parts[2]
-}
-
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(string(b), "\n")
-	return s
 }
