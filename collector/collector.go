@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/umeeting/umeeting_exporter/directory"
 	"github.com/umeeting/umeeting_exporter/exposition"
@@ -18,17 +19,30 @@ const namespace = "umeeting"
 
 const fromLastPoll = " Values come from the last successful poll."
 
+// metric is what a usage metric is: the Writer writes it from this, and
+// desc builds it as a const metric.
+type metric struct {
+	name, help string
+	typ        dto.MetricType
+	labels     []string
+	desc       *prometheus.Desc
+}
+
+func newMetric(name, help string, typ dto.MetricType, labels ...string) *metric {
+	fq := prometheus.BuildFQName(namespace, "", name)
+	return &metric{name: fq, help: help, typ: typ, labels: labels, desc: prometheus.NewDesc(fq, help, labels, nil)}
+}
+
 // family is one usage counter family, with and without host labels.
 type family struct {
-	withHost, withoutHost *prometheus.Desc
+	withHost, withoutHost *metric
 }
 
 func newFamily(name, help string, extra ...string) family {
-	fq := prometheus.BuildFQName(namespace, "", name)
 	help += fromLastPoll
 	return family{
-		withHost:    prometheus.NewDesc(fq, help, append([]string{"account", "email", "user_type"}, extra...), nil),
-		withoutHost: prometheus.NewDesc(fq, help, append([]string{"account", "user_type"}, extra...), nil),
+		withHost:    newMetric(name, help, dto.MetricType_COUNTER, append([]string{"account", "email", "user_type"}, extra...)...),
+		withoutHost: newMetric(name, help, dto.MetricType_COUNTER, append([]string{"account", "user_type"}, extra...)...),
 	}
 }
 
@@ -52,30 +66,30 @@ var (
 	featureDesc = newFamily("meetings_by_feature_total",
 		"Finished meetings that used a feature (video, screen_share, voip, pstn dial-in, third_party_audio, recording).", "feature")
 
-	durationHistDesc = newDesc("meeting_duration_seconds",
-		"Distribution of the lengths of finished meetings, in seconds."+fromLastPoll, "account", "user_type")
-	participantsHistDesc = newDesc("meeting_participants",
-		"Distribution of the participants of finished meetings."+fromLastPoll, "account", "user_type")
+	durationHistDesc = newMetric("meeting_duration_seconds",
+		"Distribution of the lengths of finished meetings, in seconds."+fromLastPoll, dto.MetricType_HISTOGRAM, "account", "user_type")
+	participantsHistDesc = newMetric("meeting_participants",
+		"Distribution of the participants of finished meetings."+fromLastPoll, dto.MetricType_HISTOGRAM, "account", "user_type")
 
-	hostInfoGauge = newDesc("host_info",
-		"Always 1: the latest display name and licence type of each host with series of its own, for joins like `* on(account, email) group_left(host) umeeting_host_info`."+fromLastPoll,
+	hostInfoGauge = newMetric("host_info",
+		"Always 1: the latest display name and licence type of each host with series of its own, for joins like `* on(account, email) group_left(host) umeeting_host_info`."+fromLastPoll, dto.MetricType_GAUGE,
 		"account", "email", "host", "user_type")
-	foldedDesc = newDesc("meetings_user_type_folded_total",
-		"Meetings counted with user_type \"other\" because the account already had metrics.max_user_types distinct licence types.", "account")
-	hostLastDesc = newDesc("host_last_meeting_timestamp_seconds",
-		"Unix time at which the host's latest meeting ended, one series per host e-mail with its latest name and user_type."+fromLastPoll,
+	foldedDesc = newMetric("meetings_user_type_folded_total",
+		"Meetings counted with user_type \"other\" because the account already had metrics.max_user_types distinct licence types.", dto.MetricType_COUNTER, "account")
+	hostLastDesc = newMetric("host_last_meeting_timestamp_seconds",
+		"Unix time at which the host's latest meeting ended, one series per host e-mail with its latest name and user_type."+fromLastPoll, dto.MetricType_GAUGE,
 		"account", "host", "email", "user_type")
-	activeHostsDesc = newDesc("active_hosts",
-		"Distinct hosts (by e-mail) whose latest meeting ended within the window, by the user_type of that meeting."+fromLastPoll,
+	activeHostsDesc = newMetric("active_hosts",
+		"Distinct hosts (by e-mail) whose latest meeting ended within the window, by the user_type of that meeting."+fromLastPoll, dto.MetricType_GAUGE,
 		"account", "user_type", "window")
-	peakMeetingsDesc = newDesc("concurrent_meetings_peak",
-		"Most meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, "account")
-	peakParticipantsDesc = newDesc("concurrent_participants_peak",
-		"Most participants in meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, "account")
-	invalidDesc = newDesc("records_invalid_total",
-		"Records of the API skipped as invalid, each counted once, by reason.", "account", "reason")
-	rememberedDesc = newDesc("remembered_meetings",
-		"Meetings remembered to count each once; grows with the lookback, not with uptime.", "account")
+	peakMeetingsDesc = newMetric("concurrent_meetings_peak",
+		"Most meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, dto.MetricType_GAUGE, "account")
+	peakParticipantsDesc = newMetric("concurrent_participants_peak",
+		"Most participants in meetings in progress at the same moment during the trailing 24 hours."+fromLastPoll, dto.MetricType_GAUGE, "account")
+	invalidDesc = newMetric("records_invalid_total",
+		"Records of the API skipped as invalid, each counted once, by reason.", dto.MetricType_COUNTER, "account", "reason")
+	rememberedDesc = newMetric("remembered_meetings",
+		"Meetings remembered to count each once; grows with the lookback, not with uptime.", dto.MetricType_GAUGE, "account")
 
 	upDesc = newDesc("up",
 		"1 when the last poll of the account's API succeeded, 0 when it failed; usage metrics then keep the values of the last successful poll.", "account")
@@ -242,101 +256,114 @@ func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Me
 	if !opts.PerHost {
 		snap = snap.WithoutHosts()
 	}
-	ms := make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+2*len(snap.Hosts)+32)
-	ms = buildSeries(ms, name, snap.Series)
-	ms = buildHosts(ms, name, snap.Hosts)
-	ms = buildAccount(ms, name, snap)
-	return buildGauges(ms, name, snap)
+	s := &usageSink{ms: make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+2*len(snap.Hosts)+32)}
+	s.counted(name, snap)
+	s.gauges(name, snap)
+	return s.ms
 }
 
-// buildSeries appends the counters of series to ms.
-func buildSeries(ms []prometheus.Metric, name string, series []store.Series) []prometheus.Metric {
-	for i := range series {
-		s := &series[i]
+// usageSink receives an account's usage metrics from the one walk over a
+// snapshot: as const metrics (ms: Collect, history) or, with w set,
+// written into the bytes SetUsage publishes.
+type usageSink struct {
+	ms   []prometheus.Metric
+	w    *exposition.Writer
+	fams map[*metric]exposition.FamilyWriter
+}
+
+func (s *usageSink) sample(m *metric, v float64, created time.Time, lv ...string) {
+	switch {
+	case s.w != nil:
+		s.family(m).Sample(v, created, lv...)
+	case m.typ == dto.MetricType_GAUGE:
+		s.ms = append(s.ms, prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, v, lv...))
+	case created.IsZero():
+		s.ms = append(s.ms, prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, v, lv...))
+	default:
+		// OpenMetrics _created, for Prometheus versions that ingest it.
+		s.ms = append(s.ms, prometheus.MustNewConstMetricWithCreatedTimestamp(m.desc, prometheus.CounterValue, v, created, lv...))
+	}
+}
+
+func (s *usageSink) histogram(m *metric, h *store.Histogram, bounds []float64, lv ...string) {
+	cum := make([]uint64, len(bounds))
+	var n uint64
+	for i := range bounds {
+		n += h.Buckets[i]
+		cum[i] = n
+	}
+	if s.w != nil {
+		s.family(m).Histogram(bounds, cum, h.Count, float64(h.Sum), lv...)
+		return
+	}
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, b := range bounds {
+		buckets[b] = cum[i]
+	}
+	s.ms = append(s.ms, prometheus.MustNewConstHistogram(m.desc, h.Count, float64(h.Sum), buckets, lv...))
+}
+
+func (s *usageSink) family(m *metric) exposition.FamilyWriter {
+	f, ok := s.fams[m]
+	if !ok {
+		f = s.w.Family(m.name, m.help, m.typ, m.labels...)
+		s.fams[m] = f
+	}
+	return f
+}
+
+// counted sends the usage metrics of snap but for the gauges that move
+// with time alone: the counters of every series, the gauges of the
+// admitted hosts, the histograms and the other numbers by account.
+func (s *usageSink) counted(name string, snap *store.Snapshot) {
+	for i := range snap.Series {
+		sr := &snap.Series[i]
 		// Hosts without a series of their own have no email label at all:
 		// an empty one would make the same series to Prometheus.
-		labels := []string{name, s.UserType}
-		if s.Email != "" {
-			labels = []string{name, s.Email, s.UserType}
-		}
 		counter := func(fam family, v uint64, extra ...string) {
-			d := fam.withoutHost
-			if s.Email != "" {
-				d = fam.withHost
-			}
-			lv := append(labels[:len(labels):len(labels)], extra...)
-			if s.Created.IsZero() {
-				ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...))
+			if sr.Email == "" {
+				s.sample(fam.withoutHost, float64(v), sr.Created, append([]string{name, sr.UserType}, extra...)...)
 				return
 			}
-			// OpenMetrics _created, for Prometheus versions that ingest it.
-			ms = append(ms, prometheus.MustNewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, float64(v), s.Created, lv...))
+			s.sample(fam.withHost, float64(v), sr.Created, append([]string{name, sr.Email, sr.UserType}, extra...)...)
 		}
-		counter(meetingsDesc, s.Meetings)
-		counter(secondsDesc, s.Seconds)
-		counter(participantsDesc, s.Participants)
-		counter(participantSecondsDesc, s.ParticipantSeconds)
+		counter(meetingsDesc, sr.Meetings)
+		counter(secondsDesc, sr.Seconds)
+		counter(participantsDesc, sr.Participants)
+		counter(participantSecondsDesc, sr.ParticipantSeconds)
 		for i, feat := range umeeting.FeatureNames {
-			counter(featureDesc, s.Features[i], feat)
+			counter(featureDesc, sr.Features[i], feat)
 		}
 	}
-	return ms
-}
-
-// buildHosts appends the info and latest-meeting gauges of the admitted
-// hosts to ms.
-func buildHosts(ms []prometheus.Metric, name string, hosts []store.HostSnapshot) []prometheus.Metric {
-	for _, h := range hosts {
+	for _, h := range snap.Hosts {
 		if h.Admitted {
-			ms = append(ms,
-				prometheus.MustNewConstMetric(hostInfoGauge, prometheus.GaugeValue, 1, name, h.Email, h.Host.Host, h.UserType),
-				prometheus.MustNewConstMetric(hostLastDesc, prometheus.GaugeValue, float64(h.LastEnd), name, h.Host.Host, h.Email, h.UserType))
+			s.sample(hostInfoGauge, 1, time.Time{}, name, h.Email, h.Host.Host, h.UserType)
+			s.sample(hostLastDesc, float64(h.LastEnd), time.Time{}, name, h.Host.Host, h.Email, h.UserType)
 		}
 	}
-	return ms
-}
-
-// buildAccount appends the account-wide usage metrics of snap to ms, but
-// for the gauges that move with time (buildGauges): histograms and other
-// numbers by account or user_type.
-func buildAccount(ms []prometheus.Metric, name string, snap *store.Snapshot) []prometheus.Metric {
 	for _, ut := range sortedKeys(snap.Histograms) {
 		h := snap.Histograms[ut]
-		ms = append(ms,
-			constHistogram(durationHistDesc, h.Duration, store.DurationBuckets, name, ut),
-			constHistogram(participantsHistDesc, h.Participants, store.ParticipantBuckets, name, ut))
+		s.histogram(durationHistDesc, h.Duration, store.DurationBuckets, name, ut)
+		s.histogram(participantsHistDesc, h.Participants, store.ParticipantBuckets, name, ut)
 	}
-	ms = append(ms,
-		prometheus.MustNewConstMetric(rememberedDesc, prometheus.GaugeValue, float64(snap.Remembered), name),
-		prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(snap.Folded), name))
+	s.sample(rememberedDesc, float64(snap.Remembered), time.Time{}, name)
+	s.sample(foldedDesc, float64(snap.Folded), time.Time{}, name)
 	for _, r := range sortedKeys(snap.Invalid) {
-		ms = append(ms, prometheus.MustNewConstMetric(invalidDesc, prometheus.CounterValue, float64(snap.Invalid[r]), name, r))
+		s.sample(invalidDesc, float64(snap.Invalid[r]), time.Time{}, name, r)
 	}
-	return ms
 }
 
-// buildGauges appends the usage gauges of snap that move with time alone
-// (see store.Store.Gauges) to ms.
-func buildGauges(ms []prometheus.Metric, name string, snap *store.Snapshot) []prometheus.Metric {
+// gauges sends the usage gauges of snap that move with time alone (see
+// store.Store.Gauges).
+func (s *usageSink) gauges(name string, snap *store.Snapshot) {
 	for _, w := range store.ActiveWindows {
 		counts := snap.ActiveHosts[w.Name]
 		for _, ut := range sortedKeys(counts) {
-			ms = append(ms, prometheus.MustNewConstMetric(activeHostsDesc, prometheus.GaugeValue, float64(counts[ut]), name, ut, w.Name))
+			s.sample(activeHostsDesc, float64(counts[ut]), time.Time{}, name, ut, w.Name)
 		}
 	}
-	return append(ms,
-		prometheus.MustNewConstMetric(peakMeetingsDesc, prometheus.GaugeValue, float64(snap.PeakMeetings), name),
-		prometheus.MustNewConstMetric(peakParticipantsDesc, prometheus.GaugeValue, float64(snap.PeakParticipants), name))
-}
-
-func constHistogram(d *prometheus.Desc, h *store.Histogram, bounds []float64, labels ...string) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(bounds))
-	var cum uint64
-	for i, b := range bounds {
-		cum += h.Buckets[i]
-		buckets[b] = cum
-	}
-	return prometheus.MustNewConstHistogram(d, h.Count, float64(h.Sum), buckets, labels...)
+	s.sample(peakMeetingsDesc, float64(snap.PeakMeetings), time.Time{}, name)
+	s.sample(peakParticipantsDesc, float64(snap.PeakParticipants), time.Time{}, name)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -32,13 +32,13 @@ func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
 	if !opts.PerHost {
 		shown = snap.WithoutHosts()
 	}
-	usage := buildSeries(nil, name, shown.Series)
-	usage = buildAccount(buildHosts(usage, name, shown.Hosts), name, shown)
+	usage := &usageSink{w: exposition.NewWriter(), fams: map[*metric]exposition.FamilyWriter{}}
+	usage.counted(name, shown)
 	c.mu.Lock()
 	d, snaps := c.directory, c.snapshots()
 	a := c.get(name)
 	a.snap, a.opts = snap, opts
-	a.gauges = buildGauges(nil, name, shown)
+	a.gauges = gauges(name, shown)
 	c.mu.Unlock()
 	before := newLicenceCharge(d, snaps)
 	snaps[name] = snap
@@ -47,7 +47,8 @@ func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
 	if !charge.equal(before) {
 		names = nil // a licence listed without an account moved: every account's
 	}
-	c.cache.Apply(append([]exposition.Change{change(usagePart(name), usage)}, c.buildDirectories(d, charge, names)...)...) // a failed part fails scrapes until rebuilt
+	// A failed part fails scrapes until rebuilt.
+	c.cache.Apply(append([]exposition.Change{{Part: usagePart(name), Families: usage.w.Families()}}, c.buildDirectories(d, charge, names)...)...)
 }
 
 // SetGauges sets the usage gauges that move with time alone (see
@@ -66,7 +67,7 @@ func (c *Collector) SetGauges(name string, now time.Time, activeHosts map[string
 	}
 	snap := *a.snap
 	snap.At, snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = now, activeHosts, peakMeetings, peakParticipants
-	a.snap, a.gauges = &snap, buildGauges(nil, name, &snap)
+	a.snap, a.gauges = &snap, gauges(name, &snap)
 	stale := !a.dirUntil.IsZero() && !now.Before(a.dirUntil)
 	d, snaps := c.directory, c.snapshots()
 	c.mu.Unlock()
@@ -90,7 +91,18 @@ func (c *Collector) SetDirectory(d *directory.Snapshot) {
 // change gathers ms into a change of a part of the cache.
 func change(part string, ms []prometheus.Metric) exposition.Change {
 	mfs, err := gather(ms)
-	return exposition.Change{Part: part, Families: mfs, Err: err}
+	var fs []exposition.Family
+	if err == nil {
+		fs, err = exposition.Encode(mfs)
+	}
+	return exposition.Change{Part: part, Families: fs, Err: err}
+}
+
+// gauges builds the usage gauges of snap that move with time alone.
+func gauges(name string, snap *store.Snapshot) []prometheus.Metric {
+	s := &usageSink{}
+	s.gauges(name, snap)
+	return s.ms
 }
 
 // metrics is a collector of prebuilt metrics.

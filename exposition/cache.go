@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"cmp"
 	"compress/flate"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"maps"
@@ -13,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -50,17 +48,10 @@ var formatOf = [numEncodings]expfmt.Format{
 	encOpenMetrics: expfmt.FmtOpenMetrics_1_0_0 + "; escaping=" + model.AllowUTF8,
 }
 
-// family is one part's share of a metric family in every encoding: its
-// HELP/TYPE lines (the same in every part) and its sample lines.
-type family struct {
-	name          string
-	head, samples [numEncodings][]byte
-}
-
 // part is the encoded families of one part, sorted by name, or the error
 // that kept them from being gathered or encoded.
 type part struct {
-	families []family
+	families []Family
 	err      error
 }
 
@@ -102,84 +93,37 @@ func NewCache() *Cache {
 	return c
 }
 
-// Change replaces the families of one part with Families, or with Delete
-// forgets the part. Families must be gathered (consistent, sorted); they
-// are not retained. Err, when set, says the part's metrics could not be
-// gathered: scrapes then fail with it (as promhttp's do on a gathering
-// error) until the part's next successful change or its deletion. Parts
-// are served in the order of their names, each family's samples part after
-// part under one HELP and TYPE.
+// Change replaces the families of one part with Families (sorted by
+// name: from Encode or a Writer), or with Delete forgets the part. Err,
+// when set, says the part's metrics could not be gathered or encoded:
+// scrapes then fail with it (as promhttp's do on a gathering error) until
+// the part's next successful change or its deletion. Parts are served in
+// the order of their names, each family's samples part after part under
+// one HELP and TYPE.
 type Change struct {
 	Part     string
-	Families []*dto.MetricFamily
+	Families []Family
 	Delete   bool
 	Err      error
 }
 
 // Apply makes the changes and publishes them in one view, so that a scrape
 // sees all of them or none (an account's usage and directory metrics of
-// one poll). A part that cannot be encoded is failed, and its error
-// returned.
-func (c *Cache) Apply(changes ...Change) error {
+// one poll).
+func (c *Cache) Apply(changes ...Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var errs []error
 	for _, ch := range changes {
-		if ch.Delete {
+		switch {
+		case ch.Delete:
 			delete(c.parts, ch.Part)
-			continue
+		case ch.Err != nil:
+			c.parts[ch.Part] = part{err: fmt.Errorf("%s: %w", ch.Part, ch.Err)}
+		default:
+			c.parts[ch.Part] = part{families: ch.Families}
 		}
-		p := encodePart(ch)
-		if p.err != nil {
-			errs = append(errs, p.err)
-		}
-		c.parts[ch.Part] = p
 	}
 	c.publish()
-	return errors.Join(errs...)
-}
-
-// encodePart encodes the families of a change with expfmt's encoders.
-// Encoders are not closed: the OpenMetrics `# EOF` is written once, after
-// the live families.
-func encodePart(ch Change) part {
-	if ch.Err != nil {
-		return part{err: fmt.Errorf("%s: %w", ch.Part, ch.Err)}
-	}
-	p := part{families: make([]family, 0, len(ch.Families))}
-	var buf bytes.Buffer
-	for _, mf := range ch.Families {
-		if !model.LegacyValidation.IsValidMetricName(mf.GetName()) {
-			return part{err: fmt.Errorf("%s: metric name %q needs escaping, which the cache does not do", ch.Part, mf.GetName())}
-		}
-		f := family{name: mf.GetName()}
-		for e := range numEncodings {
-			buf.Reset()
-			// OpenMetrics carries counters' created timestamps (_created): Prometheus 3
-			// with created-timestamp-zero-ingestion starts a series it never saw at 0
-			// from them; 2.x and 3.x without the feature store nothing for them.
-			if err := expfmt.NewEncoder(&buf, formatOf[e], expfmt.WithCreatedLines()).Encode(mf); err != nil {
-				return part{err: fmt.Errorf("%s: encoding %s: %w", ch.Part, mf.GetName(), err)}
-			}
-			f.head[e], f.samples[e] = splitHead(bytes.Clone(buf.Bytes()))
-		}
-		p.families = append(p.families, f)
-	}
-	return p
-}
-
-// splitHead splits an encoded family into its comment lines (HELP, TYPE,
-// UNIT) and its samples; a sample line never starts with '#'.
-func splitHead(b []byte) (head, samples []byte) {
-	i := 0
-	for i < len(b) && b[i] == '#' {
-		n := bytes.IndexByte(b[i:], '\n')
-		if n < 0 {
-			return b, nil
-		}
-		i += n + 1
-	}
-	return b[:i:i], b[i:]
 }
 
 // publish assembles the parts into a new view: families by name, each with
@@ -187,7 +131,7 @@ func splitHead(b []byte) (head, samples []byte) {
 // parts' names, compressed once. Called with mu held.
 func (c *Cache) publish() {
 	v := &view{}
-	byName := map[string][]*family{}
+	byName := map[string][]*Family{}
 	for _, name := range slices.Sorted(maps.Keys(c.parts)) {
 		p := c.parts[name]
 		v.err = cmp.Or(v.err, p.err)
@@ -202,7 +146,9 @@ func (c *Cache) publish() {
 		for _, fs := range byName {
 			size += len(fs[0].head[e])
 			for _, f := range fs {
-				size += len(f.samples[e])
+				for _, p := range f.samples[e] {
+					size += len(p)
+				}
 			}
 		}
 		b := &v.bodies[e]
@@ -215,7 +161,13 @@ func (c *Cache) publish() {
 				if !bytes.Equal(f.head[e], fs[0].head[e]) && v.err == nil {
 					v.err = fmt.Errorf("metric family %s has a different help or type in two parts", name)
 				}
-				b.raw = append(b.raw, f.samples[e]...)
+				start := len(b.raw)
+				for _, p := range f.samples[e] {
+					b.raw = append(b.raw, p...)
+				}
+				// The part keeps its samples in the body, immutable,
+				// rather than a copy of them: one copy stays resident.
+				f.samples[e] = [][]byte{b.raw[start:len(b.raw):len(b.raw)]}
 			}
 			b.spans[name] = [2]int{from, len(b.raw)}
 		}

@@ -28,7 +28,8 @@ func (c constMetrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 var (
-	meetingsDesc = prometheus.NewDesc("umeeting_meetings_total", "Finished meetings \\ with \"quotes\"\nand a newline.", []string{"account", "host"}, nil)
+	meetingsHelp = "Finished meetings \\ with \"quotes\"\nand a newline."
+	meetingsDesc = prometheus.NewDesc("umeeting_meetings_total", meetingsHelp, []string{"account", "host"}, nil)
 	durationDesc = prometheus.NewDesc("umeeting_meeting_duration_seconds", "Lengths.", []string{"account"}, nil)
 	peakDesc     = prometheus.NewDesc("umeeting_concurrent_meetings_peak", "Peak.", []string{"account"}, nil)
 )
@@ -43,7 +44,20 @@ func usage(account string, n float64) []prometheus.Metric {
 	}
 }
 
-func gatherOf(t *testing.T, ms []prometheus.Metric) []*dto.MetricFamily {
+// written is usage(account, n) written with a Writer.
+func written(account string, n float64) []Family {
+	w := NewWriter()
+	meetings := w.Family("umeeting_meetings_total", meetingsHelp, dto.MetricType_COUNTER, "host", "account")
+	meetings.Sample(3*n, time.Time{}, "Ann \"A\" \\ N", account)
+	meetings.Sample(n, time.Time{}, "Bob", account)
+	w.Family("umeeting_meeting_duration_seconds", "Lengths.", dto.MetricType_HISTOGRAM, "account").
+		Histogram([]float64{60, 3600}, []uint64{1, uint64(3 * n)}, uint64(4*n), 1234.5*n, account)
+	w.Family("umeeting_concurrent_meetings_peak", "Peak.", dto.MetricType_GAUGE, "account").Sample(0.5*n, time.Time{}, account)
+	return w.Families()
+}
+
+// gatherOf gathers ms and encodes them.
+func gatherOf(t *testing.T, ms []prometheus.Metric) []Family {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(constMetrics(ms))
@@ -51,7 +65,11 @@ func gatherOf(t *testing.T, ms []prometheus.Metric) []*dto.MetricFamily {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mfs
+	fs, err := Encode(mfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }
 
 // fixture is a cache of two accounts, a live registry, and the registry a
@@ -68,11 +86,8 @@ func newFixture(t *testing.T) *fixture {
 	up.WithLabelValues("beta").Set(0)
 	f.live.MustRegister(up, collectors.NewBuildInfoCollector())
 	f.full.MustRegister(up, collectors.NewBuildInfoCollector(), constMetrics(append(usage("acme", 1), usage("beta", 2)...)))
-	for acct, n := range map[string]float64{"acme": 1, "beta": 2} {
-		if err := f.cache.Apply(Change{Part: acct, Families: gatherOf(t, usage(acct, n))}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// One part encoded from gathered metrics, one written.
+	f.cache.Apply(Change{Part: "acme", Families: gatherOf(t, usage("acme", 1))}, Change{Part: "beta", Families: written("beta", 2)})
 	return f
 }
 
@@ -148,20 +163,16 @@ func TestUpdatesAndDeletes(t *testing.T) {
 	// acme's usage in two parts, its meetings family in both.
 	acme := usage("acme", 1)
 	peak := prometheus.MustNewConstMetric(peakDesc, prometheus.GaugeValue, 7, "acme")
-	if err := f.cache.Apply(
+	f.cache.Apply(
 		Change{Part: "acme", Families: gatherOf(t, acme[:1])},
 		Change{Part: "acme 2", Families: gatherOf(t, []prometheus.Metric{acme[1], acme[2], peak})},
-	); err != nil {
-		t.Fatal(err)
-	}
+	)
 	want := prometheus.NewRegistry()
 	want.MustRegister(constMetrics(append([]prometheus.Metric{acme[0], acme[1], acme[2], peak}, usage("beta", 2)...)))
 	check("a family in two parts", want, f.live)
 
 	// A replacement with fewer families drops the others.
-	if err := f.cache.Apply(Change{Part: "acme", Families: gatherOf(t, []prometheus.Metric{peak})}, Change{Part: "acme 2", Delete: true}); err != nil {
-		t.Fatal(err)
-	}
+	f.cache.Apply(Change{Part: "acme", Families: gatherOf(t, []prometheus.Metric{peak})}, Change{Part: "acme 2", Delete: true})
 	want = prometheus.NewRegistry()
 	want.MustRegister(constMetrics(append([]prometheus.Metric{peak}, usage("beta", 2)...)))
 	check("replaced", want, f.live)
@@ -258,16 +269,16 @@ func TestOpenMetricsCreatedLines(t *testing.T) {
 	created := time.Unix(1700000000, 0)
 	c := NewCache()
 	cached := prometheus.MustNewConstMetricWithCreatedTimestamp(meetingsDesc, prometheus.CounterValue, 2, created, "acme", "Ann")
-	if err := c.Apply(Change{Part: "acme", Families: gatherOf(t, []prometheus.Metric{cached})}); err != nil {
-		t.Fatal(err)
-	}
+	w := NewWriter()
+	w.Family("umeeting_meetings_total", meetingsHelp, dto.MetricType_COUNTER, "account", "host").Sample(2, created, "beta", "Ann")
+	c.Apply(Change{Part: "acme", Families: gatherOf(t, []prometheus.Metric{cached})}, Change{Part: "beta", Families: w.Families()})
 	live := prometheus.NewRegistry()
 	polls := prometheus.NewCounter(prometheus.CounterOpts{Name: "umeeting_polls_total", Help: "Polls."})
 	live.MustRegister(polls)
 	h := NewHandler(c, live, HandlerOpts{})
 
 	om, _ := scrape(t, h, "application/openmetrics-text;version=1.0.0", "")
-	for _, want := range []string{`umeeting_meetings_created{account="acme",host="Ann"} 1.7e+09`, "umeeting_polls_created "} {
+	for _, want := range []string{`umeeting_meetings_created{account="acme",host="Ann"} 1.7e+09`, `umeeting_meetings_created{account="beta",host="Ann"} 1.7e+09`, "umeeting_polls_created "} {
 		if !strings.Contains(string(om.Body), want) {
 			t.Errorf("OpenMetrics answer lacks %q:\n%s", want, om.Body)
 		}
