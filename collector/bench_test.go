@@ -143,15 +143,6 @@ func BenchmarkScrape(b *testing.B) {
 	}
 }
 
-// BenchmarkBuildUsage measures what each poll adds: building the const
-// metrics of 10,000 hosts from a snapshot.
-func BenchmarkBuildUsage(b *testing.B) {
-	snap := bigSnapshot(b)
-	for b.Loop() {
-		BuildUsage("bench", snap, Options{PerHost: true})
-	}
-}
-
 // rssBytes is the process's resident set size.
 func rssBytes(b *testing.B) float64 {
 	data, err := os.ReadFile("/proc/self/statm")
