@@ -72,12 +72,11 @@ func splitHead(b []byte) (head, samples []byte) {
 // resident set grow to 1.7× its first size over 50 counting polls.
 type Writer struct {
 	families map[string]*Family
-	types    map[string]dto.MetricType
 }
 
 // NewWriter returns an empty Writer.
 func NewWriter() *Writer {
-	return &Writer{families: map[string]*Family{}, types: map[string]dto.MetricType{}}
+	return &Writer{families: map[string]*Family{}}
 }
 
 // Families returns the families written, sorted by name.
