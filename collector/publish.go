@@ -88,7 +88,7 @@ func (c *Collector) SetDirectory(d *directory.Snapshot) {
 	c.cache.Apply(c.buildDirectories(d, newLicenceCharge(d, snaps), nil)...)
 }
 
-// change gathers ms into a change of a part of the cache.
+// change gathers and encodes ms into a change of a part of the cache.
 func change(part string, ms []prometheus.Metric) exposition.Change {
 	mfs, err := gather(ms)
 	var fs []exposition.Family
