@@ -108,5 +108,11 @@ func status(title, description string, w uint32) *stat.PanelBuilder {
 	return current(title, description, unitNone, w, 4).
 		ColorMode(common.BigValueColorModeBackground).
 		Thresholds(thresholds("red", from(1, "green"))).
-		Mappings(okOrFailing())
+		Mappings([]dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+			Type: dashboard.MappingTypeValueToText,
+			Options: map[string]dashboard.ValueMappingResult{
+				"0": {Text: ptr("Failing"), Color: ptr("red"), Index: ptr[int32](0)},
+				"1": {Text: ptr("OK"), Color: ptr("green"), Index: ptr[int32](1)},
+			},
+		}}})
 }

@@ -118,17 +118,6 @@ func current(title, description, unit string, w, h uint32) *stat.PanelBuilder {
 	return figure(title, description, unit, w, h).MaxDataPoints(100)
 }
 
-// okOrFailing maps a 0/1 gauge to a red "Failing" or a green "OK".
-func okOrFailing() []dashboard.ValueMapping {
-	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
-		Type: dashboard.MappingTypeValueToText,
-		Options: map[string]dashboard.ValueMappingResult{
-			"0": {Text: ptr("Failing"), Color: ptr("red"), Index: ptr[int32](0)},
-			"1": {Text: ptr("OK"), Color: ptr("green"), Index: ptr[int32](1)},
-		},
-	}}}
-}
-
 // graph is a time series of lines, from 0 up, with a legend below and
 // a tooltip listing every series. Gaps stay gaps (spanNulls false): a
 // missing point means no sample within Prometheus's 5-minute lookback

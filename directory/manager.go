@@ -117,7 +117,7 @@ func (m *Manager) Apply(cfg *config.Config) error {
 		}
 		m.cfg, m.sources = cfg.Directory, nil
 		if cfg.Directory != nil {
-			m.sources = m.newSources(cfg.Directory)
+			m.sources = newSources(cfg.Directory)
 		}
 		for _, s := range m.sources {
 			// A source keeps its last good copy across a change of its
@@ -140,16 +140,16 @@ func (m *Manager) Apply(cfg *config.Config) error {
 	return err
 }
 
-func (m *Manager) newSources(c *config.Directory) []*source {
+// newSources returns the sources c configures.
+func newSources(c *config.Directory) []*source {
 	var out []*source
 	// The file comes first: it corrects and completes LDAP.
 	if c.File != "" || c.Embedded != nil {
 		out = append(out, fileSource(c))
 	}
 	if l := c.LDAP; l != nil {
-		extra := c.ExtraColumns
 		out = append(out, &source{name: SourceLDAP, timeout: l.Timeout.D(), secret: l.Password, read: func(ctx context.Context) (*Directory, error) {
-			return FetchLDAP(ctx, l, extra)
+			return FetchLDAP(ctx, l, c.ExtraColumns)
 		}})
 	}
 	return out
