@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -221,7 +222,10 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 // TestReadFileRewrittenInPlace: a file rewritten in place while it is read
 // (a script writing it with a shell redirection) is either read whole or
 // refused, never read half: each rewrite truncates the file, then writes
-// it back a few hundred lines at a time.
+// it back a few hundred lines at a time. The guarantee holds for a writer
+// that never pauses as long as settle: a half read is a failure unless the
+// writer was stalled that long around it (a loaded machine descheduling
+// it), which the writer measures itself.
 func TestReadFileRewrittenInPlace(t *testing.T) {
 	const n = 5000
 	path := writeCSV(t, n)
@@ -229,9 +233,18 @@ func TestReadFileRewrittenInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var writes, stalls atomic.Int64 // writes done; pauses of settle/2 or more seen
 	stop := make(chan struct{})
 	wrote := make(chan error, 1)
 	go func() {
+		last := time.Now()
+		step := func() {
+			if now := time.Now(); now.Sub(last) >= settle/2 {
+				stalls.Add(1)
+			}
+			last = time.Now()
+			writes.Add(1)
+		}
 		for i := 0; i < 2000; i++ {
 			select {
 			case <-stop:
@@ -244,10 +257,12 @@ func TestReadFileRewrittenInPlace(t *testing.T) {
 				wrote <- err
 				return
 			}
+			step()
 			for rest := content; len(rest) > 0; {
 				k := min(len(rest), 16<<10)
 				k += bytes.IndexByte(rest[k-1:], '\n') // whole lines
 				f.Write(rest[:k])
+				step()
 				rest = rest[k:]
 				time.Sleep(time.Millisecond) // a writer that does other work between lines
 			}
@@ -255,23 +270,33 @@ func TestReadFileRewrittenInPlace(t *testing.T) {
 		}
 		wrote <- nil
 	}()
-	whole, refused := 0, 0
+	whole, refused, stalled := 0, 0, 0
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && whole+refused < 200; {
+		stallsBefore := stalls.Load()
 		d, err := ReadFile(path, nil)
 		if err != nil {
 			refused++
 			continue
 		}
-		whole++
-		if d.Len() != n {
+		if d.Len() == n {
+			whole++
+			continue
+		}
+		// A half read: fail unless the writer, once it resumes, reports a
+		// pause of settle/2 or more since the read began.
+		for w := writes.Load(); writes.Load() == w && time.Now().Before(deadline.Add(10*time.Second)); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if stalls.Load() == stallsBefore {
 			t.Fatalf("read %d of %d people while the file was rewritten", d.Len(), n)
 		}
+		stalled++
 	}
 	close(stop)
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d reads whole, %d refused", whole, refused)
+	t.Logf("%d reads whole, %d refused, %d half reads while the writer was stalled by the machine", whole, refused, stalled)
 	if refused == 0 {
 		t.Error("no read saw the file change")
 	}

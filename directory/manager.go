@@ -41,6 +41,9 @@ type Snapshot struct {
 // source is one configured source and what is known of its reads.
 type source struct {
 	name string
+	// path is the file's, named in the errors of a read that times out
+	// (a file's other errors name it already); empty for LDAP.
+	path string
 	read func(ctx context.Context) (*Directory, error)
 	// timeout bounds a read; see readBounded.
 	timeout time.Duration
@@ -161,7 +164,7 @@ func fileSource(c *config.Directory) *source {
 	if timeout <= 0 { // a config built in code
 		timeout = config.DefaultFileTimeout.D()
 	}
-	return &source{name: SourceFile, timeout: timeout, read: func(context.Context) (*Directory, error) {
+	return &source{name: SourceFile, path: c.File, timeout: timeout, read: func(context.Context) (*Directory, error) {
 		if c.Embedded != nil {
 			return ParseCSV(bytes.NewReader(c.Embedded), c.ExtraColumns)
 		}
@@ -273,7 +276,11 @@ func (s *source) readBounded(ctx context.Context) (*Directory, error) {
 	s.blockedMu.Lock()
 	s.blocked = ended
 	s.blockedMu.Unlock()
-	return nil, fmt.Errorf("no answer within %s (timeout; a hung file share or server?)", s.timeout)
+	err := fmt.Errorf("no answer within %s (timeout; a hung file share or server?)", s.timeout)
+	if s.path != "" {
+		err = fmt.Errorf("%s: %w", s.path, err)
+	}
+	return nil, err
 }
 
 // reason is err's message without the source's secret.

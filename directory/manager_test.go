@@ -240,8 +240,8 @@ func TestFileReadThatBlocksIsBounded(t *testing.T) {
 	}
 	blockingFile(t, path)
 	testproc.Within(t, "a reload", func() { err = m.Apply(cfg) })
-	if err == nil || !strings.Contains(err.Error(), "timeout") {
-		t.Errorf("a reload whose read blocked: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "timeout") || !strings.Contains(err.Error(), path) {
+		t.Errorf("a reload whose read blocked: %v (want the timeout and the file's path)", err)
 	}
 	if up := metricValue(t, m, "umeeting_directory_up", SourceFile); up != 0 || m.Current().Dir.Len() != 10 {
 		t.Errorf("up = %v, %d entries (want 0 and the last good copy)", up, m.Current().Dir.Len())
