@@ -113,7 +113,12 @@ func TestHistorySharesTheBudget(t *testing.T) {
 	if n := sim.Requests(); n > budget {
 		t.Errorf("the exporter and two history runs sent %d requests with daily_request_budget: %d", n, budget)
 	}
-	logged, err := store.ReadRequestTimes(data, "e2e")
+	var logged []time.Time
+	// Read as the history export reads it beside a running exporter.
+	err := store.ShareRequestLog(data, "e2e").Spend(func(recorded []time.Time) ([]time.Time, bool) {
+		logged = recorded
+		return nil, false
+	})
 	if err != nil || len(logged) != sim.Requests() {
 		t.Fatalf("the request log holds %d requests (%v), the API saw %d", len(logged), err, sim.Requests())
 	}

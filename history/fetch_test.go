@@ -134,7 +134,12 @@ func TestBudgetSharedWithExporter(t *testing.T) {
 	}
 	// Each request is spaced when it is recorded, before it is sent: at
 	// the API, the network's jitter may bring two a little closer.
-	logged, err := store.ReadRequestTimes(f.dir, f.account)
+	var logged []time.Time
+	// Read as the history export reads it beside a running exporter.
+	err = store.ShareRequestLog(f.dir, f.account).Spend(func(recorded []time.Time) ([]time.Time, bool) {
+		logged = recorded
+		return nil, false
+	})
 	if err != nil || len(logged) != f.sim.Requests()-before {
 		t.Errorf("the request log holds %d requests (%v), the API saw %d", len(logged), err, f.sim.Requests()-before)
 	}

@@ -56,8 +56,8 @@ func TestBudgetLogAcrossRestarts(t *testing.T) {
 	if n := f.sim.Requests(); n != 3 {
 		t.Errorf("10 restarts with a budget of 3 sent %d requests", n)
 	}
-	logged, err := store.ReadRequestTimes(dir, "a")
-	if err != nil || len(logged) != 3 {
+	_, info, err := store.OpenRequestLog(dir, "a")
+	if logged := info.Times; err != nil || len(logged) != 3 {
 		t.Errorf("request log holds %v (%v), want 3 requests", logged, err)
 	}
 }

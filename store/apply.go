@@ -2,8 +2,6 @@ package store
 
 import (
 	"cmp"
-	"maps"
-	"reflect"
 	"regexp"
 	"slices"
 	"time"
@@ -26,53 +24,6 @@ type ApplyResult struct {
 	Saved bool
 }
 
-// undoLog is what one Apply changed, to put back on rollback.
-type undoLog struct {
-	header      header
-	series      map[SeriesKey]*series // prior values; nil: absent
-	hists       map[string]*Histograms
-	hosts       map[string]*Host
-	added       []string           // remembered meetings added
-	prior       map[string]meeting // remembered meetings changed or forgotten, as they were before
-	invalid     map[string]uint64  // prior copy (few reasons)
-	invalidSeen map[uint64]int64   // prior values; -1: absent
-	userTypes   []string           // added to the set in use
-	groups      groups             // prior copy (few departments)
-}
-
-func (u *undoLog) touchSeries(st *state, k SeriesKey) {
-	remember(u.series, st.Series, k, (*series).clone)
-}
-
-func (u *undoLog) touchHist(st *state, ut string) {
-	remember(u.hists, st.Hists, ut, (*Histograms).clone)
-}
-
-func (u *undoLog) touchHost(st *state, email string) {
-	remember(u.hosts, st.Hosts, email, func(h *Host) *Host { c := *h; return &c })
-}
-
-// keepPrior keeps m, the remembered meeting id before the poll first
-// changed it, for rollback to put back.
-func (u *undoLog) keepPrior(id string, m meeting) {
-	if _, done := u.prior[id]; !done {
-		u.prior[id] = m
-	}
-}
-
-// remember keeps in prior a copy of cur[k] as it was before the poll first
-// changed it (nil: absent), once per key, for rollback to put back.
-func remember[K comparable, V any](prior, cur map[K]*V, k K, clone func(*V) *V) {
-	if _, done := prior[k]; done {
-		return
-	}
-	var p *V
-	if v := cur[k]; v != nil {
-		p = clone(v)
-	}
-	prior[k] = p
-}
-
 // Commit applies the batch of a successful poll and saves the state. When
 // the save fails the poll is undone, so the counters served never run
 // ahead of what a restart would load; its meetings are counted by a later
@@ -81,6 +32,7 @@ func remember[K comparable, V any](prior, cur map[K]*V, k K, clone func(*V) *V) 
 // last saved maxUnsaved ago: a restart then loads the same counts,
 // horizon, remembered meetings and invalid records, and polls at once.
 func (s *Store) Commit(b *Batch) (ApplyResult, error) {
+	s.keepRestorePoint()
 	res := s.Apply(b)
 	if !s.needsSave() {
 		return res, nil
@@ -91,6 +43,18 @@ func (s *Store) Commit(b *Batch) (ApplyResult, error) {
 	}
 	res.Saved = true
 	return res, nil
+}
+
+// keepRestorePoint makes restorePoint the state as it is now. The bytes
+// of the last save (or load) are that state, but for the time of the last
+// poll, as long as nothing else changed since (a new policy, a read of
+// older history, a failed save): only then is the state encoded.
+func (s *Store) keepRestorePoint() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dirty || s.restorePoint == nil {
+		s.restorePoint = encodeState(s.restorePoint[:0], s.st)
+	}
 }
 
 // maxUnsaved bounds how old the time of the last poll in the state file
@@ -106,91 +70,46 @@ func (s *Store) needsSave() bool {
 		s.st.CountedThrough-s.savedThrough >= int64(maxUnsaved/time.Second)
 }
 
-// rollback undoes the last Apply.
+// rollback undoes the Apply of a Commit: the state is decoded from the
+// restore point, which holds all of it, so a meeting the poll both counted
+// and forgot comes back as it was, not remembered without its count.
 func (s *Store) rollback() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.undo
-	if u == nil {
-		return
+	st, err := decodeState(s.restorePoint)
+	if err != nil {
+		panic("store: the restore point does not decode: " + err.Error()) // encoded by this process
 	}
-	s.undo = nil
-	s.dirty = true
-	s.admOK = false
-	st := s.st
-	st.header = u.header
-	restore(st.Series, u.series)
-	restore(st.Hists, u.hists)
-	restore(st.Hosts, u.hosts)
-	// Put back what changed, then drop what was added: a meeting the poll
-	// both added and forgot is gone, not back without its count.
-	for id, m := range u.prior {
-		st.Meetings[id] = m
-	}
-	for _, id := range u.added {
-		delete(st.Meetings, id)
-	}
-	st.Invalid = u.invalid
-	st.Groups = u.groups
-	for h, t := range u.invalidSeen {
-		if t == -1 {
-			delete(st.InvalidSeen, h)
-		} else {
-			st.InvalidSeen[h] = t
-		}
-	}
-	for _, ut := range u.userTypes {
-		delete(st.userTypes, ut)
-	}
-}
-
-func restore[K comparable, V any](m map[K]*V, prior map[K]*V) {
-	for k, v := range prior {
-		if v == nil {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-	}
+	s.st, s.dirty = st, true
 }
 
 // Apply adds the batch of a successful poll to the state: it counts the new
 // meetings that ended at or after the horizon, remembers them, moves hosts'
 // latest meetings forward, publishes held series, moves the horizon and
-// forgets meetings that can no longer be counted. rollback undoes it.
+// forgets meetings that can no longer be counted.
 func (s *Store) Apply(b *Batch) ApplyResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
-	u := &undoLog{
-		header:      st.header,
-		series:      map[SeriesKey]*series{},
-		hists:       map[string]*Histograms{},
-		hosts:       map[string]*Host{},
-		prior:       map[string]meeting{},
-		invalid:     cloneMap(st.Invalid),
-		invalidSeen: map[uint64]int64{},
-		groups:      st.Groups.clone(),
-	}
-	s.undo = u
+	before := st.header
 	var res ApplyResult
+	// changed is set by every change of what a Snapshot shows; seen by a
+	// change of an invalid record's last-listed time, which is saved only.
+	changed, seen := false, false
 	win := b.win
 	now := win.Now.Unix()
 	if !win.hostsOnly {
-		s.releaseGroups(now)
-	}
-
-	// Series and histograms exposed for a poll show what they hold from now on.
-	for k, x := range st.Series {
-		if x.Held != nil && !win.hostsOnly && s.exposedFor(x, now) {
-			u.touchSeries(st, k)
-			x.Held = nil
+		changed = s.releaseGroups(now)
+		// Series and histograms exposed for a poll show what they hold from now on.
+		for _, x := range st.Series {
+			if x.Held != nil && s.exposedFor(x, now) {
+				x.Held, changed = nil, true
+			}
 		}
-	}
-	for ut, h := range st.Hists {
-		if h.New && !win.hostsOnly && s.shownFor(h.Since, now) {
-			u.touchHist(st, ut)
-			h.New = false
+		for _, h := range st.Hists {
+			if h.New && s.shownFor(h.Since, now) {
+				h.New, changed = false, true
+			}
 		}
 	}
 
@@ -206,22 +125,21 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		if known && b.newMeetings[i].end <= old.End {
 			continue
 		}
+		changed = true
 		b.meeting(i, &m)
 		start, end := m.Start.Unix(), m.End.Unix()
 		if known {
 			// Listed again with a later end: remembered until that end, as
 			// the API keeps listing it until the horizon passes it.
-			u.keepPrior(m.UUID, old)
 			old.End = end
 			st.Meetings[m.UUID] = old
 		} else {
 			st.Meetings[m.UUID] = meeting{Start: start, End: end, Participants: uint32(min(m.Participants, 1<<31))}
-			u.added = append(u.added, m.UUID)
 		}
 		if end <= now {
 			st.MaxEnd = max(st.MaxEnd, end)
 		}
-		s.updateHost(u, &m)
+		s.updateHost(&m)
 		switch {
 		case known:
 		case end < countFrom:
@@ -231,18 +149,17 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		}
 	}
 	for i := range b.hostOnly {
-		s.updateHost(u, &b.hostOnly[i])
+		changed = s.updateHost(&b.hostOnly[i]) || changed
 	}
 	adm := s.admission()
 	for email, h := range st.Hosts {
 		if h.Admitted != adm[email] {
-			u.touchHost(st, email)
-			h.Admitted = adm[email]
+			h.Admitted, changed = adm[email], true
 		}
 	}
 	for _, i := range counted {
 		b.meeting(i, &m)
-		key := SeriesKey{UserType: s.fold(u, m.UserType)}
+		key := SeriesKey{UserType: s.fold(m.UserType)}
 		if key.UserType != m.UserType {
 			res.Folded++
 			st.Folded++
@@ -250,14 +167,13 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		if adm[m.Email] {
 			key.Email = m.Email
 		}
-		s.count(u, key, &m, uint64(m.End.Unix()-m.Start.Unix()), win)
+		s.count(key, &m, uint64(m.End.Unix()-m.Start.Unix()), win)
 		res.Counted++
 	}
 	for k, x := range st.Series {
 		exposed := k.Email == "" || adm[k.Email]
 		if x.Exposed != exposed {
-			u.touchSeries(st, k)
-			x.Exposed, x.Since = exposed, 0
+			x.Exposed, x.Since, changed = exposed, 0, true
 			if exposed {
 				x.Since = now
 			}
@@ -266,16 +182,11 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 
 	for _, r := range b.invalid {
 		prior, known := st.InvalidSeen[r.hash]
-		if _, done := u.invalidSeen[r.hash]; !done {
-			if !known {
-				prior = -1
-			}
-			u.invalidSeen[r.hash] = prior
-		}
-		st.InvalidSeen[r.hash] = max(prior, now)
+		st.InvalidSeen[r.hash], seen = max(prior, now), true
 		if !known {
 			st.Invalid[r.reason]++
 			res.Invalid++
+			changed = true
 		}
 	}
 	if win.Baseline {
@@ -283,48 +194,23 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		st.Backfilled = true
 		st.Seam = now
 		st.Horizon = max(st.Horizon, countFrom)
+		changed = true
 	}
 	st.CountedThrough = max(st.CountedThrough, now)
 	st.Horizon = max(st.Horizon, min(now, st.MaxEnd)-int64(win.Lookback/time.Second))
-	res.Pruned = s.prune(u, now)
-	res.Changed = u.changed(st)
-	h, prior := st.header, u.header
-	h.CountedThrough, prior.CountedThrough = 0, 0
-	if res.Changed || h != prior || len(u.invalidSeen) > 0 {
+	var forgotten int
+	res.Pruned, forgotten = s.prune(now)
+	res.Changed = changed || res.Pruned > 0
+	after := st.header
+	after.CountedThrough, before.CountedThrough = 0, 0
+	if res.Changed || seen || forgotten > 0 || after != before {
 		s.dirty = true
 	}
 	return res
 }
 
-// changed says whether an Apply logged in u changed what a Snapshot shows:
-// everything it changes there is logged, for rollback.
-func (u *undoLog) changed(st *state) bool {
-	return len(u.series)+len(u.hists)+len(u.hosts)+len(u.added)+len(u.prior)+len(u.userTypes) > 0 ||
-		u.header.Folded != st.Folded || u.header.Seam != st.Seam ||
-		!maps.Equal(u.invalid, st.Invalid) || !reflect.DeepEqual(u.groups, st.Groups)
-}
-
-func (g groups) clone() groups {
-	c := newGroups()
-	for _, p := range [][2]map[string]*group{{g.Departments, c.Departments}, {g.CostCenters, c.CostCenters}} {
-		for name, gr := range p[0] {
-			cp := *gr
-			p[1][name] = &cp
-		}
-	}
-	return c
-}
-
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	c := make(map[K]V, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
-}
-
 // fold returns ut, or OtherUserType once MaxUserTypes values are in use.
-func (s *Store) fold(u *undoLog, ut string) string {
+func (s *Store) fold(ut string) string {
 	if _, ok := s.st.userTypes[ut]; ok {
 		return ut
 	}
@@ -335,13 +221,11 @@ func (s *Store) fold(u *undoLog, ut string) string {
 		}
 	}
 	s.st.userTypes[ut] = struct{}{}
-	u.userTypes = append(u.userTypes, ut)
 	return ut
 }
 
-func (s *Store) count(u *undoLog, key SeriesKey, m *umeeting.Meeting, secs uint64, win Window) {
+func (s *Store) count(key SeriesKey, m *umeeting.Meeting, secs uint64, win Window) {
 	st := s.st
-	u.touchSeries(st, key)
 	x := st.Series[key]
 	switch {
 	case x == nil:
@@ -358,7 +242,6 @@ func (s *Store) count(u *undoLog, key SeriesKey, m *umeeting.Meeting, secs uint6
 	}
 	x.Counters.add(m, secs)
 	p := uint64(m.Participants)
-	u.touchHist(st, key.UserType)
 	h := st.Hists[key.UserType]
 	if h == nil {
 		h = &Histograms{Duration: newHistogram(DurationBuckets), Participants: newHistogram(ParticipantBuckets)}
@@ -372,21 +255,22 @@ func (s *Store) count(u *undoLog, key SeriesKey, m *umeeting.Meeting, secs uint6
 	s.countGroups(m, secs, win.Now.Unix())
 }
 
-func (s *Store) updateHost(u *undoLog, m *umeeting.Meeting) {
+// updateHost moves the latest meeting of m's host to m when m ended later,
+// and says whether it did.
+func (s *Store) updateHost(m *umeeting.Meeting) bool {
 	end := m.End.Unix()
 	h := s.st.Hosts[m.Email]
 	if h != nil && end <= h.LastEnd {
-		return
+		return false
 	}
-	u.touchHost(s.st, m.Email)
-	s.admOK = false
-	ut := s.fold(u, m.UserType)
+	ut := s.fold(m.UserType)
 	if h == nil {
 		s.st.Hosts[m.Email] = &Host{Host: m.Host, UserType: ut, LastEnd: end, Order: s.st.NextOrder}
 		s.st.NextOrder++
-		return
+		return true
 	}
 	h.Host, h.UserType, h.LastEnd = m.Host, ut, end
+	return true
 }
 
 // KeepAdmission lets only the hosts of admitted get series of their own:
@@ -399,7 +283,6 @@ func (s *Store) KeepAdmission(admitted map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.admitOnly = admitted
-	s.admOK = false
 }
 
 // admission returns the e-mails of the hosts that get series of their
@@ -407,15 +290,6 @@ func (s *Store) KeepAdmission(admitted map[string]bool) {
 // e-mail and the latest display name), the first MaxHosts of them in
 // first-seen order.
 func (s *Store) admission() map[string]bool {
-	if s.admOK {
-		return s.adm
-	}
-	s.adm, s.admOK = s.admit(), true
-	return s.adm
-}
-
-// admit computes admission (which hosts get series of their own).
-func (s *Store) admit() map[string]bool {
 	p := s.policy
 	if !p.PerHost {
 		return nil
@@ -446,25 +320,22 @@ func (s *Store) admit() map[string]bool {
 }
 
 // prune forgets meetings that ended before the horizon and outside the
-// peak window, and invalid records no longer listed.
-func (s *Store) prune(u *undoLog, now int64) int {
+// peak window, and invalid records no longer listed, and says how many of
+// each.
+func (s *Store) prune(now int64) (meetings, invalid int) {
 	before := min(s.st.Horizon, now-int64(PeakWindow/time.Second))
-	n := 0
 	for id, m := range s.st.Meetings {
 		if m.End < before {
-			u.keepPrior(id, m)
 			delete(s.st.Meetings, id)
-			n++
+			meetings++
 		}
 	}
 	invalidBefore := now - int64(invalidKeep/time.Second)
 	for h, seen := range s.st.InvalidSeen {
 		if seen < invalidBefore {
-			if _, done := u.invalidSeen[h]; !done {
-				u.invalidSeen[h] = seen
-			}
 			delete(s.st.InvalidSeen, h)
+			invalid++
 		}
 	}
-	return n
+	return meetings, invalid
 }

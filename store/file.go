@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,7 +69,7 @@ func Open(dir, account string) (*Store, OpenInfo) {
 		err = st.validate()
 	}
 	if err == nil {
-		s.st = st
+		s.st, s.restorePoint = st, data
 		return s, info
 	}
 	info.Fresh, info.LoadError = true, fmt.Errorf("state file %s: %w", path, err)
@@ -156,33 +155,34 @@ func (s *Store) Save() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
-	s.buf.Reset()
-	encodeState(&s.buf, s.st)
+	data := encodeState(s.buf[:0], s.st)
 	atSeam := s.st.atSeam()
 	through := s.st.CountedThrough
 	s.dirty = false // set again by a change made while writing, or below
 	s.mu.Unlock()
-	err := s.write(atSeam)
+	err := s.write(data, atSeam)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		s.dirty = true
+		s.buf, s.dirty = data, true
 		return err
 	}
+	// The file holds data now: the restore point while nothing changes.
+	s.buf, s.restorePoint = s.restorePoint, data
 	s.savedThrough = through
 	return nil
 }
 
-// write writes what Save encoded, first as the state at the seam when
-// atSeam: when that fails, the baseline poll is undone and done again
+// write writes data, the encoded state, first as the state at the seam
+// when atSeam: when that fails, the baseline poll is undone and done again
 // (see seam.go).
-func (s *Store) write(atSeam bool) error {
+func (s *Store) write(data []byte, atSeam bool) error {
 	if atSeam {
-		if err := writeFileAtomic(seamPath(s.path), s.buf.Bytes()); err != nil {
+		if err := writeFileAtomic(seamPath(s.path), data); err != nil {
 			return fmt.Errorf("keeping the state at the seam: %w", err)
 		}
 	}
-	return writeFileAtomic(s.path, s.buf.Bytes())
+	return writeFileAtomic(s.path, data)
 }
 
 func writeFileAtomic(path string, data []byte) error {
@@ -231,19 +231,16 @@ func hashBytes(b []byte) uint64 {
 	return h.Sum64()
 }
 
-type encoder struct {
-	buf *bytes.Buffer
-	tmp [binary.MaxVarintLen64]byte
-}
+type encoder struct{ b []byte }
 
-func (e *encoder) uvarint(v uint64) { e.buf.Write(e.tmp[:binary.PutUvarint(e.tmp[:], v)]) }
-func (e *encoder) varint(v int64)   { e.buf.Write(e.tmp[:binary.PutVarint(e.tmp[:], v)]) }
-func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf.WriteString(s) }
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *encoder) bool(b bool) {
 	if b {
-		e.buf.WriteByte(1)
+		e.b = append(e.b, 1)
 	} else {
-		e.buf.WriteByte(0)
+		e.b = append(e.b, 0)
 	}
 }
 
@@ -271,9 +268,9 @@ const (
 	seriesHeld
 )
 
-func encodeState(buf *bytes.Buffer, st *state) {
-	e := &encoder{buf: buf}
-	buf.WriteString(fileMagic)
+// encodeState appends the state file of st to dst.
+func encodeState(dst []byte, st *state) []byte {
+	e := &encoder{b: append(dst, fileMagic...)}
 	e.uvarint(fileVersion)
 	e.bool(st.Backfilled)
 	e.varint(st.CountedThrough)
@@ -336,7 +333,7 @@ func encodeState(buf *bytes.Buffer, st *state) {
 		e.varint(t)
 	}
 	encodeGroups(e, st.Groups)
-	buf.Write(binary.LittleEndian.AppendUint32(nil, crc32.ChecksumIEEE(buf.Bytes())))
+	return binary.LittleEndian.AppendUint32(e.b, crc32.ChecksumIEEE(e.b[len(dst):]))
 }
 
 var errTruncated = errors.New("truncated")

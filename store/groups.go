@@ -113,15 +113,16 @@ func (s *Store) addGroup(gs map[string]*group, name string, m *umeeting.Meeting,
 }
 
 // releaseGroups is called at each Apply: groups published for HoldFor
-// since their birth now publish their whole count.
-func (s *Store) releaseGroups(now int64) {
+// since their birth now publish their whole count. It says whether any did.
+func (s *Store) releaseGroups(now int64) (released bool) {
 	for _, gs := range []map[string]*group{s.st.Groups.Departments, s.st.Groups.CostCenters} {
 		for _, g := range gs {
 			if !g.Exposed && s.shownFor(g.Since, now) {
-				g.Exposed, g.Held = true, GroupCounters{}
+				g.Exposed, g.Held, released = true, GroupCounters{}, true
 			}
 		}
 	}
+	return released
 }
 
 // GroupSeries is one department's or cost centre's published counters.

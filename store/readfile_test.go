@@ -43,9 +43,9 @@ func TestImplausibleStorageFilesAreSetAside(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "not a storage file") {
 				t.Errorf("ReadOnly: %v", err)
 			}
-			testproc.Within(t, "the read", func() { _, err = ReadRequestTimes(dir, "acme") })
+			testproc.Within(t, "the read", func() { err = ShareRequestLog(dir, "acme").Spend(recordNothing(nil)) })
 			if err == nil || !strings.Contains(err.Error(), "not a storage file") {
-				t.Errorf("ReadRequestTimes: %v", err)
+				t.Errorf("Spend: %v", err)
 			}
 			var info OpenInfo
 			testproc.Within(t, "the read", func() { _, info = Open(dir, "acme") })

@@ -129,24 +129,6 @@ func (l *RequestLog) Spend(decide func(recorded []time.Time) (window []time.Time
 	return l.Record(window)
 }
 
-// ReadRequestTimes reads the request times of account from dir without
-// changing anything (for tools beside a running exporter); none when
-// there is no file.
-func ReadRequestTimes(dir, account string) ([]time.Time, error) {
-	path := requestsPath(dir, account)
-	data, err := readFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err == nil {
-		var ts []time.Time
-		if ts, err = decodeRequests(data); err == nil {
-			return ts, nil
-		}
-	}
-	return nil, fmt.Errorf("request budget file %s: %w", path, err)
-}
-
 func decodeRequests(data []byte) ([]time.Time, error) {
 	if !bytes.HasPrefix(data, []byte(requestsMagic)) {
 		return nil, errors.New("not a request budget file of this release (bad header)")

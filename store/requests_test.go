@@ -45,9 +45,20 @@ func TestRequestLogSurvivesReopen(t *testing.T) {
 	if err != nil || info.LoadError != nil || !sameTimes(info.Times, times) {
 		t.Fatalf("reopened: %v %+v, want %v", err, info, times)
 	}
-	ro, err := ReadRequestTimes(dir, "a")
-	if err != nil || !sameTimes(ro, times) {
-		t.Errorf("read-only: %v %v", ro, err)
+	var shared []time.Time
+	if err := ShareRequestLog(dir, "a").Spend(recordNothing(&shared)); err != nil || !sameTimes(shared, times) {
+		t.Errorf("shared: %v %v", shared, err)
+	}
+}
+
+// recordNothing is a Spend decision that keeps the requests recorded in
+// *got (when got is not nil) and spends none.
+func recordNothing(got *[]time.Time) func([]time.Time) ([]time.Time, bool) {
+	return func(recorded []time.Time) ([]time.Time, bool) {
+		if got != nil {
+			*got = recorded
+		}
+		return nil, false
 	}
 }
 
@@ -73,7 +84,8 @@ func TestRequestLogStaysSmall(t *testing.T) {
 	if max := int64(len(requestsMagic) + (2*5+64)*requestsRecord); fi.Size() > max {
 		t.Errorf("log of a 5-request window is %d bytes after 1000 requests, want at most %d", fi.Size(), max)
 	}
-	got, err := ReadRequestTimes(dir, "a")
+	_, info, err := OpenRequestLog(dir, "a")
+	got := info.Times
 	if err != nil || !sameTimes(got[len(got)-5:], window) {
 		t.Errorf("log ends with %v, want %v (%v)", got, window, err)
 	}
@@ -98,14 +110,15 @@ func TestRequestLogTornAppend(t *testing.T) {
 	if err := l.Record(next); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ReadRequestTimes(dir, "a"); err != nil || !sameTimes(got, next) {
+	var got []time.Time
+	if err := ShareRequestLog(dir, "a").Spend(recordNothing(&got)); err != nil || !sameTimes(got, next) {
 		t.Errorf("after the next request: %v %v, want %v", got, err, next)
 	}
 }
 
 // TestRequestLogCorrupt: a file that fails its checksum or is not a
 // request log is moved aside (never deleted) and reported with the time
-// the budget must count as used up; the read-only reader refuses it.
+// the budget must count as used up; a process beside the exporter refuses it.
 func TestRequestLogCorrupt(t *testing.T) {
 	for name, damage := range map[string]func([]byte) []byte{
 		"flipped bit":  func(b []byte) []byte { b[len(requestsMagic)+3] ^= 4; return b },
@@ -122,8 +135,8 @@ func TestRequestLogCorrupt(t *testing.T) {
 			os.WriteFile(path, written, 0o600)
 			mtime := time.Now().Add(-time.Hour).Truncate(time.Second)
 			os.Chtimes(path, mtime, mtime)
-			if _, err := ReadRequestTimes(dir, "a"); err == nil || !strings.Contains(err.Error(), path) {
-				t.Errorf("read-only reader: %v", err)
+			if err := ShareRequestLog(dir, "a").Spend(recordNothing(nil)); err == nil || !strings.Contains(err.Error(), path) {
+				t.Errorf("a process beside the exporter: %v", err)
 			}
 			_, info, err := OpenRequestLog(dir, "a")
 			if err != nil || info.LoadError == nil || !strings.Contains(info.LoadError.Error(), path) {

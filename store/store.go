@@ -26,7 +26,6 @@
 package store
 
 import (
-	"bytes"
 	"math"
 	"regexp"
 	"slices"
@@ -109,15 +108,6 @@ type series struct {
 	Held *Counters
 }
 
-func (x *series) clone() *series {
-	c := *x
-	if x.Held != nil {
-		h := *x.Held
-		c.Held = &h
-	}
-	return &c
-}
-
 // Histogram is a cumulative-free histogram: Buckets[i] counts observations
 // in (bound[i-1], bound[i]]; the last element counts those above every bound.
 type Histogram struct {
@@ -170,10 +160,6 @@ type Histograms struct {
 	// with those series' first increments.
 	New   bool
 	Since int64 // unix seconds
-}
-
-func (h *Histograms) clone() *Histograms {
-	return &Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone(), New: h.New, Since: h.Since}
 }
 
 // Host is what is known of one host (by e-mail): its latest meeting.
@@ -260,10 +246,12 @@ type Store struct {
 	path   string
 	st     *state
 	policy Policy
-	undo   *undoLog // what the last Apply changed, until Commit or rollback
-	// saveMu serialises Save, which reuses buf outside mu.
+	// restorePoint is the state before the Apply of a Commit, encoded, for
+	// rollback; while the state is not dirty, the bytes of the last save.
+	restorePoint []byte
+	// saveMu serialises Save, which encodes into buf outside mu.
 	saveMu sync.Mutex
-	buf    bytes.Buffer
+	buf    []byte
 
 	// saveBlocked, when set, is why Save must not write the state file.
 	saveBlocked error
@@ -276,10 +264,6 @@ type Store struct {
 	// time of the last poll; savedThrough is that time in the file.
 	dirty        bool
 	savedThrough int64
-	// adm is the last admission, valid while admOK: until a host or the
-	// policy changes.
-	adm   map[string]bool
-	admOK bool
 	// admitOnly, when set, are the only hosts admission may admit
 	// (KeepAdmission).
 	admitOnly map[string]bool
@@ -304,7 +288,6 @@ func (s *Store) SetPolicy(p Policy, now time.Time) {
 	}
 	s.dirty = true
 	s.policy = p
-	s.admOK = false
 	adm := s.admission()
 	for email, h := range s.st.Hosts {
 		h.Admitted = adm[email]
