@@ -24,15 +24,13 @@ type Batch struct {
 	hostBest     map[string]int64
 	hostOnlyMark int
 
-	invalid     []invalidRecord
-	invalidSet  map[uint64]struct{}
+	invalid     []invalidRecord // repeats are counted once by Apply
 	invalidMark int
 }
 
 type invalidRecord struct {
 	reason string
 	hash   uint64
-	known  bool // already counted: only its last-listed time moves
 }
 
 // NewBatch starts collecting the records of a poll with window w.
@@ -41,7 +39,6 @@ func (s *Store) NewBatch(w Window) *Batch {
 		s:          s,
 		win:        w,
 		hostBest:   map[string]int64{},
-		invalidSet: map[uint64]struct{}{},
 		namesIndex: map[hostNames]uint32{},
 	}
 }
@@ -91,15 +88,7 @@ func (b *Batch) hostCandidate(m *umeeting.Meeting) {
 // Invalid implements umeeting.Sink: an invalid record is counted once for
 // as long as the API keeps listing it.
 func (b *Batch) Invalid(reason string, raw []byte) {
-	h := hashBytes(raw)
-	if _, dup := b.invalidSet[h]; dup {
-		return
-	}
-	b.s.mu.Lock()
-	_, known := b.s.st.InvalidSeen[h]
-	b.s.mu.Unlock()
-	b.invalidSet[h] = struct{}{}
-	b.invalid = append(b.invalid, invalidRecord{reason: reason, hash: h, known: known})
+	b.invalid = append(b.invalid, invalidRecord{reason: reason, hash: hashBytes(raw)})
 }
 
 // CommitPage implements umeeting.Sink.
@@ -111,9 +100,6 @@ func (b *Batch) CommitPage() {
 // since the last CommitPage.
 func (b *Batch) DiscardPage() {
 	b.newMeetings = b.newMeetings[:b.pageMark]
-	for _, r := range b.invalid[b.invalidMark:] {
-		delete(b.invalidSet, r.hash)
-	}
 	b.invalid = b.invalid[:b.invalidMark]
 	if len(b.hostOnly) > b.hostOnlyMark {
 		b.hostOnly = b.hostOnly[:b.hostOnlyMark]

@@ -101,14 +101,6 @@ func (h *Histogram) clone() *Histogram {
 	return &c
 }
 
-// peaks returns the most meetings and the most participants in progress
-// at one moment of the trailing PeakWindow, each meeting an interval
-// [start, end).
-func (s *Store) peaks(now time.Time) (meetings, participants int) {
-	from, to := now.Add(-PeakWindow).Unix(), now.Unix()
-	return s.timelineFrom(from).peaks(from, to)
-}
-
 // WithoutHosts returns a copy of snap as a policy without per-host series
 // would show it: every series merged into the series without host labels
 // of its user_type, no host admitted.

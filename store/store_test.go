@@ -616,3 +616,23 @@ func TestNewHistogramsHeldWithNewSeries(t *testing.T) {
 	poll(s2, now.Add(100*time.Second))
 	check(s2, now, "a poll one hold after the restart", 1, 3)
 }
+
+// TestActiveHostsWindows: a host whose latest meeting ended exactly a
+// window ago is active in it, a second earlier is not; a user_type in use
+// without active hosts shows 0.
+func TestActiveHostsWindows(t *testing.T) {
+	s, _ := Open(t.TempDir(), "a")
+	s.st.Hists["Edu"] = &Histograms{}
+	s.st.Hosts["edge@x"] = &Host{UserType: "Corp", LastEnd: t0.Add(-24 * time.Hour).Unix()}
+	s.st.Hosts["before@x"] = &Host{UserType: "Corp", LastEnd: t0.Add(-24*time.Hour - time.Second).Unix()}
+	s.st.Hosts["old@x"] = &Host{UserType: "Pro", LastEnd: t0.Add(-40 * 24 * time.Hour).Unix()}
+	active, _, _ := s.Gauges(t0)
+	want := map[string]map[string]int{
+		"1d":  {"Corp": 1, "Pro": 0, "Edu": 0},
+		"7d":  {"Corp": 2, "Pro": 0, "Edu": 0},
+		"30d": {"Corp": 2, "Pro": 0, "Edu": 0},
+	}
+	if !reflect.DeepEqual(active, want) {
+		t.Errorf("active hosts %v, want %v", active, want)
+	}
+}
