@@ -3,7 +3,6 @@ package simulator
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,27 +19,18 @@ const (
 	dateLayout        = "2006-01-02"
 )
 
-// ServeHTTP serves the API at /umeeting/share/hisMeeting and the control
-// endpoints under /-/ (fault, requests, truth).
+// ServeHTTP serves the API at /umeeting/share/hisMeeting and, for the
+// demo, /-/fault to make it fail.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case APIPath:
 		s.serveAPI(w, r)
 	case "/-/fault":
 		s.serveFault(w, r)
-	case "/-/requests":
-		if !allowMethods(w, r, http.MethodGet) {
-			return
-		}
-		writeBody(w, http.StatusOK, textType, []byte(strconv.Itoa(s.Requests())+"\n"))
-	case "/-/truth":
-		s.serveTruth(w, r)
 	case "/":
 		writeBody(w, http.StatusOK, textType, []byte("UMeeting API simulator\n\n"+
 			"POST|GET "+APIPath+"  api_key, api_secret, from, to (YYYY-MM-DD), page_size, page_number\n"+
-			"POST /-/fault?kind=...&count=N&delay=D&page=P  inject a fault (kind=none clears)\n"+
-			"GET  /-/requests  API requests served\n"+
-			"GET  /-/truth?from=RFC3339&to=RFC3339  ground-truth summary\n"))
+			"POST /-/fault?kind=...&count=N&delay=D&page=P  inject a fault (kind=none clears)\n"))
 	default:
 		http.NotFound(w, r)
 	}
@@ -103,7 +93,7 @@ func (s *Simulator) answer(form url.Values, page int) []byte {
 	es := s.listing(s.dayOf(from), s.dayOf(to), s.now())
 
 	lo, hi := 0, len(es)
-	size := s.opts.DefaultPageSize
+	size := min(30, s.opts.MaxPageSize)
 	if !s.opts.DisablePaging {
 		if n, err := strconv.Atoi(strings.TrimSpace(form.Get("page_size"))); err == nil && n > 0 {
 			size = min(n, s.opts.MaxPageSize)
@@ -246,35 +236,4 @@ func nonNegative(r *http.Request, name string) (int, error) {
 		return 0, fmt.Errorf("bad %s %q: want an integer >= 0", name, v)
 	}
 	return n, nil
-}
-
-// serveTruth answers the summary of Truth for [from, to] (RFC 3339; from
-// defaults to the beginning, to to now).
-func (s *Simulator) serveTruth(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodGet) {
-		return
-	}
-	var from time.Time
-	to := s.now()
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		v := strings.TrimSpace(r.FormValue(p.name))
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			writeBody(w, http.StatusBadRequest, textType, []byte(fmt.Sprintf("bad %s %q: want RFC 3339\n", p.name, v)))
-			return
-		}
-		*p.t = t
-	}
-	body, err := json.Marshal(Summarize(s.Truth(from, to)))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	writeBody(w, http.StatusOK, jsonType, append(body, '\n'))
 }

@@ -53,10 +53,8 @@ type Options struct {
 	HistoryStart    time.Time        // no generated meeting ends before this; zero = Now()-60 days at New
 	HistoryEnd      time.Time        // no generated meeting ends after this; zero = none (live: new meetings keep ending)
 	NoGenerated     bool             // no generated meetings at all: only those added with Add/AddRaw
-	Location        *time.Location   // nil = Asia/Shanghai: working hours and the zone of from/to dates
 	DisablePaging   bool             // answer everything in one page, without paging fields (the documented shape)
-	DefaultPageSize int              // default 30; page_size is capped at MaxPageSize
-	MaxPageSize     int              // default 100
+	MaxPageSize     int              // default 100; without page_size a page holds 30 (at most MaxPageSize)
 	DuplicateRate   float64          // share of records listed twice in an answer (same uuid); default 0.02, negative = 0
 	InvalidRate     float64          // share of extra invalid records; default 0.005, negative = 0
 	MaxListingDelay time.Duration    // a meeting is listed up to this long after it ends (per-meeting, deterministic); default 3m, negative = 0
@@ -114,16 +112,9 @@ func New(opts Options) *Simulator {
 		opts.Now = time.Now
 		phase = testPhase(time.Now())
 	}
-	if opts.Location == nil {
-		opts.Location = shanghai()
-	}
 	if opts.MaxPageSize <= 0 {
 		opts.MaxPageSize = 100
 	}
-	if opts.DefaultPageSize <= 0 {
-		opts.DefaultPageSize = 30
-	}
-	opts.DefaultPageSize = min(opts.DefaultPageSize, opts.MaxPageSize)
 	opts.DuplicateRate = rateOption(opts.DuplicateRate, 0.02)
 	opts.InvalidRate = rateOption(opts.InvalidRate, 0.005)
 	switch {
@@ -134,7 +125,7 @@ func New(opts Options) *Simulator {
 	}
 	s := &Simulator{
 		opts:      opts,
-		loc:       opts.Location,
+		loc:       shanghai(),
 		now:       opts.Now,
 		histStart: opts.HistoryStart,
 		histEnd:   opts.HistoryEnd,
@@ -354,15 +345,14 @@ func (s *Simulator) Truth(endFrom, endTo time.Time) []umeeting.Meeting {
 	return out
 }
 
-// TruthSummary aggregates meetings the way the exporter's counters do;
-// GET /-/truth answers it as JSON.
+// TruthSummary aggregates meetings the way the exporter's counters do.
 type TruthSummary struct {
-	Meetings           int64            `json:"meetings"`
-	MeetingSeconds     int64            `json:"meeting_seconds"`
-	Participants       int64            `json:"participants"`
-	ParticipantSeconds int64            `json:"participant_seconds"`
-	Hosts              int              `json:"hosts"` // distinct e-mails
-	Features           map[string]int64 `json:"features"`
+	Meetings           int64
+	MeetingSeconds     int64
+	Participants       int64
+	ParticipantSeconds int64
+	Hosts              int // distinct e-mails
+	Features           map[string]int64
 }
 
 // Summarize adds up meetings into a TruthSummary.
