@@ -6,19 +6,16 @@
 // poll floor (scripts/pollcpu/floor) sends the same requests with net/http
 // and decodes every answer with encoding/json into structs, nothing more:
 // what any client of this API pays. Both poll the same simulator every
-// -interval and are never scraped. Run from the repository root:
+// -interval and are never scraped; their polls are counted from the API's
+// bursts of requests. Run from the repository root:
 //
 //	go run ./scripts/pollcpu [-hosts 10000] [-per-host 2] [-polls 10] [-new 0] [-rounds 2]
 //
 // With -rounds N both are measured N times, in turns (the exporter, the
 // floor, the exporter, ...), so that both see the same moments of a shared
-// machine; each round and the median ratio are printed. -warmup N leaves N
-// polls after the first out of the measure. With -new N, N meetings of
-// existing hosts are added to the simulator every poll interval, so that
-// polls count about N meetings each. -budget sets daily_request_budget (0:
-// none), so that keeping each request durable in the request log is
-// measured too. -cpuprofile profiles the exporter over the measured polls
-// (and does not run the floor).
+// machine; each round and the median ratio are printed. With -new N, N
+// meetings of existing hosts are added to the simulator every poll
+// interval, so that polls count about N meetings each.
 package main
 
 import (
@@ -26,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"net/http"
@@ -48,13 +44,9 @@ import (
 var (
 	hosts    = flag.Int("hosts", 10000, "hosts of the account")
 	perHost  = flag.Int("per-host", 2, "meetings of each host in the lookback")
-	polls    = flag.Int("polls", 10, "polls measured after the first and the warm-up")
-	warmup   = flag.Int("warmup", 0, "polls after the first that are not measured (the steady state comes after them)")
+	polls    = flag.Int("polls", 10, "polls measured after the first")
 	interval = flag.Duration("interval", 3*time.Second, "poll interval")
 	newMeets = flag.Int("new", 0, "meetings of existing hosts added every poll interval (0: polls count nothing new)")
-	budget   = flag.Int("budget", 0, "daily_request_budget of the account (0: none)")
-	logLevel = flag.String("log.level", "debug", "the exporter's --log.level; below debug, polls are counted from the API's bursts of requests, as polls that count nothing log no line then")
-	profile  = flag.String("cpuprofile", "", "write a CPU profile of the exporter over the measured polls to this file (the floor is not run)")
 	rounds   = flag.Int("rounds", 2, "measure each binary this many times, in turns")
 )
 
@@ -62,9 +54,6 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	pages := (*hosts**perHost + 99) / 100
-	if *budget > 0 && (*polls+2)*pages > *budget {
-		log.Fatalf("-budget %d does not allow %d polls of %d requests (-polls counts after the first)", *budget, *polls+2, pages)
-	}
 	dir, err := os.MkdirTemp("", "pollcpu")
 	if err != nil {
 		log.Fatal(err)
@@ -99,31 +88,24 @@ func main() {
 lookback: 48h
 backfill: 48h
 accounts:
-  - {name: steady, api_url: %q, api_key: k, api_secret: s, page_size: 100, daily_request_budget: %d}
-`, *interval, apiURL, *budget)), 0o600)
+  - {name: steady, api_url: %q, api_key: k, api_secret: s, page_size: 100}
+`, *interval, apiURL)), 0o600)
 
 	what := "nothing new"
 	if *newMeets > 0 {
 		what = fmt.Sprintf("%d new meetings every %s", *newMeets, *interval)
 	}
-	fmt.Printf("%d hosts, %d meetings each in the lookback (%d pages a poll), polled every %s, daily_request_budget %d; %d polls (%s) measured after the first and %d more\n\n",
-		*hosts, *perHost, pages, *interval, *budget, *polls, what, *warmup)
+	fmt.Printf("%d hosts, %d meetings each in the lookback (%d pages a poll), polled every %s; %d polls (%s) measured after the first\n\n",
+		*hosts, *perHost, pages, *interval, *polls, what)
 	fmt.Printf("| round | binary | CPU per poll, %s | RSS after the first poll | RSS after the last |\n", what)
 	fmt.Println("| ---: | --- | ---: | ---: | ---: |")
 	binaries := []binary{{name: "this tree", path: current},
-		{name: "poll floor: the same requests, decoded with encoding/json", path: floor, args: []string{fmt.Sprint("-pages=", pages)}, floor: true}}
+		{name: "poll floor: the same requests, decoded with encoding/json", path: floor, args: []string{fmt.Sprint("-pages=", pages)}}}
 	var ratios []float64
 	for round := 1; round <= *rounds; round++ {
 		var cpu [2]float64
 		for i, b := range binaries {
-			prof := ""
-			if i == 0 {
-				prof = *profile
-			}
-			if i > 0 && *profile != "" {
-				break // a profiled run is no measure: the profiler costs CPU too
-			}
-			c, first, last := run(b, cfg, filepath.Join(dir, fmt.Sprintf("data%d-%d", round, i)), sim, prof)
+			c, first, last := run(b, cfg, filepath.Join(dir, fmt.Sprintf("data%d-%d", round, i)), sim)
 			cpu[i] = c
 			fmt.Printf("| %d | %s | %.1f ms | %.0f MiB | %.0f MiB |\n", round, b.name, c*1000, first/(1<<20), last/(1<<20))
 		}
@@ -133,12 +115,10 @@ accounts:
 	fmt.Printf("\nCPU per poll, this tree / poll floor, by round (sorted): %.2f; median %.2f\n", ratios, ratios[len(ratios)/2])
 }
 
-// binary is a program measured: an exporter, or the HTTP floor (which
-// logs no line: its polls are counted from the API's bursts of requests).
+// binary is a program measured: the exporter, or the HTTP floor.
 type binary struct {
 	name, path string
 	args       []string
-	floor      bool
 }
 
 // burstCounter counts the bursts of API requests: a request more than a
@@ -182,20 +162,16 @@ func build(src, out string) {
 
 // run starts bin, waits for its first poll, then for polls more, and
 // returns the CPU seconds per poll after the first and the resident sets.
-// Polls are counted from the debug log line each poll writes, or from the
-// API's bursts of requests.
-func run(b binary, cfg, data string, sim *simulator.Simulator, prof string) (cpuPerPoll, rssFirst, rssLast float64) {
-	bin := b.path
+// Every burst of requests but the one going on is a poll finished; the
+// exporter's first poll (a baseline) also logs a line when it is.
+func run(b binary, cfg, data string, sim *simulator.Simulator) (cpuPerPoll, rssFirst, rssLast float64) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, append([]string{"--config.file=" + cfg, "--storage.path=" + data, "--web.listen-address=" + addr, "--log.level=" + *logLevel}, b.args...)...)
-	if prof != "" {
-		cmd.Args = append(cmd.Args, "--web.enable-pprof")
-	}
+	cmd := exec.Command(b.path, append([]string{"--config.file=" + cfg, "--storage.path=" + data, "--web.listen-address=" + addr, "--log.level=info"}, b.args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		log.Fatal(err)
@@ -204,32 +180,26 @@ func run(b binary, cfg, data string, sim *simulator.Simulator, prof string) (cpu
 		log.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	var done atomic.Int64
-	base := bursts.load()
+	var logged atomic.Int64
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			if line := sc.Text(); strings.Contains(line, `msg="Poll finished"`) {
-				done.Add(1)
+				logged.Add(1)
 			} else if strings.Contains(line, "level=error") {
-				log.Printf("%s: %s", filepath.Base(bin), line)
+				log.Printf("%s: %s", filepath.Base(b.path), line)
 			}
 		}
 	}()
 	pid := cmd.Process.Pid
-	// Polls finished: at debug, each logs a line; otherwise every burst of
-	// requests but the one going on is a poll finished (the first poll, a
-	// baseline, logs its line at info).
-	finished := done.Load
-	if *logLevel != "debug" || b.floor {
-		finished = func() int64 { return max(done.Load(), bursts.load()-base-1) }
-	}
+	base := bursts.load()
+	finished := func() int64 { return max(logged.Load(), bursts.load()-base-1) }
 	waitPolls := func(n int64) {
 		deadline := time.Now().Add(10 * time.Minute)
 		for finished() < n {
 			if time.Now().After(deadline) {
-				log.Fatalf("%s: %d polls after 10 minutes, want %d", bin, finished(), n)
+				log.Fatalf("%s: %d polls after 10 minutes, want %d", b.path, finished(), n)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -242,34 +212,8 @@ func run(b binary, cfg, data string, sim *simulator.Simulator, prof string) (cpu
 		defer close(stop)
 		go addMeetings(sim, stop)
 	}
-	waitPolls(1 + int64(*warmup))
 	start, from := cpuSeconds(pid), finished()
-	profiled := make(chan struct{})
-	if prof != "" {
-		// Over most of the measured polls; the profiler's own cost is small.
-		secs := int((time.Duration(*polls-1) * *interval).Seconds())
-		go func() {
-			defer close(profiled)
-			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
-			if err != nil {
-				log.Printf("profile: %v", err)
-				return
-			}
-			defer resp.Body.Close()
-			f, err := os.Create(prof)
-			if err == nil {
-				_, err = io.Copy(f, resp.Body)
-				f.Close()
-			}
-			if err != nil {
-				log.Printf("profile: %v", err)
-			}
-		}()
-	} else {
-		close(profiled)
-	}
 	waitPolls(from + int64(*polls))
-	<-profiled
 	cpuPerPoll = (cpuSeconds(pid) - start) / float64(finished()-from)
 	rssLast = procStatus(pid, "VmRSS")
 	return cpuPerPoll, rssFirst, rssLast
