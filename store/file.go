@@ -155,7 +155,7 @@ func (s *Store) Save() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
-	data := encodeState(s.buf[:0], s.st)
+	data := encodeState(make([]byte, 0, len(s.restorePoint)+4096), s.st)
 	atSeam := s.st.atSeam()
 	through := s.st.CountedThrough
 	s.dirty = false // set again by a change made while writing, or below
@@ -164,11 +164,10 @@ func (s *Store) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		s.buf, s.dirty = data, true
+		s.dirty = true
 		return err
 	}
-	// The file holds data now: the restore point while nothing changes.
-	s.buf, s.restorePoint = s.restorePoint, data
+	s.restorePoint = data // what the file holds now: the state while nothing changes
 	s.savedThrough = through
 	return nil
 }

@@ -249,9 +249,7 @@ type Store struct {
 	// restorePoint is the state before the Apply of a Commit, encoded, for
 	// rollback; while the state is not dirty, the bytes of the last save.
 	restorePoint []byte
-	// saveMu serialises Save, which encodes into buf outside mu.
-	saveMu sync.Mutex
-	buf    []byte
+	saveMu       sync.Mutex // serialises Save, which writes outside mu
 
 	// saveBlocked, when set, is why Save must not write the state file.
 	saveBlocked error
