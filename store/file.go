@@ -66,9 +66,6 @@ func Open(dir, account string) (*Store, OpenInfo) {
 		st, err = decodeState(data)
 	}
 	if err == nil {
-		err = st.validate()
-	}
-	if err == nil {
 		s.st, s.restorePoint = st, data
 		return s, info
 	}
@@ -435,6 +432,8 @@ func (d *decoder) hist(bounds []float64) *Histogram {
 	return h
 }
 
+// decodeState reads a state file and checks that what it holds is
+// plausible (validate).
 func decodeState(data []byte) (*state, error) {
 	if len(data) < len(fileMagic)+4 || string(data[:len(fileMagic)]) != fileMagic {
 		return nil, errors.New("not a state file (bad magic)")
@@ -507,5 +506,5 @@ func decodeState(data []byte) (*state, error) {
 		return nil, fmt.Errorf("decoding state: %d unexpected trailing bytes", len(d.b))
 	}
 	st.indexUserTypes()
-	return st, nil
+	return st, st.validate()
 }

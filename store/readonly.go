@@ -25,9 +25,6 @@ func ReadOnly(dir, account string) (*Store, error) {
 		return nil, fmt.Errorf("reading state file: %w", err)
 	}
 	st, err := decodeState(data)
-	if err == nil {
-		err = st.validate()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}

@@ -64,14 +64,9 @@ func OpenRequestLog(dir, account string) (*RequestLog, RequestLogInfo, error) {
 		return nil, info, fmt.Errorf("request budget file %s exists but cannot be read (fix its permissions or the disk, or move it away): %w", l.path, err)
 	}
 	if err == nil {
-		info.Times, err = decodeRequests(data)
-	}
-	if err == nil {
-		l.records = len(info.Times)
-		if (len(data)-len(requestsMagic))%requestsRecord != 0 {
-			l.records = 0 // a record cut short: the next request rewrites the file
+		if info.Times, err = l.decode(data); err == nil {
+			return l, info, nil
 		}
-		return l, info, nil
 	}
 	info.LoadError = fmt.Errorf("request budget file %s: %w", l.path, err)
 	info.SpentAt = time.Now()
@@ -114,12 +109,8 @@ func (l *RequestLog) Spend(decide func(recorded []time.Time) (window []time.Time
 	}
 	var recorded []time.Time
 	if data != nil {
-		if recorded, err = decodeRequests(data); err != nil {
+		if recorded, err = l.decode(data); err != nil {
 			return fmt.Errorf("request budget file %s: %w", l.path, err)
-		}
-		l.records = len(recorded)
-		if (len(data)-len(requestsMagic))%requestsRecord != 0 {
-			l.records = 0 // a record cut short: rewritten below
 		}
 	}
 	window, ok := decide(recorded)
@@ -127,6 +118,17 @@ func (l *RequestLog) Spend(decide func(recorded []time.Time) (window []time.Time
 		return nil
 	}
 	return l.Record(window)
+}
+
+// decode reads the file's data and notes how many records it holds; none
+// when one was cut short, so that the next request rewrites the file.
+func (l *RequestLog) decode(data []byte) ([]time.Time, error) {
+	ts, err := decodeRequests(data)
+	l.records = len(ts)
+	if (len(data)-len(requestsMagic))%requestsRecord != 0 {
+		l.records = 0
+	}
+	return ts, err
 }
 
 func decodeRequests(data []byte) ([]time.Time, error) {

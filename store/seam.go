@@ -35,9 +35,6 @@ func ReadSeam(dir, account string) (*Store, error) {
 		return nil, fmt.Errorf("reading the state at the seam: %w", err)
 	}
 	st, err := decodeState(data)
-	if err == nil {
-		err = st.validate()
-	}
 	if err == nil && !st.atSeam() {
 		err = errors.New("it is not the state of a first start")
 	}
