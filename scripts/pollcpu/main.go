@@ -65,7 +65,7 @@ func main() {
 	build("./scripts/pollcpu/floor", floor)
 
 	now := time.Now()
-	sim := simulator.New(simulator.Options{APIKey: "k", APISecret: "s", NoGenerated: true})
+	sim := simulator.New(simulator.Options{APIKey: "pollcpu-key", APISecret: "pollcpu-secret", NoGenerated: true})
 	ms := make([]umeeting.Meeting, *hosts**perHost)
 	for i := range ms {
 		h := i % *hosts
@@ -88,7 +88,7 @@ func main() {
 lookback: 48h
 backfill: 48h
 accounts:
-  - {name: steady, api_url: %q, api_key: k, api_secret: s, page_size: 100}
+  - {name: steady, api_url: %q, api_key: pollcpu-key, api_secret: pollcpu-secret, page_size: 100, daily_request_budget: 0}
 `, *interval, apiURL)), 0o600)
 
 	what := "nothing new"
