@@ -36,8 +36,14 @@ type blockWriter struct {
 	compactor *tsdb.LeveledCompactor
 	blocks    int
 	samples   int64
-	maxT      int64                        // latest sample appended (ms)
-	refs      map[string]storage.SeriesRef // series key -> head reference
+	maxT      int64 // latest sample appended (ms)
+}
+
+// series is one series a blockWriter appends to: its labels and its head
+// reference, with which later samples are appended without a lookup.
+type series struct {
+	lset labels.Labels
+	ref  storage.SeriesRef
 }
 
 // discardLogger drops the library's logs: progress is reported per account.
@@ -62,33 +68,35 @@ func newBlockWriter(dir, scratch string) (*blockWriter, error) {
 		head.Close()
 		return nil, fmt.Errorf("creating a TSDB compactor: %w", err)
 	}
-	return &blockWriter{dir: dir, chunkDir: scratch, head: head, compactor: c, maxT: math.MinInt64, refs: map[string]storage.SeriesRef{}}, nil
+	return &blockWriter{dir: dir, chunkDir: scratch, head: head, compactor: c, maxT: math.MinInt64}, nil
 }
 
-// add appends a float sample of the series with labels lset, known by key.
-func (w *blockWriter) add(key string, lset labels.Labels, t int64, v float64) error {
-	return w.append(key, lset, t, func(app storage.Appender, ref storage.SeriesRef) (storage.SeriesRef, error) {
-		return app.Append(ref, lset, t, v)
+// add appends a float sample of s.
+func (w *blockWriter) add(s *series, t int64, v float64) error {
+	return w.append(s, t, func(app storage.Appender) (storage.SeriesRef, error) {
+		return app.Append(s.ref, s.lset, t, v)
 	})
 }
 
 // addHistogram appends a native histogram sample (a recording rule's).
-func (w *blockWriter) addHistogram(key string, lset labels.Labels, t int64, h *histogram.FloatHistogram) error {
-	return w.append(key, lset, t, func(app storage.Appender, ref storage.SeriesRef) (storage.SeriesRef, error) {
-		return app.AppendHistogram(ref, lset, t, nil, h)
+func (w *blockWriter) addHistogram(s *series, t int64, h *histogram.FloatHistogram) error {
+	return w.append(s, t, func(app storage.Appender) (storage.SeriesRef, error) {
+		return app.AppendHistogram(s.ref, s.lset, t, nil, h)
 	})
 }
 
-// append appends one sample with do, given the series' head reference.
-func (w *blockWriter) append(key string, lset labels.Labels, t int64, do func(storage.Appender, storage.SeriesRef) (storage.SeriesRef, error)) error {
+// append appends one sample of s with do. A reference the head no longer
+// knows (its series dropped with a written block) makes it look the labels
+// up again.
+func (w *blockWriter) append(s *series, t int64, do func(storage.Appender) (storage.SeriesRef, error)) error {
 	if w.app == nil {
 		w.app = w.head.Appender(context.Background())
 	}
-	ref, err := do(w.app, w.refs[key])
+	ref, err := do(w.app)
 	if err != nil {
-		return fmt.Errorf("appending %s at %s: %w", lset, time.UnixMilli(t).UTC().Format(time.RFC3339Nano), err)
+		return fmt.Errorf("appending %s at %s: %w", s.lset, time.UnixMilli(t).UTC().Format(time.RFC3339Nano), err)
 	}
-	w.refs[key] = ref
+	s.ref = ref
 	w.samples++
 	w.maxT = max(w.maxT, t)
 	return nil

@@ -63,70 +63,15 @@ type replayStats struct {
 
 // replay counts the account's history through a store and the collector,
 // as the live exporter would have at each step, and writes every step's
-// usage families with its timestamp. Counter samples are shaped so that the
-// last point, at the seam, is exactly the live series' starting value (see
-// adjuster); a series is first written at that starting level one step before
-// its first increment, so increase() sees it.
+// usage families with its timestamp (see replayer).
 func replay(w *seriesWriter, in replayInput, step time.Duration) (replayStats, error) {
-	var stats replayStats
-	g := newGatherer()
-	live, err := g.values(collector.BuildUsage(in.name, in.baseline, in.live))
+	r, err := newReplayer(w, in, step)
 	if err != nil {
-		return stats, err
+		return replayStats{}, err
 	}
-	targetFams, err := g.gather(collector.BuildUsage(in.name, in.baseline, in.hist))
-	if err != nil {
-		return stats, err
-	}
-	adj := adjuster{live: live, target: familyValues(targetFams), off: map[string]float64{}}
-
-	// With --since, what the replay counts before backfill's start is not in
-	// the live starting values: every series is lowered by its count there,
-	// so that from then on it is what it would be without --since, and ends
-	// at the seam exactly as the live series begins.
-	var offFams []*dto.MetricFamily
-	if in.start.Before(in.base) {
-		_, _, err := in.walk(step, in.base, true, func(t, _ time.Time, final bool, st *store.Store) error {
-			if !final {
-				return nil
-			}
-			fams, err := g.gather(collector.BuildUsage(in.name, st.Snapshot(t), in.hist))
-			offFams, adj.off = fams, familyValues(fams)
-			return err
-		})
-		if err != nil {
-			return stats, err
-		}
-	}
-
-	r := &replayer{w: w, adj: adj, seen: map[string]bool{}, histFrom: in.base}
-	below := func(key string) bool { return adj.live[key] != adj.target[key] || adj.off[key] != 0 }
-	stats.Meetings, stats.Steps, err = in.walk(step, in.seam, false, func(t, prev time.Time, final bool, st *store.Store) error {
-		fams, err := g.gather(collector.BuildUsage(in.name, st.Snapshot(t), in.hist))
-		if err != nil {
-			return err
-		}
-		switch {
-		case final:
-			stats.Late, stats.Missing = adj.compare(fams)
-			fams = addMissing(fams, targetFams, func(string) bool { return true })
-			adj.reachTargets(fams)
-		default:
-			// Series that start below zero (per-account series ending at a
-			// lower live level, series lowered by --since) exist from the
-			// first point and at every step, at their starting level until
-			// the replay counts something for them: increase() then never
-			// extrapolates their birth, as it would for a series first seen
-			// mid-range at a value other than 0.
-			fams = addMissing(fams, targetFams, below)
-			fams = addMissing(fams, offFams, below)
-		}
-		next := t // the seam: no sample after it
-		if !final {
-			next = timex.Earlier(t.Add(step), in.seam)
-		}
-		return r.step(fams, prev, t, next)
-	})
+	stats := replayStats{}
+	stats.Meetings, stats.Steps, err = in.walk(step, in.seam, false, r.step)
+	stats.Late, stats.Missing = r.late, r.missing
 	return stats, err
 }
 
@@ -134,9 +79,12 @@ func replay(w *seriesWriter, in replayInput, step time.Duration) (replayStats, e
 // as the live exporter would have, from the first step after in.start up to
 // end (the last step, at end itself, counts the meetings that ended before
 // end when exclusive, up to end otherwise), and calls f after each step
-// with the step's time, the one before, and the store. It returns how many
-// meetings it counted and steps it made.
-func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f func(t, prev time.Time, final bool, st *store.Store) error) (meetings, steps int, err error) {
+// with the store, the step's time, the one before, and whether the step
+// gave the store a meeting: without one, only the gauges that move with
+// time alone change in its Snapshot (every window is a baseline, and there
+// are no invalid records and no directory). It returns how many meetings it
+// counted and steps it made.
+func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f func(st *store.Store, t, prev time.Time, final, changed bool) error) (meetings, steps int, err error) {
 	dir, err := os.MkdirTemp("", "umeeting-history-")
 	if err != nil {
 		return 0, 0, fmt.Errorf("account %s: %w", in.name, err)
@@ -161,6 +109,7 @@ func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f 
 		// (see writeStep), so no increment needs holding back.
 		win := store.Window{Now: t, From: in.start, CountFrom: in.start, KeepFrom: t.Add(-store.PeakWindow), Baseline: true}
 		b := st.NewBatch(win)
+		before := meetings
 		for {
 			if next == len(pending) {
 				if mi == len(in.months) {
@@ -189,7 +138,7 @@ func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f 
 		b.CommitPage()
 		st.Apply(b)
 		steps++
-		if err := f(t, prev, final, st); err != nil {
+		if err := f(st, t, prev, final, meetings > before); err != nil {
 			return meetings, steps, err
 		}
 		if final {
@@ -199,14 +148,221 @@ func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f 
 	}
 }
 
-// replayer writes the steps of one account.
+// replayer writes the steps of one account. Counter samples are shaped so
+// that the last point, at the seam, is exactly the live series' starting
+// value (see adjuster); a series is first written at that starting level
+// one step before its first increment, so increase() sees it.
+//
+// Most steps change few series or none (nights, weekends): a step builds
+// the collector's metrics of what changed since the step before only, and
+// writes the other series again at the values it keeps (held). That makes
+// the replay several times faster than building every series at every step,
+// as a scrape would; the samples are the same.
 type replayer struct {
-	w    *seriesWriter
-	adj  adjuster
-	seen map[string]bool // series written so far
-	// histFrom is when histograms begin: backfill's start. Before it
-	// (--since) their values would be below zero.
-	histFrom time.Time
+	in    replayInput
+	every time.Duration // the step
+	w     *seriesWriter
+	g     *gatherer
+	adj   adjuster
+	// target are the history's series at the seam; below the series that
+	// start below zero (per-account series ending at a lower live level,
+	// series lowered by --since), at zero.
+	target, below, belowOff []*dto.MetricFamily
+	built                   bool // a step was built: held is set
+	// held are the latest points of every series written but the gauges
+	// that move with time alone (timeGauges), known by seriesKey (the
+	// index of a metric's first point).
+	held  []point
+	known map[string]int
+	// series and hosts are the per-host series and hosts as last built.
+	series        map[store.SeriesKey]store.Series
+	hosts         map[string]store.Host
+	late, missing float64
+}
+
+// timeGauges are the families of store.Store.Gauges, which move with
+// time alone.
+var timeGauges = map[string]bool{
+	"umeeting_active_hosts":                 true,
+	"umeeting_concurrent_meetings_peak":     true,
+	"umeeting_concurrent_participants_peak": true,
+}
+
+func newReplayer(w *seriesWriter, in replayInput, step time.Duration) (*replayer, error) {
+	g := newGatherer()
+	live, err := g.values(collector.BuildUsage(in.name, in.baseline, in.live))
+	if err != nil {
+		return nil, err
+	}
+	target, err := g.gather(collector.BuildUsage(in.name, in.baseline, in.hist))
+	if err != nil {
+		return nil, err
+	}
+	r := &replayer{in: in, every: step, w: w, g: g, target: target, known: map[string]int{},
+		series: map[store.SeriesKey]store.Series{}, hosts: map[string]store.Host{},
+		adj: adjuster{live: live, target: familyValues(target), off: map[string]float64{}}}
+
+	// With --since, what the replay counts before backfill's start is not in
+	// the live starting values: every series is lowered by its count there,
+	// so that from then on it is what it would be without --since, and ends
+	// at the seam exactly as the live series begins.
+	var off []*dto.MetricFamily
+	if in.start.Before(in.base) {
+		_, _, err := in.walk(step, in.base, true, func(st *store.Store, t, _ time.Time, final, _ bool) error {
+			if !final {
+				return nil
+			}
+			fams, err := g.gather(collector.BuildUsage(in.name, st.Snapshot(t), in.hist))
+			off, r.adj.off = fams, familyValues(fams)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	below := func(key string) bool { return r.adj.live[key] != r.adj.target[key] || r.adj.off[key] != 0 }
+	r.below, r.belowOff = addMissing(nil, target, below), addMissing(nil, off, below)
+	return r, nil
+}
+
+// step writes the samples of the step at t from the store (see walk); prev
+// is the step before, where a series that appears now is first written at
+// its starting level. No later step writes a sample before t: the blocks
+// that end by then are written out.
+func (r *replayer) step(st *store.Store, t, prev time.Time, final, changed bool) error {
+	next := t // the seam: no sample after it
+	if !final {
+		next = timex.Earlier(t.Add(r.every), r.in.seam)
+	}
+	var snap *store.Snapshot
+	// Histograms begin at backfill's start: the step that reaches it builds.
+	if r.built && !changed && !final && t.Before(r.in.base) == prev.Before(r.in.base) {
+		snap = &store.Snapshot{At: t}
+		snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = st.Gauges(t)
+	} else {
+		snap = st.Snapshot(t)
+		if r.in.hist.PerHost { // per-account series are few: built whole
+			if part := r.changes(snap); r.built && !final {
+				snap = part
+			}
+		}
+	}
+	fams, err := r.g.gather(collector.BuildUsage(r.in.name, snap, r.in.hist))
+	if err != nil {
+		return err
+	}
+	switch {
+	case final:
+		r.late, r.missing = r.adj.compare(fams)
+		fams = addMissing(fams, r.target, func(string) bool { return true })
+		r.adj.reachTargets(fams)
+	case !r.built:
+		// Series that start below zero exist from the first point and at
+		// every step, at their starting level until the replay counts
+		// something for them: increase() then never extrapolates their
+		// birth, as it would for a series first seen mid-range at a value
+		// other than 0.
+		fams = addMissing(fams, r.below, func(string) bool { return true })
+		fams = addMissing(fams, r.belowOff, func(string) bool { return true })
+	}
+	r.built = true
+	ts := t.UnixMilli()
+	born, gauges, err := r.build(fams, t)
+	if err == nil {
+		err = r.write(born, prev.UnixMilli(), ts)
+	}
+	if err == nil {
+		err = r.write(r.held, ts, next.UnixMilli())
+	}
+	if err == nil {
+		err = r.write(gauges, ts, next.UnixMilli())
+	}
+	if err != nil {
+		return err
+	}
+	return r.w.w.writeBefore(ts)
+}
+
+// changes returns snap with only the series and hosts that differ from
+// those of the step last built, and keeps snap's.
+func (r *replayer) changes(snap *store.Snapshot) *store.Snapshot {
+	part := *snap
+	part.Series, part.Hosts = nil, nil
+	for _, s := range snap.Series {
+		if old, ok := r.series[s.SeriesKey]; !ok || old != s {
+			r.series[s.SeriesKey] = s
+			part.Series = append(part.Series, s)
+		}
+	}
+	for _, h := range snap.Hosts {
+		if old, ok := r.hosts[h.Email]; !ok || old != h.Host {
+			r.hosts[h.Email] = h.Host
+			part.Hosts = append(part.Hosts, h)
+		}
+	}
+	return &part
+}
+
+// build puts the values of fams at t into held and returns the points of
+// the time gauges, and those of the series fams shows for the first time at
+// their starting level (for the step before).
+func (r *replayer) build(fams []*dto.MetricFamily, t time.Time) (born, gauges []point, err error) {
+	for _, mf := range fams {
+		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.in.base) {
+			continue
+		}
+		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
+		for _, m := range mf.Metric {
+			key := seriesKey(mf.GetName(), m)
+			if timeGauges[mf.GetName()] {
+				if gauges, err = r.w.points(gauges, mf, key, m); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			at, ok := r.known[key]
+			if !ok && counterLike {
+				z := proto.Clone(m).(*dto.Metric)
+				zeroValues(z)
+				r.adj.apply(key, z)
+				if born, err = r.w.points(born, mf, key, z); err != nil {
+					return nil, nil, err
+				}
+			}
+			if counterLike {
+				r.adj.apply(key, m)
+			}
+			end := len(r.held)
+			if r.held, err = r.w.points(r.held, mf, key, m); err != nil {
+				return nil, nil, err
+			}
+			if !ok {
+				r.known[key] = end
+				continue
+			}
+			for i, p := range r.held[end:] {
+				r.held[at+i].v = p.v
+			}
+			r.held = r.held[:end]
+		}
+	}
+	return born, gauges, nil
+}
+
+// write appends pts at ts, and again 1 ms later at midnight.
+func (r *replayer) write(pts []point, ts, next int64) error {
+	twin, ok := midnightTwin(ts, next)
+	for _, p := range pts {
+		if err := r.w.w.add(p.s, ts, p.v); err != nil {
+			return err
+		}
+		if ok {
+			if err := r.w.w.add(p.s, twin, p.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // midnightTwin says whether a point at ts (ms) is written again 1 ms later,
@@ -215,61 +371,6 @@ type replayer struct {
 // sample makes increase() over whole days exact there too.
 func midnightTwin(ts, next int64) (int64, bool) {
 	return ts + 1, ts%(24*3600*1000) == 0 && ts+1 < next
-}
-
-// step writes the samples of one step at t; prev is the step before, where
-// a series that appears now is first written at its starting level, and
-// next the step after (t itself at the seam: then no sample repeats). No
-// later step writes a sample before t: the blocks that end by then are
-// written out.
-func (r *replayer) step(fams []*dto.MetricFamily, prev, t, next time.Time) error {
-	for _, out := range r.build(fams, prev, t, next) {
-		if err := r.w.write(out); err != nil {
-			return err
-		}
-	}
-	return r.w.w.writeBefore(t.UnixMilli())
-}
-
-// build makes one step's samples: see step.
-func (r *replayer) build(fams []*dto.MetricFamily, prev, t, next time.Time) []*dto.MetricFamily {
-	ts, nextMs := t.UnixMilli(), next.UnixMilli()
-	outs := make([]*dto.MetricFamily, 0, len(fams))
-	for _, mf := range fams {
-		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.histFrom) {
-			continue
-		}
-		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
-		out := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Unit: mf.Unit}
-		// add appends m at ts and again 1 ms later at midnight.
-		add := func(m *dto.Metric, ts, next int64) {
-			m.TimestampMs = proto.Int64(ts)
-			out.Metric = append(out.Metric, m)
-			if x, ok := midnightTwin(ts, next); ok {
-				c := proto.Clone(m).(*dto.Metric)
-				c.TimestampMs = proto.Int64(x)
-				out.Metric = append(out.Metric, c)
-			}
-		}
-		for _, m := range mf.Metric {
-			key := seriesKey(mf.GetName(), m)
-			if !r.seen[key] {
-				r.seen[key] = true
-				if counterLike {
-					z := proto.Clone(m).(*dto.Metric)
-					zeroValues(z)
-					r.adj.apply(mf.GetName(), key, z)
-					add(z, prev.UnixMilli(), ts)
-				}
-			}
-			if counterLike {
-				r.adj.apply(mf.GetName(), key, m)
-			}
-			add(m, ts, nextMs)
-		}
-		outs = append(outs, out)
-	}
-	return outs
 }
 
 // familyValues maps every counter-like sample (counter values, histogram
@@ -354,7 +455,7 @@ func (a adjuster) value(key string, v float64) float64 {
 	return min(v-a.off[key], t) + a.live[key] - t
 }
 
-func (a adjuster) apply(name, key string, m *dto.Metric) {
+func (a adjuster) apply(key string, m *dto.Metric) {
 	if c := m.GetCounter(); c != nil {
 		c.Value = proto.Float64(a.value(key, c.GetValue()))
 		c.CreatedTimestamp = nil

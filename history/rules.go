@@ -161,8 +161,8 @@ type ruleEval struct {
 
 // ruleSeries is what the evaluation knows of a rule's result series.
 type ruleSeries struct {
+	series
 	rule  *rules.RecordingRule
-	lset  labels.Labels
 	last  int64 // latest evaluation with a value (ms)
 	stale bool  // a staleness marker follows last
 }
@@ -202,12 +202,12 @@ func (e *ruleEval) eval(ctx context.Context, g ruleGroup, r *rules.RecordingRule
 		seen[key] = true
 		rs := e.series[key]
 		if rs == nil {
-			rs = &ruleSeries{rule: r, lset: lset, last: math.MinInt64, stale: true}
+			rs = &ruleSeries{series: series{lset: lset}, rule: r, last: math.MinInt64, stale: true}
 			e.series[key] = rs
 		}
 		add := func(t int64, v float64) error {
 			if !rs.stale && t-rs.last > step {
-				if err := e.w.add(key, lset, rs.last+step, math.Float64frombits(value.StaleNaN)); err != nil {
+				if err := e.w.add(&rs.series, rs.last+step, math.Float64frombits(value.StaleNaN)); err != nil {
 					return err
 				}
 				e.samples++
@@ -220,7 +220,7 @@ func (e *ruleEval) eval(ctx context.Context, g ruleGroup, r *rules.RecordingRule
 			if err := add(p.T+offset, p.F); err != nil {
 				return fail(err)
 			}
-			if err := e.w.add(key, lset, p.T+offset, p.F); err != nil {
+			if err := e.w.add(&rs.series, p.T+offset, p.F); err != nil {
 				return fail(err)
 			}
 		}
@@ -228,16 +228,16 @@ func (e *ruleEval) eval(ctx context.Context, g ruleGroup, r *rules.RecordingRule
 			if err := add(p.T+offset, 0); err != nil {
 				return fail(err)
 			}
-			if err := e.w.addHistogram(key, lset, p.T+offset, p.H); err != nil {
+			if err := e.w.addHistogram(&rs.series, p.T+offset, p.H); err != nil {
 				return fail(err)
 			}
 		}
 	}
 	// Series without a value at the last evaluation are stale after it.
 	lastMs := last.UnixMilli()
-	for key, rs := range e.series {
+	for _, rs := range e.series {
 		if !rs.stale && rs.last < lastMs && rs.rule == r {
-			if err := e.w.add(key, rs.lset, rs.last+step, math.Float64frombits(value.StaleNaN)); err != nil {
+			if err := e.w.add(&rs.series, rs.last+step, math.Float64frombits(value.StaleNaN)); err != nil {
 				return fail(err)
 			}
 			rs.stale = true

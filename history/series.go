@@ -85,20 +85,26 @@ func (g *gatherer) values(ms []prometheus.Metric) (map[string]float64, error) {
 	return familyValues(fams), nil
 }
 
-// seriesWriter writes metric families whose metrics carry timestamps as
-// the samples Prometheus stores when it scrapes them in OpenMetrics (the
-// exporter's preferred format, negotiated by Prometheus 2 and 3): counters
-// under their family name, histograms as _bucket (le formatted as
-// OpenMetrics floats, +Inf always present), _sum and _count, and every
-// series with the target labels.
+// seriesWriter turns metrics into the samples Prometheus stores when it
+// scrapes them in OpenMetrics (the exporter's preferred format, negotiated
+// by Prometheus 2 and 3): counters under their family name, histograms as
+// _bucket (le formatted as OpenMetrics floats, +Inf always present), _sum
+// and _count, and every series with the target labels.
 type seriesWriter struct {
 	w      *blockWriter
 	target []labels.Label // sorted; empty values left out
-	lsets  map[string]labels.Labels
+	series map[string]*series
+	key    []byte // the key of the series looked up
+}
+
+// point is a value of a series.
+type point struct {
+	s *series
+	v float64
 }
 
 func newSeriesWriter(w *blockWriter, target map[string]string) *seriesWriter {
-	s := &seriesWriter{w: w, lsets: map[string]labels.Labels{}}
+	s := &seriesWriter{w: w, series: map[string]*series{}}
 	for _, name := range slices.Sorted(maps.Keys(target)) {
 		if target[name] != "" { // an empty value is no label
 			s.target = append(s.target, labels.Label{Name: name, Value: target[name]})
@@ -107,68 +113,56 @@ func newSeriesWriter(w *blockWriter, target map[string]string) *seriesWriter {
 	return s
 }
 
-// write appends the samples of mf.
-func (s *seriesWriter) write(mf *dto.MetricFamily) error {
-	name := mf.GetName()
-	for _, m := range mf.Metric {
-		ts := m.GetTimestampMs()
-		switch mf.GetType() {
-		case dto.MetricType_COUNTER:
-			if err := s.add(name, m, "", ts, m.GetCounter().GetValue()); err != nil {
-				return err
-			}
-		case dto.MetricType_GAUGE:
-			if err := s.add(name, m, "", ts, m.GetGauge().GetValue()); err != nil {
-				return err
-			}
-		case dto.MetricType_HISTOGRAM:
-			h := m.GetHistogram()
-			inf := false
-			for _, b := range h.Bucket {
-				inf = inf || math.IsInf(b.GetUpperBound(), +1)
-				if err := s.add(name+"_bucket", m, omFloat(b.GetUpperBound()), ts, float64(b.GetCumulativeCount())); err != nil {
-					return err
-				}
-			}
-			if !inf {
-				if err := s.add(name+"_bucket", m, "+Inf", ts, float64(h.GetSampleCount())); err != nil {
-					return err
-				}
-			}
-			if err := s.add(name+"_sum", m, "", ts, h.GetSampleSum()); err != nil {
-				return err
-			}
-			if err := s.add(name+"_count", m, "", ts, float64(h.GetSampleCount())); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("%s: a metric type the history does not know", name)
+// points appends the samples of m, a metric of mf whose seriesKey is key,
+// to dst.
+func (s *seriesWriter) points(dst []point, mf *dto.MetricFamily, key string, m *dto.Metric) ([]point, error) {
+	add := func(suffix, le string, v float64) {
+		s.key = append(append(append(append(append(s.key[:0], key...), 0), suffix...), 0), le...)
+		ser := s.series[string(s.key)]
+		if ser == nil {
+			ser = &series{lset: s.labels(mf.GetName()+suffix, m, le)}
+			s.series[string(s.key)] = ser
 		}
+		dst = append(dst, point{ser, v})
 	}
-	return nil
+	switch mf.GetType() {
+	case dto.MetricType_COUNTER:
+		add("", "", m.GetCounter().GetValue())
+	case dto.MetricType_GAUGE:
+		add("", "", m.GetGauge().GetValue())
+	case dto.MetricType_HISTOGRAM:
+		h := m.GetHistogram()
+		inf := false
+		for _, b := range h.Bucket {
+			inf = inf || math.IsInf(b.GetUpperBound(), +1)
+			add("_bucket", omFloat(b.GetUpperBound()), float64(b.GetCumulativeCount()))
+		}
+		if !inf {
+			add("_bucket", "+Inf", float64(h.GetSampleCount()))
+		}
+		add("_sum", "", h.GetSampleSum())
+		add("_count", "", float64(h.GetSampleCount()))
+	default:
+		return dst, fmt.Errorf("%s: a metric type the history does not know", mf.GetName())
+	}
+	return dst, nil
 }
 
-// add appends one sample of the series name{m's labels, le, target labels}.
-func (s *seriesWriter) add(name string, m *dto.Metric, le string, ts int64, v float64) error {
-	key := seriesKey(name, m) + "\x00" + le
-	lset, ok := s.lsets[key]
-	if !ok {
-		b := labels.NewScratchBuilder(len(m.Label) + len(s.target) + 2)
-		b.Add(labels.MetricName, name)
-		for _, lp := range m.Label {
-			b.Add(lp.GetName(), lp.GetValue())
-		}
-		if le != "" {
-			b.Add("le", le)
-		}
-		for _, l := range s.target {
-			b.Add(l.Name, l.Value)
-		}
-		b.Sort()
-		lset = b.Labels()
-		s.lsets[key] = lset
+// labels returns the labels of the series name{m's labels, le, target labels}.
+func (s *seriesWriter) labels(name string, m *dto.Metric, le string) labels.Labels {
+	b := labels.NewScratchBuilder(len(m.Label) + len(s.target) + 2)
+	b.Add(labels.MetricName, name)
+	for _, lp := range m.Label {
+		b.Add(lp.GetName(), lp.GetValue())
 	}
-	return s.w.add(key, lset, ts, v)
+	if le != "" {
+		b.Add("le", le)
+	}
+	for _, l := range s.target {
+		b.Add(l.Name, l.Value)
+	}
+	b.Sort()
+	return b.Labels()
 }
 
 // omFloat formats a bucket bound as the OpenMetrics encoder writes it.
