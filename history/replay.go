@@ -154,10 +154,12 @@ func (in replayInput) walk(step time.Duration, end time.Time, exclusive bool, f 
 // one step before its first increment, so increase() sees it.
 //
 // Most steps change few series or none (nights, weekends): a step builds
-// the collector's metrics of what changed since the step before only, and
-// writes the other series again at the values it keeps (held). That makes
-// the replay several times faster than building every series at every step,
-// as a scrape would; the samples are the same.
+// the collector's metrics of the series and hosts that changed since the
+// step before only (none when it gave the store no meeting), and writes the
+// others again at the values it keeps; the gauges that move with time alone
+// it builds at every step. That makes the replay several times faster than
+// building every series at every step, as a scrape would; the samples are
+// the same.
 type replayer struct {
 	in    replayInput
 	every time.Duration // the step
@@ -169,15 +171,21 @@ type replayer struct {
 	// series lowered by --since), at zero.
 	target, below, belowOff []*dto.MetricFamily
 	built                   bool // a step was built: held is set
-	// held are the latest points of every series written but the gauges
-	// that move with time alone (timeGauges), known by seriesKey (the
-	// index of a metric's first point).
-	held  []point
-	known map[string]int
-	// series and hosts are the per-host series and hosts as last built.
-	series        map[store.SeriesKey]store.Series
-	hosts         map[string]store.Host
+	// held are the latest points of every counter and histogram written,
+	// known by seriesKey (the index of a metric's first point); gauges the
+	// other gauges of the step last built, but timeGauges and the hosts'.
+	held, gauges  []point
+	known         map[string]int
+	series        map[store.SeriesKey]store.Series // the series as last built
+	hosts         []builtHost                      // the hosts as last built
+	hostAt        map[string]int                   // index in hosts by e-mail
 	late, missing float64
+}
+
+// builtHost is a host and the points of its gauges.
+type builtHost struct {
+	store.Host
+	pts []point
 }
 
 // timeGauges are the families of store.Store.Gauges, which move with
@@ -199,7 +207,7 @@ func newReplayer(w *seriesWriter, in replayInput, step time.Duration) (*replayer
 		return nil, err
 	}
 	r := &replayer{in: in, every: step, w: w, g: g, target: target, known: map[string]int{},
-		series: map[store.SeriesKey]store.Series{}, hosts: map[string]store.Host{},
+		series: map[store.SeriesKey]store.Series{}, hostAt: map[string]int{},
 		adj: adjuster{live: live, target: familyValues(target), off: map[string]float64{}}}
 
 	// With --since, what the replay counts before backfill's start is not in
@@ -236,15 +244,21 @@ func (r *replayer) step(st *store.Store, t, prev time.Time, final, changed bool)
 	}
 	var snap *store.Snapshot
 	// Histograms begin at backfill's start: the step that reaches it builds.
-	if r.built && !changed && !final && t.Before(r.in.base) == prev.Before(r.in.base) {
+	quiet := r.built && !changed && !final && t.Before(r.in.base) == prev.Before(r.in.base)
+	if quiet {
 		snap = &store.Snapshot{At: t}
 		snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = st.Gauges(t)
 	} else {
 		snap = st.Snapshot(t)
 		if r.in.hist.PerHost { // per-account series are few: built whole
-			if part := r.changes(snap); r.built && !final {
-				snap = part
+			if err := r.buildHosts(snap.Hosts); err != nil {
+				return err
 			}
+			part := r.changes(snap)
+			if !r.built || final {
+				part.Series = snap.Series
+			}
+			snap = part
 		}
 	}
 	fams, err := r.g.gather(collector.BuildUsage(r.in.name, snap, r.in.hist))
@@ -267,15 +281,17 @@ func (r *replayer) step(st *store.Store, t, prev time.Time, final, changed bool)
 	}
 	r.built = true
 	ts := t.UnixMilli()
-	born, gauges, err := r.build(fams, t)
+	born, moved, err := r.build(fams, t, quiet)
 	if err == nil {
 		err = r.write(born, prev.UnixMilli(), ts)
 	}
-	if err == nil {
-		err = r.write(r.held, ts, next.UnixMilli())
+	for _, pts := range [][]point{r.held, r.gauges, moved} {
+		if err == nil {
+			err = r.write(pts, ts, next.UnixMilli())
+		}
 	}
-	if err == nil {
-		err = r.write(gauges, ts, next.UnixMilli())
+	for i := 0; i < len(r.hosts) && err == nil; i++ {
+		err = r.write(r.hosts[i].pts, ts, next.UnixMilli())
 	}
 	if err != nil {
 		return err
@@ -283,8 +299,8 @@ func (r *replayer) step(st *store.Store, t, prev time.Time, final, changed bool)
 	return r.w.w.writeBefore(ts)
 }
 
-// changes returns snap with only the series and hosts that differ from
-// those of the step last built, and keeps snap's.
+// changes returns snap with only the series that differ from those of the
+// step last built, and keeps snap's; without hosts (see buildHosts).
 func (r *replayer) changes(snap *store.Snapshot) *store.Snapshot {
 	part := *snap
 	part.Series, part.Hosts = nil, nil
@@ -294,19 +310,49 @@ func (r *replayer) changes(snap *store.Snapshot) *store.Snapshot {
 			part.Series = append(part.Series, s)
 		}
 	}
-	for _, h := range snap.Hosts {
-		if old, ok := r.hosts[h.Email]; !ok || old != h.Host {
-			r.hosts[h.Email] = h.Host
-			part.Hosts = append(part.Hosts, h)
-		}
-	}
 	return &part
 }
 
-// build puts the values of fams at t into held and returns the points of
-// the time gauges, and those of the series fams shows for the first time at
-// their starting level (for the step before).
-func (r *replayer) build(fams []*dto.MetricFamily, t time.Time) (born, gauges []point, err error) {
+// buildHosts builds the gauges of the hosts that differ from those of the
+// step last built: each host's are replaced whole, as its labels may change.
+func (r *replayer) buildHosts(hosts []store.HostSnapshot) error {
+	for _, h := range hosts {
+		i, ok := r.hostAt[h.Email]
+		if ok && r.hosts[i].Host == h.Host {
+			continue
+		}
+		fams, err := r.g.gather(collector.BuildUsage(r.in.name, &store.Snapshot{Hosts: []store.HostSnapshot{h}}, r.in.hist))
+		if err != nil {
+			return err
+		}
+		b := builtHost{Host: h.Host}
+		for _, mf := range fams {
+			for _, m := range mf.Metric {
+				if mf.GetType() == dto.MetricType_GAUGE && !timeGauges[mf.GetName()] {
+					if b.pts, err = r.w.points(b.pts, mf, seriesKey(mf.GetName(), m), m); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if !ok {
+			i = len(r.hosts)
+			r.hostAt[h.Email] = i
+			r.hosts = append(r.hosts, b)
+		}
+		r.hosts[i] = b
+	}
+	return nil
+}
+
+// build puts the values of fams at t into held, and unless quiet its
+// gauges into gauges; it returns the points of the time gauges, and those
+// of the series fams shows for the first time at their starting level (for
+// the step before).
+func (r *replayer) build(fams []*dto.MetricFamily, t time.Time, quiet bool) (born, moved []point, err error) {
+	if !quiet {
+		r.gauges = r.gauges[:0]
+	}
 	for _, mf := range fams {
 		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.in.base) {
 			continue
@@ -314,14 +360,19 @@ func (r *replayer) build(fams []*dto.MetricFamily, t time.Time) (born, gauges []
 		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
 		for _, m := range mf.Metric {
 			key := seriesKey(mf.GetName(), m)
-			if timeGauges[mf.GetName()] {
-				if gauges, err = r.w.points(gauges, mf, key, m); err != nil {
+			if !counterLike {
+				if timeGauges[mf.GetName()] {
+					moved, err = r.w.points(moved, mf, key, m)
+				} else {
+					r.gauges, err = r.w.points(r.gauges, mf, key, m)
+				}
+				if err != nil {
 					return nil, nil, err
 				}
 				continue
 			}
 			at, ok := r.known[key]
-			if !ok && counterLike {
+			if !ok {
 				z := proto.Clone(m).(*dto.Metric)
 				zeroValues(z)
 				r.adj.apply(key, z)
@@ -329,9 +380,7 @@ func (r *replayer) build(fams []*dto.MetricFamily, t time.Time) (born, gauges []
 					return nil, nil, err
 				}
 			}
-			if counterLike {
-				r.adj.apply(key, m)
-			}
+			r.adj.apply(key, m)
 			end := len(r.held)
 			if r.held, err = r.w.points(r.held, mf, key, m); err != nil {
 				return nil, nil, err
@@ -346,7 +395,7 @@ func (r *replayer) build(fams []*dto.MetricFamily, t time.Time) (born, gauges []
 			r.held = r.held[:end]
 		}
 	}
-	return born, gauges, nil
+	return born, moved, nil
 }
 
 // write appends pts at ts, and again 1 ms later at midnight.

@@ -4,24 +4,38 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
 
 	"github.com/umeeting/umeeting_exporter/store"
+	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // TestQuietStepsEqualRebuilds: a step builds only the series that changed
 // (none but the gauges that move with time when it gives the store no
 // meeting) and writes the others again; its samples equal those of a
 // replay that builds every series of every step from a whole Snapshot,
-// over nights, weekends, midnights, hosts leaving the active windows and
-// --since's start of the histograms.
+// over nights, weekends, midnights, hosts leaving the active windows, a
+// host renamed and given another licence, and --since's start of the
+// histograms.
 func TestQuietStepsEqualRebuilds(t *testing.T) {
 	f := newFixture(t, 12, 10*24*time.Hour)
+	var renamed []umeeting.Meeting
+	for i, name := range []string{"Before", "After"} {
+		end := seamAt.Add(time.Duration(i-8) * 24 * time.Hour)
+		renamed = append(renamed, umeeting.Meeting{UUID: name, ID: 1, Host: name, Email: "renamed@example.com",
+			UserType: name, Start: end.Add(-time.Hour), End: end, Participants: 2})
+	}
+	f.sim.Add(renamed...)
+	f.dir = t.TempDir()
+	f.firstStart(t)
 	for _, opts := range []Options{
 		{PerHost: true},
 		{PerHost: true, Since: Since{Before: 14 * 24 * time.Hour}},
@@ -71,6 +85,17 @@ func TestQuietStepsEqualRebuilds(t *testing.T) {
 			got, want := readSamples(t, dirs[0]), readSamples(t, dirs[1])
 			if len(want) == 0 || !reflect.DeepEqual(got, want) {
 				t.Fatalf("%d samples with quiet steps, %d when every step is built", len(got), len(want))
+			}
+			// The renamed host's info under its former labels ends with the
+			// step that renamed it.
+			seen := map[string]int64{}
+			for _, s := range got {
+				if s.name == "umeeting_host_info" && strings.Contains(s.labels, "renamed@") {
+					seen[s.labels] = max(seen[s.labels], s.ts)
+				}
+			}
+			if opts.PerHost && (len(seen) != 2 || slices.Min(slices.Collect(maps.Values(seen))) > renamed[1].End.Add(Step).UnixMilli()) {
+				t.Fatalf("host_info of the renamed host, latest samples: %v", seen)
 			}
 		})
 	}

@@ -38,7 +38,7 @@ var (
 	hosts    = flag.Int("hosts", 300, "hosts of the account")
 	days     = flag.Int("days", 90, "days of history (the config's backfill)")
 	previous = flag.String("previous", "fc88664", "git revision of the previous route (OpenMetrics and promtool); empty: this tree only")
-	rules    = flag.String("rules", "alerts/umeeting.rules.yml", "rule file of the recording rules")
+	rules    = flag.String("rules", "alerts/umeeting.rules.yml", "rule file of the recording rules; empty: this tree's replay alone")
 	skipThis = flag.Bool("skip-this", false, "measure the previous route only")
 )
 
@@ -94,9 +94,15 @@ func main() {
 		dir := filepath.Join(work, "new-run")
 		storage := firstStart(bins["this tree"], dir, apiURL)
 		out := filepath.Join(dir, "blocks")
-		m := run("this tree: history (blocks + rules)", out, bins["this tree"], "history", "--config.file="+filepath.Join(dir, "config.yml"),
-			"--storage.path="+storage, "--label=job=umeeting", "--label=instance=exporter:9861", "--rules="+rulesAbs, "--output="+out)
-		rows = append(rows, m)
+		args := []string{"history", "--config.file=" + filepath.Join(dir, "config.yml"), "--storage.path=" + storage,
+			"--label=job=umeeting", "--label=instance=exporter:9861", "--output=" + out}
+		name := "this tree: history (blocks)"
+		if *rules != "" {
+			args, name = append(args, "--rules="+rulesAbs), "this tree: history (blocks + rules)"
+		}
+		rows = append(rows, run(name, out, append([]string{bins["this tree"]}, args...)...))
+		b, _ := os.ReadFile(out + ".log")
+		fmt.Print(string(b)) // its summary: steps, samples, the replay's and the rules' wall times
 	}
 	if *previous != "" {
 		dir := filepath.Join(work, "old-run")
