@@ -171,10 +171,10 @@ type replayer struct {
 	// series lowered by --since), at zero.
 	target, below, belowOff []*dto.MetricFamily
 	built                   bool // a step was built: held is set
-	// held are the latest points of every counter and histogram written,
-	// known by seriesKey (the index of a metric's first point); gauges the
-	// other gauges of the step last built, but timeGauges and the hosts'.
-	held, gauges  []point
+	// held are the latest points of every metric written but the hosts'
+	// (see buildHosts) and timeGauges, known by seriesKey (the index of a
+	// metric's first point).
+	held          []point
 	known         map[string]int
 	series        map[store.SeriesKey]store.Series // the series as last built
 	hosts         []builtHost                      // the hosts as last built
@@ -244,8 +244,7 @@ func (r *replayer) step(st *store.Store, t, prev time.Time, final, changed bool)
 	}
 	var snap *store.Snapshot
 	// Histograms begin at backfill's start: the step that reaches it builds.
-	quiet := r.built && !changed && !final && t.Before(r.in.base) == prev.Before(r.in.base)
-	if quiet {
+	if r.built && !changed && !final && t.Before(r.in.base) == prev.Before(r.in.base) {
 		snap = &store.Snapshot{At: t}
 		snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = st.Gauges(t)
 	} else {
@@ -281,11 +280,11 @@ func (r *replayer) step(st *store.Store, t, prev time.Time, final, changed bool)
 	}
 	r.built = true
 	ts := t.UnixMilli()
-	born, moved, err := r.build(fams, t, quiet)
+	born, moved, err := r.build(fams, t)
 	if err == nil {
 		err = r.write(born, prev.UnixMilli(), ts)
 	}
-	for _, pts := range [][]point{r.held, r.gauges, moved} {
+	for _, pts := range [][]point{r.held, moved} {
 		if err == nil {
 			err = r.write(pts, ts, next.UnixMilli())
 		}
@@ -345,14 +344,10 @@ func (r *replayer) buildHosts(hosts []store.HostSnapshot) error {
 	return nil
 }
 
-// build puts the values of fams at t into held, and unless quiet its
-// gauges into gauges; it returns the points of the time gauges, and those
-// of the series fams shows for the first time at their starting level (for
-// the step before).
-func (r *replayer) build(fams []*dto.MetricFamily, t time.Time, quiet bool) (born, moved []point, err error) {
-	if !quiet {
-		r.gauges = r.gauges[:0]
-	}
+// build puts the values of fams at t into held; it returns the points of
+// the time gauges, and those of the series fams shows for the first time at
+// their starting level (for the step before).
+func (r *replayer) build(fams []*dto.MetricFamily, t time.Time) (born, moved []point, err error) {
 	for _, mf := range fams {
 		if mf.GetType() == dto.MetricType_HISTOGRAM && t.Before(r.in.base) {
 			continue
@@ -360,19 +355,14 @@ func (r *replayer) build(fams []*dto.MetricFamily, t time.Time, quiet bool) (bor
 		counterLike := mf.GetType() == dto.MetricType_COUNTER || mf.GetType() == dto.MetricType_HISTOGRAM
 		for _, m := range mf.Metric {
 			key := seriesKey(mf.GetName(), m)
-			if !counterLike {
-				if timeGauges[mf.GetName()] {
-					moved, err = r.w.points(moved, mf, key, m)
-				} else {
-					r.gauges, err = r.w.points(r.gauges, mf, key, m)
-				}
-				if err != nil {
+			if timeGauges[mf.GetName()] {
+				if moved, err = r.w.points(moved, mf, key, m); err != nil {
 					return nil, nil, err
 				}
 				continue
 			}
 			at, ok := r.known[key]
-			if !ok {
+			if !ok && counterLike {
 				z := proto.Clone(m).(*dto.Metric)
 				zeroValues(z)
 				r.adj.apply(key, z)
@@ -380,7 +370,9 @@ func (r *replayer) build(fams []*dto.MetricFamily, t time.Time, quiet bool) (bor
 					return nil, nil, err
 				}
 			}
-			r.adj.apply(key, m)
+			if counterLike {
+				r.adj.apply(key, m)
+			}
 			end := len(r.held)
 			if r.held, err = r.w.points(r.held, mf, key, m); err != nil {
 				return nil, nil, err
