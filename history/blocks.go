@@ -20,8 +20,8 @@ import (
 // of it since the epoch as promtool aligns its blocks: one of Prometheus's
 // compaction ranges (2h·3⁴), so that the blocks fit its compactor's plan.
 // Longer blocks repeat the series' labels in fewer indexes (the output is
-// smaller); the writer holds one block's series in memory, their samples
-// in memory-mapped chunk files.
+// smaller); the writer holds one block's series and samples in memory (a
+// head alone never moves its chunks to its memory-mapped files).
 const BlockRange = 162 * time.Hour
 
 // blockWriter writes samples, each series in time order, as TSDB blocks
