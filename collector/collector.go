@@ -143,9 +143,8 @@ type account struct {
 
 // Collector exposes the metrics of every account: usage and directory
 // metrics through Cache, encoded once per change, the rest through Status,
-// gathered per scrape. It is an unchecked collector: hosts without series
-// of their own are counted in a series of the same family without the
-// email label.
+// gathered per scrape. Hosts without series of their own are counted in a
+// series of the same family without the email label.
 type Collector struct {
 	mu        sync.RWMutex
 	accounts  map[string]*account
@@ -166,29 +165,6 @@ func (c *Collector) get(name string) *account {
 		c.accounts[name] = a
 	}
 	return a
-}
-
-// Describe sends nothing: the collector is unchecked (see Collector).
-func (c *Collector) Describe(chan<- *prometheus.Desc) {}
-
-// Collect sends the metrics of every account. /metrics serves the usage
-// and directory metrics from Cache and the rest through Status; Collect
-// serves them all (for tests and tools), building them again from the
-// last snapshot.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	charge := newLicenceCharge(c.directory, c.snapshots())
-	for name, a := range c.accounts {
-		ms := a.status
-		if a.snap != nil {
-			dir, _ := buildDirectory(name, a.snap, c.directory, charge, a.opts)
-			ms = append(append(BuildUsage(name, a.snap, a.opts), dir...), ms...)
-		}
-		for _, m := range ms {
-			ch <- m
-		}
-	}
 }
 
 // Delete stops exposing an account.
@@ -263,7 +239,7 @@ func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Me
 }
 
 // usageSink receives an account's usage metrics from the one walk over a
-// snapshot: as const metrics (ms: Collect, history) or, with w set,
+// snapshot: as const metrics (ms: the live gauges, history) or, with w set,
 // written into the bytes SetUsage publishes.
 type usageSink struct {
 	ms   []prometheus.Metric

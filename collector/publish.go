@@ -21,8 +21,8 @@ func directoryPart(account string) string { return account + " directory" }
 // snap: the poller calls it after a poll whose store result says it
 // changed what a snapshot shows, on start and with new metrics options.
 // Both are built, encoded and published together, so a scrape never sees
-// half a poll, nor one poll's usage with another's directory metrics; the
-// metrics are not kept (Collect builds them again from snap). When snap
+// half a poll, nor one poll's usage with another's directory metrics.
+// snap is kept to rebuild the directory metrics. When snap
 // moves a licence listed without an account between accounts (see
 // licenceCharge), every account's directory metrics are published with it.
 func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {

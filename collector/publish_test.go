@@ -1,14 +1,17 @@
 package collector
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/umeeting/umeeting_exporter/exposition"
 	"github.com/umeeting/umeeting_exporter/exposition/expositiontest"
@@ -39,21 +42,12 @@ func addMeeting(s *store.Store, now time.Time, uuid, email string) {
 	s.Apply(b)
 }
 
-// checkServedEqualsFresh compares what the handler serves from the cache
-// with what promhttp serves from a collector built afresh from snaps with
-// the same status metrics, in plain text and gzipped OpenMetrics (the
-// exposition package tests every combination; OpenMetrics decoding is slow).
+// checkServedEqualsFresh compares what the handler serves from c with
+// what it serves from a collector built afresh from snaps with the same
+// status metrics, in plain text and gzipped OpenMetrics (the exposition
+// package tests every combination; OpenMetrics decoding is slow).
 func checkServedEqualsFresh(t *testing.T, c *Collector, snaps map[string]*store.Snapshot, opts Options) {
 	t.Helper()
-	checkServedIn(t, c, snaps, opts, [][2]string{{"", ""}, {"application/openmetrics-text;version=1.0.0", "gzip"}})
-}
-
-// checkServedIn is checkServedEqualsFresh with the given Accept and
-// Accept-Encoding headers.
-func checkServedIn(t *testing.T, c *Collector, snaps map[string]*store.Snapshot, opts Options, reqs [][2]string) {
-	t.Helper()
-	live := prometheus.NewRegistry()
-	live.MustRegister(c.Status())
 	fresh := New()
 	c.mu.RLock()
 	fresh.directory = c.directory
@@ -61,18 +55,69 @@ func checkServedIn(t *testing.T, c *Collector, snaps map[string]*store.Snapshot,
 		fresh.get(name).status = a.status
 	}
 	c.mu.RUnlock()
-	for name, snap := range snaps {
-		fresh.accounts[name].snap, fresh.accounts[name].opts = snap, opts
+	for _, name := range sortedKeys(snaps) {
+		fresh.SetUsage(name, snaps[name], opts)
 	}
-	ref := prometheus.NewRegistry()
-	ref.MustRegister(fresh)
-	h := exposition.NewHandler(c.Cache(), live, exposition.HandlerOpts{})
-	refH := promhttp.HandlerFor(ref, promhttp.HandlerOpts{EnableOpenMetrics: true, EnableOpenMetricsTextCreatedSamples: true})
-	for _, req := range reqs {
-		got, want := decoded(t, h, req[0], req[1]), decoded(t, refH, req[0], req[1])
+	for _, req := range [][2]string{{"", ""}, {"application/openmetrics-text;version=1.0.0", "gzip"}} {
+		got, want := decoded(t, handler(c), req[0], req[1]), decoded(t, handler(fresh), req[0], req[1])
 		for _, d := range expositiontest.Diff(got, want, nil) {
 			t.Errorf("Accept %q, Accept-Encoding %q: %s", req[0], req[1], d)
 		}
+	}
+}
+
+// handler serves /metrics from c as main does: the cache, then c.Status()
+// gathered live.
+func handler(c *Collector) http.Handler {
+	live := prometheus.NewPedanticRegistry()
+	live.MustRegister(c.Status())
+	return exposition.NewHandler(c.Cache(), live, exposition.HandlerOpts{})
+}
+
+// served is what /metrics serves of c, in plain text, by family; a series
+// served twice fails the test.
+func served(t *testing.T, c *Collector) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs := decoded(t, handler(c), "", "")
+	for name, mf := range mfs {
+		seen := map[string]bool{}
+		for _, m := range mf.GetMetric() {
+			if k := fmt.Sprint(m.GetLabel()); seen[k] {
+				t.Fatalf("%s%s served twice", name, k)
+			} else {
+				seen[k] = true
+			}
+		}
+	}
+	return mfs
+}
+
+// compareServed compares the families names served of c with want, in
+// the text format.
+func compareServed(t *testing.T, c *Collector, want string, names ...string) {
+	t.Helper()
+	w, err := expositiontest.Decode(string(expfmt.NewFormat(expfmt.TypeTextPlain)), []byte(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range expositiontest.Diff(served(t, c), w, func(n string) bool { return !slices.Contains(names, n) }) {
+		t.Error(d)
+	}
+}
+
+// lint lints what /metrics serves of c.
+func lint(t *testing.T, c *Collector) {
+	t.Helper()
+	a, err := expositiontest.Scrape(handler(c), "", "")
+	if err != nil || a.Code != http.StatusOK {
+		t.Fatalf("HTTP %d: %v %s", a.Code, err, a.Body)
+	}
+	problems, err := promlint.New(bytes.NewReader(a.Body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/internal/testproc"
@@ -20,11 +19,10 @@ import (
 // end (either way) and stops it, as a restart would.
 func (f *fixture) runOnce(dir, accounts string) *testproc.Buffer {
 	f.t.Helper()
-	reg := prometheus.NewRegistry()
 	coll := collector.New()
-	reg.MustRegister(coll)
+	inst, reg := serve(coll)
 	logs := &testproc.Buffer{}
-	m := NewManager(dir, coll, collector.NewInstruments(reg), log.NewLogfmtLogger(logs))
+	m := NewManager(dir, coll, inst, log.NewLogfmtLogger(logs))
 	defer m.Stop()
 	if err := m.Apply(f.config(accounts)); err != nil {
 		f.t.Fatal(err)

@@ -30,7 +30,7 @@ type countingRig struct {
 	offset time.Duration // the exporter's clock minus the API's
 
 	m    *Manager
-	reg  *prometheus.Registry
+	reg  prometheus.Gatherer // what /metrics serves
 	r    *runner
 	from time.Time // the first end time counted: the baseline's start
 	last float64   // the last umeeting_meetings_total sum served
@@ -78,10 +78,10 @@ func (g *countingRig) config(global string) (*config.Config, settings) {
 func (g *countingRig) start(global string) {
 	g.t.Helper()
 	_, s := g.config(global)
-	g.reg = prometheus.NewRegistry()
 	coll := collector.New()
-	g.reg.MustRegister(coll)
-	g.m = NewManager(g.dir, coll, collector.NewInstruments(g.reg), log.NewNopLogger())
+	inst, reg := serve(coll)
+	g.reg = reg
+	g.m = NewManager(g.dir, coll, inst, log.NewNopLogger())
 	g.m.now = g.exporterClock
 	c, err := g.m.newClient(s)
 	if err != nil {

@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/umeeting/umeeting_exporter/collector"
-	"github.com/umeeting/umeeting_exporter/exposition"
 	"github.com/umeeting/umeeting_exporter/exposition/expositiontest"
 	"github.com/umeeting/umeeting_exporter/internal/fakeclock"
 	"github.com/umeeting/umeeting_exporter/simulator"
@@ -32,10 +30,8 @@ type cached struct {
 func newCached(t *testing.T) *cached {
 	f := newFixture(t) // its simulator; its manager stays unused
 	c := &cached{fixture: f, coll: collector.New(), clock: fakeclock.New(time.Now())}
-	live := prometheus.NewRegistry()
-	c.inst = collector.NewInstruments(live)
-	live.MustRegister(c.coll.Status())
-	c.handler = exposition.NewHandler(c.coll.Cache(), live, exposition.HandlerOpts{})
+	c.inst, f.reg = serve(c.coll)
+	c.handler = f.reg.(scraper).h
 	c.m = NewManager(t.TempDir(), c.coll, c.inst, log.NewNopLogger())
 	c.m.now = c.now
 	t.Cleanup(c.m.Stop)

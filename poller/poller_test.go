@@ -2,14 +2,20 @@ package poller
 
 import (
 	"fmt"
+	"maps"
+	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
+	"github.com/umeeting/umeeting_exporter/exposition"
+	"github.com/umeeting/umeeting_exporter/exposition/expositiontest"
 	"github.com/umeeting/umeeting_exporter/simulator"
 	"github.com/umeeting/umeeting_exporter/store"
 	"github.com/umeeting/umeeting_exporter/umeeting"
@@ -19,7 +25,7 @@ type fixture struct {
 	t   *testing.T
 	sim *simulator.Simulator
 	url string
-	reg *prometheus.Registry
+	reg prometheus.Gatherer // what /metrics serves
 	m   *Manager
 }
 
@@ -31,12 +37,35 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
 	coll := collector.New()
-	reg.MustRegister(coll)
-	m := NewManager(t.TempDir(), coll, collector.NewInstruments(reg), log.NewNopLogger())
+	inst, reg := serve(coll)
+	m := NewManager(t.TempDir(), coll, inst, log.NewNopLogger())
 	t.Cleanup(func() { m.Stop(); sim.Close() })
 	return &fixture{t: t, sim: sim, url: url, reg: reg, m: m}
+}
+
+// serve wires /metrics as main does: coll's cache, then its poll health
+// and the instruments returned gathered live. The Gatherer returned reads
+// what /metrics serves.
+func serve(coll *collector.Collector) (*collector.Instruments, prometheus.Gatherer) {
+	live := prometheus.NewPedanticRegistry()
+	live.MustRegister(coll.Status())
+	return collector.NewInstruments(live), scraper{exposition.NewHandler(coll.Cache(), live, exposition.HandlerOpts{})}
+}
+
+// scraper gathers by scraping a /metrics handler in plain text.
+type scraper struct{ h http.Handler }
+
+func (s scraper) Gather() ([]*dto.MetricFamily, error) {
+	a, err := expositiontest.Scrape(s.h, "", "")
+	if err == nil && a.Code != http.StatusOK {
+		err = fmt.Errorf("HTTP %d: %s", a.Code, a.Body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	mfs, err := a.Families()
+	return slices.Collect(maps.Values(mfs)), err
 }
 
 func (f *fixture) config(accounts string) *config.Config {

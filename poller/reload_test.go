@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/umeeting/umeeting_exporter/collector"
 	"github.com/umeeting/umeeting_exporter/config"
@@ -76,11 +75,10 @@ func (g *gate) log() []request {
 // newGatedFixture is a Manager polling a gate, with its logs kept.
 func newGatedFixture(t *testing.T, history time.Duration) (*fixture, *gate, *testproc.Buffer) {
 	g := newGate(t, history)
-	reg := prometheus.NewRegistry()
 	coll := collector.New()
-	reg.MustRegister(coll)
+	inst, reg := serve(coll)
 	logs := &testproc.Buffer{}
-	m := NewManager(t.TempDir(), coll, collector.NewInstruments(reg), log.NewLogfmtLogger(logs))
+	m := NewManager(t.TempDir(), coll, inst, log.NewLogfmtLogger(logs))
 	t.Cleanup(func() { m.Stop(); g.sim.Close() })
 	return &fixture{t: t, sim: g.sim, url: g.url, reg: reg, m: m}, g, logs
 }
