@@ -2,18 +2,18 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/internal/umeetingtest"
-	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
 // BenchmarkIngestVsFloor runs, in one go on the same 100,000-record answer,
-// the whole ingest of a first poll (streaming decode, validation, dedup,
-// aggregation: as BenchmarkIngest's "first") and the floor: plain
+// the whole ingest of a first poll (through the client: streaming decode,
+// validation, dedup, aggregation: as BenchmarkIngest's "first") and the floor: plain
 // encoding/json decoding the same bytes into a struct slice, with no rule,
 // no dedup and every record held at once. Besides records/s (wall clock,
 // which a shared machine inflates) it reports records per CPU-second of
@@ -27,6 +27,7 @@ func BenchmarkIngestVsFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	body := answer.Bytes()
+	client := answering(b, body)
 	run := func(b *testing.B, setup func(), work func() int) {
 		b.SetBytes(int64(len(body)))
 		cpu := 0.0
@@ -47,7 +48,7 @@ func BenchmarkIngestVsFloor(b *testing.B) {
 		var s *Store
 		run(b, func() { s, _ = Open(b.TempDir(), "bench") }, func() int {
 			batch := s.NewBatch(s.Window(now, 48*time.Hour, 0))
-			if _, err := umeeting.Decode(bytes.NewReader(body), start, now, batch); err != nil {
+			if err := client.Fetch(context.Background(), start, now, batch); err != nil {
 				b.Fatal(err)
 			}
 			return s.Apply(batch).Counted

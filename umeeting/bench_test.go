@@ -65,7 +65,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				sink := &memSink{b: b, every: min(n/4, 1<<16)}
-				env, err := Decode(bytes.NewReader(body), start, start.Add(umeetingtest.Span), sink)
+				env, err := decodeAnswer(bytes.NewReader(body), start, start.Add(umeetingtest.Span), sink)
 				if err != nil || sink.meetings != n || env.Records != n {
 					b.Fatalf("decoded %d of %d records (envelope %d): %v", sink.meetings, n, env.Records, err)
 				}
@@ -108,7 +108,7 @@ func BenchmarkDecodeLibraries(b *testing.B) {
 	b.Run("jsontext", func(b *testing.B) {
 		run(b, func() int {
 			sink := &countSink{}
-			if _, err := Decode(bytes.NewReader(body), start, start.Add(umeetingtest.Span), sink); err != nil {
+			if _, err := decodeAnswer(bytes.NewReader(body), start, start.Add(umeetingtest.Span), sink); err != nil {
 				b.Fatal(err)
 			}
 			return sink.meetings

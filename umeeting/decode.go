@@ -118,27 +118,20 @@ func newDecoder(loc *time.Location, maxLength time.Duration) *decoder {
 		br: bufio.NewReaderSize(nil, headBytes), hide: func(s string) string { return s }}
 }
 
-// Decode reads one hisMeeting answer from r as a stream and hands its
+// newPeriod starts a request period: no element seen yet.
+func (d *decoder) newPeriod() { clear(d.seen) }
+
+// decode reads one hisMeeting answer from r as a stream and hands its
 // records to sink while reading: valid records whose end lies in [from, to]
 // (a zero bound is open) to sink.Meeting, invalid ones to sink.Invalid with
-// a copy of their JSON. Times without a zone are read in Asia/Shanghai (a
-// Client uses its account's zone); meetings longer than
-// DefaultMaxMeetingLength are invalid. The caller commits or discards.
-// Memory use does not depend on the answer's size.
+// a copy of their JSON. The caller commits or discards. Memory use does not
+// depend on the answer's size.
 //
 // It fails for an answer that is empty, HTML, not JSON, truncated, followed
 // by garbage, without status and data, or that reports an error (*APIError:
 // an envelope status other than 200, or an error object); records after such
-// a status or error object are not handed over.
-func Decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
-	return newDecoder(shanghai, DefaultMaxMeetingLength).decode(r, from, to, sink)
-}
-
-// newPeriod starts a request period: no element seen yet.
-func (d *decoder) newPeriod() { clear(d.seen) }
-
-// decode reads one answer; when it fails, its elements count as not seen,
-// since it will be read again.
+// a status or error object are not handed over. When it fails, the answer's
+// elements count as not seen, since it will be read again.
 func (d *decoder) decode(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
 	d.added = d.added[:0]
 	env, err := d.decodeStream(r, from, to, sink)

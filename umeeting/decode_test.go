@@ -16,7 +16,7 @@ import (
 func decodeString(t *testing.T, body string) (*eventSink, Envelope, error) {
 	t.Helper()
 	sink := &eventSink{}
-	env, err := Decode(strings.NewReader(body), time.Time{}, time.Time{}, sink)
+	env, err := decodeAnswer(strings.NewReader(body), time.Time{}, time.Time{}, sink)
 	return sink, env, err
 }
 
@@ -158,7 +158,7 @@ func TestDecodeReadError(t *testing.T) {
 	boom := errors.New("connection reset by peer")
 	body := io.MultiReader(strings.NewReader(`{"status": 200, "data": [`+record()+`, `), iotest.ErrReader(boom))
 	sink := &eventSink{}
-	env, err := Decode(body, time.Time{}, time.Time{}, sink)
+	env, err := decodeAnswer(body, time.Time{}, time.Time{}, sink)
 	var re *readError
 	if !errors.Is(err, boom) || !errors.As(err, &re) {
 		t.Fatalf("err %v, want a read error wrapping %v", err, boom)
@@ -179,7 +179,7 @@ func TestDecodeFiltersByEndTime(t *testing.T) {
 		record("uuid", `"broken"`, "end_time", del),
 	}
 	sink := &eventSink{}
-	env, err := Decode(strings.NewReader(envelope(records)), from, to, sink)
+	env, err := decodeAnswer(strings.NewReader(envelope(records)), from, to, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestDecodeSmallReads(t *testing.T) {
 	for name, wrap := range readers {
 		t.Run(name, func(t *testing.T) {
 			sink := &eventSink{}
-			env, err := Decode(wrap(strings.NewReader(body)), time.Time{}, time.Time{}, sink)
+			env, err := decodeAnswer(wrap(strings.NewReader(body)), time.Time{}, time.Time{}, sink)
 			if name == "timeout" { // the second read fails
 				if !errors.Is(err, iotest.ErrTimeout) {
 					t.Fatalf("err %v, want %v", err, iotest.ErrTimeout)
@@ -273,7 +273,7 @@ func TestDecodeGeneratedAnswer(t *testing.T) {
 		t.Errorf("%d bytes per record, want about 370-400", per)
 	}
 	sink := &eventSink{}
-	if _, err := Decode(&answer, start, start.Add(umeetingtest.Span), sink); err != nil {
+	if _, err := decodeAnswer(&answer, start, start.Add(umeetingtest.Span), sink); err != nil {
 		t.Fatal(err)
 	}
 	uuids, hosts, types := map[string]bool{}, map[string]bool{}, map[string]bool{}

@@ -93,13 +93,13 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sink := &countSink{}
-		env, err := Decode(bytes.NewReader(data), time.Time{}, time.Time{}, sink)
+		env, err := decodeAnswer(bytes.NewReader(data), time.Time{}, time.Time{}, sink)
 		if env.Delivered != sink.meetings+sink.invalid || sink.commits+sink.discards != 0 {
 			t.Fatalf("envelope says %d delivered, sink got %+v", env.Delivered, sink)
 		}
 		// Reads of one byte must not change anything, error texts included.
 		sink1 := &countSink{}
-		env1, err1 := Decode(iotest.OneByteReader(bytes.NewReader(data)), time.Time{}, time.Time{}, sink1)
+		env1, err1 := decodeAnswer(iotest.OneByteReader(bytes.NewReader(data)), time.Time{}, time.Time{}, sink1)
 		if env1 != env || *sink1 != *sink || errText(err1) != errText(err) {
 			t.Fatalf("one-byte reads differ:\n%+v %+v %v\n%+v %+v %v", env1, sink1, err1, env, sink, err)
 		}

@@ -3,10 +3,17 @@ package umeeting
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
 )
+
+// decodeAnswer decodes one answer as a Client's first request does, with times
+// without a zone in Asia/Shanghai and the default longest meeting.
+func decodeAnswer(r io.Reader, from, to time.Time, sink Sink) (Envelope, error) {
+	return newDecoder(shanghai, DefaultMaxMeetingLength).decode(r, from, to, sink)
+}
 
 // vendorSample is the vendor's published sample answer, its bracket repaired.
 const vendorSample = `{
