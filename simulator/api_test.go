@@ -48,7 +48,7 @@ func TestDeterminism(t *testing.T) {
 func TestOptionsKeepMeetings(t *testing.T) {
 	clock := newClock(t0)
 	base := New(Options{Seed: 5, Now: clock.Now}).Truth(time.Time{}, t0)
-	other := New(Options{Seed: 5, Now: clock.Now, DuplicateRate: -1, InvalidRate: 0.3, DisablePaging: true, MaxPageSize: 7}).Truth(time.Time{}, t0)
+	other := New(Options{Seed: 5, Now: clock.Now, DuplicateRate: -1, InvalidRate: 0.3, DisablePaging: true}).Truth(time.Time{}, t0)
 	sameMeetings(t, base, other)
 }
 
@@ -329,11 +329,11 @@ func TestLiveClock(t *testing.T) {
 func TestListingDelay(t *testing.T) {
 	clock := newClock(t0)
 	s, api := serve(t, Options{Seed: 12, Now: clock.Now, DisablePaging: true})
-	days, _, _ := s.snapshot(s.dayOf(t0)-1, s.dayOf(t0), t0)
+	days, _ := s.snapshot(s.dayOf(t0)-1, s.dayOf(t0), t0)
 	var m *meeting
 	for _, d := range days {
-		for i := range d.meetings {
-			if c := &d.meetings[i]; c.delay >= 30*time.Second && c.end.Before(t0) {
+		for i := range d {
+			if c := &d[i]; c.delay >= 30*time.Second && c.end.Before(t0) {
 				m = c
 			}
 		}
@@ -359,23 +359,9 @@ func TestListingDelay(t *testing.T) {
 	if !listed(m.end.Add(m.delay)) {
 		t.Errorf("meeting not listed at its delay %s", m.delay)
 	}
-	// No delay: everything that ended is listed.
-	none := New(Options{Seed: 12, Now: newClock(t0).Now, MaxListingDelay: -1})
-	days, _, _ = none.snapshot(none.dayOf(t0)-1, none.dayOf(t0), t0)
-	ended := 0
-	for _, d := range days {
-		for i := range d.meetings {
-			if !d.meetings[i].end.After(t0) && !d.meetings[i].end.Before(t0.Add(-12*time.Hour)) {
-				ended++
-			}
-		}
-	}
-	if got := len(none.Truth(t0.Add(-12*time.Hour), t0)); got != ended || ended == 0 {
-		t.Errorf("without delay Truth has %d meetings, %d ended", got, ended)
-	}
 }
 
-func TestAddAndAddRaw(t *testing.T) {
+func TestAdd(t *testing.T) {
 	clock := newClock(t0)
 	s, api := serve(t, Options{NoGenerated: true, Now: clock.Now, DisablePaging: true})
 	m := umeeting.Meeting{
@@ -387,22 +373,9 @@ func TestAddAndAddRaw(t *testing.T) {
 	for i := range 40 {
 		s.Add(meetingAt("many-"+strconv.Itoa(i), t0.Add(-time.Duration(i+2)*30*time.Minute), time.Duration(i+1)*5*time.Minute))
 	}
-	s.AddRaw(
-		json.RawMessage(`{"id":1,"start_time":"2024-03-19T02:00:00Z","end_time":"2024-03-19T03:00:00Z"}`),
-		json.RawMessage(`"not a record"`),
-		json.RawMessage(`{"uuid":"old","start_time":"2024-01-01T02:00:00Z","end_time":"2024-01-01T03:00:00Z","participants":1}`),
-	)
 	recs := ok(t, post(t, api, params("2024-03-19", "2024-03-20"))).Data
-	if len(recs) != 41+2 {
-		t.Fatalf("want 41 meetings and 2 raw records, got %d", len(recs))
-	}
-	// Order by start; a record without times sorts first.
-	var r record
-	if string(recs[0]) != `"not a record"` {
-		t.Errorf("raw record without end_time not listed first: %s", recs[0])
-	}
-	if err := json.Unmarshal(recs[1], &r); err != nil || r.Start == nil || *r.Start != "2024-03-19T02:00:00Z" {
-		t.Errorf("second record should be the raw one (earliest start): %s", recs[1])
+	if len(recs) != 41 {
+		t.Fatalf("want 41 meetings, got %d", len(recs))
 	}
 	var got record
 	for _, raw := range recs {
@@ -416,7 +389,7 @@ func TestAddAndAddRaw(t *testing.T) {
 	}
 	truth := s.Truth(time.Time{}, t0)
 	if len(truth) != 41 {
-		t.Fatalf("Truth has %d meetings, want 41 (raw records are not truth)", len(truth))
+		t.Fatalf("Truth has %d meetings, want 41", len(truth))
 	}
 	want := m
 	want.Host, want.Email, want.UserType = "张伟", "wei.zhang@example.com", umeeting.UnknownUserType
@@ -439,8 +412,5 @@ func TestAddAndAddRaw(t *testing.T) {
 	}
 	if spaces == 0 || mixed == 0 || spaces == 41 {
 		t.Errorf("quirks: %d hosts with a trailing space, %d mixed-case e-mails of 41", spaces, mixed)
-	}
-	if old := ok(t, post(t, api, params("2024-01-01", "2024-01-01"))).Data; len(old) != 2 {
-		t.Errorf("2024-01-01: want the old raw record and the one without end_time, got %d", len(old))
 	}
 }

@@ -114,7 +114,7 @@ func TestCompanyShape(t *testing.T) {
 // many days, and that recurring meeting ids repeat.
 func TestUUIDsUnique(t *testing.T) {
 	s := New(Options{Seed: 3, Now: newClock(t0).Now, InvalidRate: 0.2})
-	days, _, _ := s.snapshot(s.dayOf(t0)-60, s.dayOf(t0), t0)
+	days, _ := s.snapshot(s.dayOf(t0)-60, s.dayOf(t0), t0)
 	seen := make(map[string]bool)
 	ids := make(map[int64]int)
 	add := func(u string) {
@@ -124,8 +124,8 @@ func TestUUIDsUnique(t *testing.T) {
 		seen[u] = true
 	}
 	for _, d := range days {
-		for i := range d.meetings {
-			m := &d.meetings[i]
+		for i := range d {
+			m := &d[i]
 			add(m.uuid)
 			if m.invalid != invalidNone {
 				add(m.invUUID)
@@ -142,7 +142,7 @@ func TestUUIDsUnique(t *testing.T) {
 	if repeated < 100 {
 		t.Errorf("only %d meeting ids recur", repeated)
 	}
-	if !slices.ContainsFunc(days[len(days)/2].meetings, func(m meeting) bool { return len(m.uuid) == 16 && m.uuid[15] == '=' }) {
+	if !slices.ContainsFunc(days[len(days)/2], func(m meeting) bool { return len(m.uuid) == 16 && m.uuid[15] == '=' }) {
 		t.Errorf("no padded uuid on a whole day")
 	}
 }

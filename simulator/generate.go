@@ -65,14 +65,9 @@ const (
 	invalidKinds = iota - 1
 )
 
-// dayData is one generated local day: its meetings sorted by start.
-type dayData struct {
-	meetings []meeting
-	used     uint64 // LRU tick
-}
-
 // maxCachedDays bounds memory: a long-running demo asks for new days
-// forever, and an evicted day is regenerated identically when needed.
+// forever. The cache is emptied when full; a day is regenerated
+// identically when needed again.
 const maxCachedDays = 128
 
 // maxMeetingSeconds keeps every meeting shorter than a day, so a day's
@@ -104,9 +99,9 @@ func (s *Simulator) dayStart(d int64) time.Time {
 }
 
 // snapshot returns the generated days in [from, to] (clamped to the
-// history and to the day of now) and the added and raw records, for use
-// without the lock: all of them are immutable once made.
-func (s *Simulator) snapshot(from, to int64, now time.Time) ([]*dayData, []*meeting, []rawRecord) {
+// history and to the day of now), each sorted by start, and the added
+// meetings, for use without the lock: all of them are immutable once made.
+func (s *Simulator) snapshot(from, to int64, now time.Time) ([][]meeting, []*meeting) {
 	if !s.opts.NoGenerated {
 		from = max(from, s.dayOf(s.histStart)-1)
 		to = min(to, s.dayOf(now))
@@ -116,35 +111,19 @@ func (s *Simulator) snapshot(from, to int64, now time.Time) ([]*dayData, []*meet
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var days []*dayData
-	if !s.opts.NoGenerated {
-		for d := from; d <= to; d++ {
-			days = append(days, s.dayLocked(d))
-		}
-	}
-	return days, s.added[:len(s.added):len(s.added)], s.raw[:len(s.raw):len(s.raw)]
-}
-
-// dayLocked returns day d, generating it if needed. s.mu must be held.
-func (s *Simulator) dayLocked(d int64) *dayData {
-	s.useTick++
-	if dd, ok := s.days[d]; ok {
-		dd.used = s.useTick
-		return dd
-	}
-	if len(s.days) >= maxCachedDays {
-		var oldest int64
-		var oldestUse uint64 = math.MaxUint64
-		for k, v := range s.days {
-			if v.used < oldestUse {
-				oldest, oldestUse = k, v.used
+	var days [][]meeting
+	for d := from; d <= to && !s.opts.NoGenerated; d++ {
+		ms, ok := s.days[d]
+		if !ok {
+			if len(s.days) >= maxCachedDays {
+				clear(s.days)
 			}
+			ms = s.generateDay(d)
+			s.days[d] = ms
 		}
-		delete(s.days, oldest)
+		days = append(days, ms)
 	}
-	dd := &dayData{meetings: s.generateDay(d), used: s.useTick}
-	s.days[d] = dd
-	return dd
+	return days, s.added[:len(s.added):len(s.added)]
 }
 
 // generateDay makes the meetings that start on local day d. Everything is
@@ -262,7 +241,7 @@ func (s *Simulator) newMeeting(rng *rand.Rand, h *host, d int64, idx int, daySta
 		duration:     durationText(int64(secs), hourForm),
 		participants: parts,
 		features:     feats,
-		delay:        time.Duration(uDelay * uDelay * float64(s.opts.MaxListingDelay)).Truncate(time.Second),
+		delay:        time.Duration(uDelay * uDelay * float64(maxListingDelay)).Truncate(time.Second),
 		dup:          uDup < s.opts.DuplicateRate,
 	}
 	if uInv < s.opts.InvalidRate {

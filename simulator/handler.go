@@ -52,9 +52,6 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		page = n
 	}
 	f, htmlHit, faulted := s.takeFault(page)
-	if !sleepCtx(r.Context(), s.opts.Latency) {
-		return
-	}
 	if faulted {
 		if f.Kind == FaultSlow && !sleepCtx(r.Context(), f.delay()) {
 			return
@@ -93,10 +90,10 @@ func (s *Simulator) answer(form url.Values, page int) []byte {
 	es := s.listing(s.dayOf(from), s.dayOf(to), s.now())
 
 	lo, hi := 0, len(es)
-	size := min(30, s.opts.MaxPageSize)
+	size := 30
 	if !s.opts.DisablePaging {
 		if n, err := strconv.Atoi(strings.TrimSpace(form.Get("page_size"))); err == nil && n > 0 {
-			size = min(n, s.opts.MaxPageSize)
+			size = min(n, maxPageSize)
 		}
 		lo = len(es)
 		if page <= (len(es)+size-1)/size {
@@ -176,19 +173,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// serveFault sets the fault (POST) or shows it (GET).
+// serveFault sets the fault.
 func (s *Simulator) serveFault(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodPost, http.MethodGet) {
-		return
-	}
-	if r.Method == http.MethodGet {
-		s.mu.Lock()
-		f := s.fault
-		if f.Count > 0 {
-			f.Count = s.faultLeft
-		}
-		s.mu.Unlock()
-		writeBody(w, http.StatusOK, textType, []byte(f.String()+"\n"))
+	if !allowMethods(w, r, http.MethodPost) {
 		return
 	}
 	f, err := parseFault(r)

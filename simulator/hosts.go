@@ -1,5 +1,7 @@
 package simulator
 
+import "strings"
+
 // HostInfo is one licensed user of the generated company.
 type HostInfo struct {
 	Email    string // canonical, lower case
@@ -12,14 +14,7 @@ type HostInfo struct {
 func (s *Simulator) Hosts() []HostInfo {
 	out := make([]HostInfo, len(s.hosts))
 	for i, h := range s.hosts {
-		out[i] = HostInfo{Email: h.email, Name: trimSpace(h.name), UserType: h.userType}
+		out[i] = HostInfo{Email: h.email, Name: strings.TrimRight(h.name, " "), UserType: h.userType}
 	}
 	return out
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && s[len(s)-1] == ' ' {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -2,7 +2,6 @@ package simulator
 
 import (
 	"cmp"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +17,6 @@ const (
 	entryMeeting   entryKind = iota // a meeting's record
 	entryInvalid                    // the broken companion of a meeting
 	entryDuplicate                  // a meeting's record a second time
-	entryRaw                        // a record added with AddRaw
 )
 
 // entry is one record of a listing. The listing is sorted by start time;
@@ -27,16 +25,8 @@ const (
 type entry struct {
 	at   int64 // unix seconds, the sort key
 	kind entryKind
-	seq  int // tie-break: 0 generated, 1+ added or raw index
+	seq  int // tie-break: 0 generated, 1+ added index
 	m    *meeting
-	raw  json.RawMessage
-}
-
-func (e *entry) key() string {
-	if e.m == nil {
-		return ""
-	}
-	return e.m.uuid
 }
 
 // compareEntries is a total order, so pages are stable across requests.
@@ -44,7 +34,7 @@ func compareEntries(a, b entry) int {
 	if c := cmp.Compare(a.at, b.at); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.key(), b.key()); c != 0 {
+	if c := strings.Compare(a.m.uuid, b.m.uuid); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.kind, b.kind); c != 0 {
@@ -59,16 +49,16 @@ func (s *Simulator) listing(fromDay, toDay int64, now time.Time) []entry {
 	if toDay < fromDay {
 		return nil
 	}
-	days, added, raw := s.snapshot(fromDay-1, toDay, now)
+	days, added := s.snapshot(fromDay-1, toDay, now)
 	memo := s.memo.Load()
-	if memo != nil && memo.fromDay == fromDay && memo.toDay == toDay && memo.added == len(added) && memo.raw == len(raw) &&
+	if memo != nil && memo.fromDay == fromDay && memo.toDay == toDay && memo.added == len(added) &&
 		!now.Before(memo.at) && now.Before(memo.until) {
 		return memo.es
 	}
 	var es []entry
 	for _, d := range days {
-		for i := range d.meetings {
-			m := &d.meetings[i]
+		for i := range d {
+			m := &d[i]
 			if m.endDay < fromDay || m.endDay > toDay || m.end.Add(m.delay).After(now) {
 				continue
 			}
@@ -91,17 +81,12 @@ func (s *Simulator) listing(fromDay, toDay int64, now time.Time) []entry {
 			es = append(es, entry{at: m.start.Unix(), kind: entryMeeting, seq: i + 1, m: m})
 		}
 	}
-	for i, r := range raw {
-		if !r.hasEnd || (r.endDay >= fromDay && r.endDay <= toDay) {
-			es = append(es, entry{at: r.at, kind: entryRaw, seq: i + 1, raw: r.data})
-		}
-	}
 	slices.SortFunc(es, compareEntries)
 	if s.opts.NoGenerated {
-		// Without a live company the listing changes only with Add, AddRaw
-		// and added meetings ending: keep it for the pages that follow, so
+		// Without a live company the listing changes only with Add and
+		// added meetings ending: keep it for the pages that follow, so
 		// paging through a million records does not sort them per page.
-		s.memo.Store(&listingMemo{fromDay: fromDay, toDay: toDay, added: len(added), raw: len(raw), at: now, until: until, es: es})
+		s.memo.Store(&listingMemo{fromDay: fromDay, toDay: toDay, added: len(added), at: now, until: until, es: es})
 	}
 	return es
 }
@@ -111,7 +96,7 @@ func (s *Simulator) listing(fromDay, toDay int64, now time.Time) []entry {
 // Its entries are shared: callers only read them.
 type listingMemo struct {
 	fromDay, toDay int64
-	added, raw     int
+	added          int
 	at, until      time.Time
 	es             []entry
 }
@@ -164,9 +149,6 @@ func appendTime(b []byte, t time.Time) []byte {
 // appendEntry appends one record of a listing in the vendor's shape and
 // field order.
 func appendEntry(b []byte, e *entry) []byte {
-	if e.kind == entryRaw {
-		return append(b, e.raw...)
-	}
 	m := e.m
 	inv := invalidNone
 	if e.kind == entryInvalid {

@@ -20,7 +20,6 @@
 package simulator
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -45,21 +44,26 @@ const TestNowEnv = "UMEETING_TEST_NOW"
 
 // Options configure a Simulator. The zero value is a usable live company.
 type Options struct {
-	Seed            uint64           // same seed → same company and meetings
-	Hosts           int              // default 300 (a few hundred hosts)
-	APIKey          string           // default "demo-key"
-	APISecret       string           // default "demo-secret"
-	Now             func() time.Time // live clock; default time.Now
-	HistoryStart    time.Time        // no generated meeting ends before this; zero = Now()-60 days at New
-	HistoryEnd      time.Time        // no generated meeting ends after this; zero = none (live: new meetings keep ending)
-	NoGenerated     bool             // no generated meetings at all: only those added with Add/AddRaw
-	DisablePaging   bool             // answer everything in one page, without paging fields (the documented shape)
-	MaxPageSize     int              // default 100; without page_size a page holds 30 (at most MaxPageSize)
-	DuplicateRate   float64          // share of records listed twice in an answer (same uuid); default 0.02, negative = 0
-	InvalidRate     float64          // share of extra invalid records; default 0.005, negative = 0
-	MaxListingDelay time.Duration    // a meeting is listed up to this long after it ends (per-meeting, deterministic); default 3m, negative = 0
-	Latency         time.Duration    // added to every answer (bounded by the request context)
+	Seed          uint64           // same seed → same company and meetings
+	Hosts         int              // default 300 (a few hundred hosts)
+	APIKey        string           // default "demo-key"
+	APISecret     string           // default "demo-secret"
+	Now           func() time.Time // live clock; default time.Now
+	HistoryStart  time.Time        // no generated meeting ends before this; zero = Now()-60 days at New
+	HistoryEnd    time.Time        // no generated meeting ends after this; zero = none (live: new meetings keep ending)
+	NoGenerated   bool             // no generated meetings at all: only those added with Add
+	DisablePaging bool             // answer everything in one page, without paging fields (the documented shape)
+	DuplicateRate float64          // share of records listed twice in an answer (same uuid); default 0.02, negative = 0
+	InvalidRate   float64          // share of extra invalid records; default 0.005, negative = 0
 }
+
+// maxPageSize is the largest page the API answers; without page_size a
+// page holds 30.
+const maxPageSize = 100
+
+// maxListingDelay: a generated meeting is listed up to this long after it
+// ends (per meeting, deterministic).
+const maxListingDelay = 3 * time.Minute
 
 // Simulator is an in-process UMeeting API. It is safe for concurrent use.
 type Simulator struct {
@@ -72,10 +76,8 @@ type Simulator struct {
 	phase     time.Duration // pattern clock minus real clock (TestNowEnv)
 
 	mu        sync.Mutex
-	days      map[int64]*dayData // generated days, bounded by maxCachedDays
-	useTick   uint64
+	days      map[int64][]meeting // generated days, bounded by maxCachedDays
 	added     []*meeting
-	raw       []rawRecord
 	fault     Fault
 	faultLeft int // requests left for a counted fault
 	htmlHits  int // alternates the two shapes of the html fault
@@ -86,14 +88,6 @@ type Simulator struct {
 	srvMu sync.Mutex
 	srv   *http.Server
 	ln    net.Listener
-}
-
-// rawRecord is a record added verbatim with AddRaw.
-type rawRecord struct {
-	data   json.RawMessage
-	at     int64 // sort key: start_time, else end_time, else 0
-	endDay int64 // local day of end_time, when hasEnd
-	hasEnd bool
 }
 
 // New builds a simulator; nothing is generated until a day is asked for.
@@ -112,17 +106,8 @@ func New(opts Options) *Simulator {
 		opts.Now = time.Now
 		phase = testPhase(time.Now())
 	}
-	if opts.MaxPageSize <= 0 {
-		opts.MaxPageSize = 100
-	}
 	opts.DuplicateRate = rateOption(opts.DuplicateRate, 0.02)
 	opts.InvalidRate = rateOption(opts.InvalidRate, 0.005)
-	switch {
-	case opts.MaxListingDelay == 0:
-		opts.MaxListingDelay = 3 * time.Minute
-	case opts.MaxListingDelay < 0:
-		opts.MaxListingDelay = 0
-	}
 	s := &Simulator{
 		opts:      opts,
 		loc:       shanghai(),
@@ -130,7 +115,7 @@ func New(opts Options) *Simulator {
 		histStart: opts.HistoryStart,
 		histEnd:   opts.HistoryEnd,
 		phase:     phase,
-		days:      make(map[int64]*dayData),
+		days:      make(map[int64][]meeting),
 	}
 	if s.histStart.IsZero() {
 		s.histStart = s.now().Add(-60 * 24 * time.Hour)
@@ -266,45 +251,6 @@ func (s *Simulator) renderAdded(in *umeeting.Meeting) *meeting {
 	return m
 }
 
-// AddRaw lists records verbatim (tests use it for invalid or odd records).
-// A record is listed when its end_time parses and falls in the asked
-// dates; a record without a usable end_time is listed in every answer.
-// Raw records have no listing delay and are not part of Truth.
-func (s *Simulator) AddRaw(records ...json.RawMessage) {
-	rs := make([]rawRecord, 0, len(records))
-	for _, rec := range records {
-		r := rawRecord{data: slices.Clone(rec)}
-		var probe struct {
-			Start any `json:"start_time"`
-			End   any `json:"end_time"`
-		}
-		if json.Unmarshal(rec, &probe) == nil {
-			if t, ok := parseTimeField(probe.Start); ok {
-				r.at = t.Unix()
-			}
-			if t, ok := parseTimeField(probe.End); ok {
-				r.hasEnd, r.endDay = true, s.dayOf(t)
-				if r.at == 0 {
-					r.at = t.Unix()
-				}
-			}
-		}
-		rs = append(rs, r)
-	}
-	s.mu.Lock()
-	s.raw = append(s.raw, rs...)
-	s.mu.Unlock()
-}
-
-func parseTimeField(v any) (time.Time, bool) {
-	str, ok := v.(string)
-	if !ok {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339, strings.TrimSpace(str))
-	return t, err == nil
-}
-
 // Truth is the ground truth: the distinct valid meetings (generated and
 // added) that are listed at Now() and ended in [endFrom, endTo], in the
 // normalised form a correct client produces (host trimmed, e-mail
@@ -317,7 +263,7 @@ func (s *Simulator) Truth(endFrom, endTo time.Time) []umeeting.Meeting {
 	if endTo.Before(endFrom) {
 		return nil
 	}
-	days, added, _ := s.snapshot(s.dayOf(endFrom)-1, s.dayOf(endTo), now)
+	days, added := s.snapshot(s.dayOf(endFrom)-1, s.dayOf(endTo), now)
 	seen := make(map[string]bool)
 	var out []umeeting.Meeting
 	keep := func(m *meeting, listedAt time.Time) {
@@ -328,8 +274,8 @@ func (s *Simulator) Truth(endFrom, endTo time.Time) []umeeting.Meeting {
 		out = append(out, m.normalised())
 	}
 	for _, d := range days {
-		for i := range d.meetings {
-			m := &d.meetings[i]
+		for i := range d {
+			m := &d[i]
 			keep(m, m.end.Add(m.delay))
 		}
 	}
