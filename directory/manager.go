@@ -74,11 +74,12 @@ type Manager struct {
 	cur atomic.Pointer[Snapshot] // for polls and scrapes, which never wait for a read
 
 	// life ends with Stop: reads in progress, Apply's too, are given up.
-	life    context.Context
-	end     context.CancelFunc
-	applyMu sync.Mutex // serialises Apply and Stop, which own the refresh loop
-	cancel  context.CancelFunc
-	done    chan struct{}
+	life context.Context
+	end  context.CancelFunc
+	// changed wakes the refresh loop when Apply changes the sources: the
+	// next refresh is a whole refresh_interval later.
+	changed chan struct{}
+	done    chan struct{} // closed when the refresh loop has ended
 
 	mu      sync.Mutex // guards the fields below and the sources' results
 	cfg     *config.Directory
@@ -89,9 +90,10 @@ type Manager struct {
 // NewManager returns a Manager without sources; onChange (may be nil) is
 // called after every change of the snapshot.
 func NewManager(logger log.Logger, onChange func(*Snapshot)) *Manager {
-	m := &Manager{logger: logger, onChange: onChange}
+	m := &Manager{logger: logger, onChange: onChange, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	m.life, m.end = context.WithCancel(context.Background())
 	m.cur.Store(&Snapshot{})
+	go m.loop()
 	return m
 }
 
@@ -105,15 +107,9 @@ func (m *Manager) Current() *Snapshot { return m.cur.Load() }
 // last good copy, and is read again every refresh_interval. Without a
 // directory section the join stops.
 func (m *Manager) Apply(cfg *config.Config) error {
-	m.applyMu.Lock()
-	defer m.applyMu.Unlock()
-	changed := !reflect.DeepEqual(m.cfg, cfg.Directory)
-	if changed {
-		m.stop()
-	}
 	m.mu.Lock()
 	m.tariffs = cfg.Tariffs
-	if changed {
+	if !reflect.DeepEqual(m.cfg, cfg.Directory) {
 		old := map[string]*source{}
 		for _, s := range m.sources {
 			old[s.name] = s
@@ -129,6 +125,10 @@ func (m *Manager) Apply(cfg *config.Config) error {
 				s.last, s.up, s.failing, s.lastSuccess, s.failures = o.last, o.up, o.failing, o.lastSuccess, o.failures
 			}
 		}
+		select {
+		case m.changed <- struct{}{}:
+		default:
+		}
 	}
 	m.publishLocked() // the tariffs may have changed
 	sources := m.sources
@@ -136,11 +136,34 @@ func (m *Manager) Apply(cfg *config.Config) error {
 	if cfg.Directory == nil {
 		return nil
 	}
-	err := m.refresh(m.life, sources)
-	if changed && m.life.Err() == nil {
-		m.start(cfg.Directory.RefreshInterval.D(), sources)
+	return m.refresh(m.life, sources)
+}
+
+// loop reads the sources again every refresh_interval until Stop.
+func (m *Manager) loop() {
+	defer close(m.done)
+	for {
+		m.mu.Lock()
+		var tick <-chan time.Time
+		if m.cfg != nil {
+			tick = time.After(m.cfg.RefreshInterval.D())
+		}
+		sources := m.sources
+		m.mu.Unlock()
+		select {
+		case <-m.life.Done():
+			return
+		case <-m.changed:
+		case <-tick:
+			m.refresh(m.life, sources)
+		}
 	}
-	return err
+}
+
+// Stop gives up the reads in progress and ends the background refreshes.
+func (m *Manager) Stop() {
+	m.end()
+	<-m.done
 }
 
 // newSources returns the sources c configures.
@@ -170,45 +193,6 @@ func fileSource(c *config.Directory) *source {
 		}
 		return ReadFile(c.File, c.ExtraColumns)
 	}}
-}
-
-// start runs the background refreshes of sources.
-func (m *Manager) start(every time.Duration, sources []*source) {
-	ctx, cancel := context.WithCancel(m.life)
-	m.cancel, m.done = cancel, make(chan struct{})
-	done := m.done
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			m.refresh(ctx, sources)
-		}
-	}()
-}
-
-// stop ends the background refreshes and waits for them; a read in
-// progress is given up.
-func (m *Manager) stop() {
-	if m.cancel == nil {
-		return
-	}
-	m.cancel()
-	<-m.done
-	m.cancel, m.done = nil, nil
-}
-
-// Stop gives up the reads in progress and ends the background refreshes.
-func (m *Manager) Stop() {
-	m.end()
-	m.applyMu.Lock()
-	defer m.applyMu.Unlock()
-	m.stop()
 }
 
 // refresh reads every source once, holding no lock while it reads, so
