@@ -58,13 +58,13 @@ func health() *dashboard.DashboardBuilder {
 			"Polls per hour by account and result (success, failure), averaged over at least 15 minutes: 12/h is a poll every 5 minutes. One poll may make several API requests (paging, retries). Replicas each poll: they add up.",
 			perHour("polls"), 6, 8).Interval(rateFloor).
 			Targets(queries(rangeQuery(hourly(sumBy("account, result", rate(sel("umeeting_polls_total", byAccount)))), "{{account}} {{result}}")))).
-		WithPanel(gauges("Poll duration",
+		WithPanel(graph("Poll duration",
 			"How long the last poll took, per account, next to the configured poll interval (dashed).", unitSeconds, 8, 8).
 			Targets(queries(
 				rangeQuery(maxBy("account", sel("umeeting_poll_duration_seconds", byAccount)), "{{account}} duration"),
 				rangeQuery(maxBy("account", sel("umeeting_poll_interval_seconds", byAccount)), "{{account}} interval"))).
 			OverrideByRegexp(".* interval", []dashboard.DynamicConfigValue{dashed()})).
-		WithPanel(gauges("Age of the last successful poll",
+		WithPanel(graph("Age of the last successful poll",
 			"Time since the last successful poll, per account. A sawtooth that resets every poll interval is healthy.", unitSeconds, 8, 8).
 			Targets(queries(rangeQuery(ageOf(maxBy("account", lastSuccess)), "{{account}}")))).
 		WithPanel(plot("API request budget remaining",
@@ -87,14 +87,14 @@ func health() *dashboard.DashboardBuilder {
 		WithPanel(current("Age of the last state save",
 			"Time since the state of each account was last saved to disk (empty before the first save).", unitSeconds, 4, 4).
 			Targets(queries(rangeQuery(ageOf(maxBy("account", lastSave)), "{{account}}")))).
-		WithPanel(gauges("Remembered meetings",
+		WithPanel(graph("Remembered meetings",
 			"Meetings remembered per account to count each meeting once; grows with the poll lookback, not with uptime.", unitCount, 8, 8).
 			Targets(queries(rangeQuery(maxBy("account", sel("umeeting_remembered_meetings", byAccount)), "{{account}}")))).
-		WithPanel(gauges("Exported usage series by user type",
+		WithPanel(graph("Exported usage series by user type",
 			"Series of umeeting_meetings_total per exporter, account and user_type: one per host, so this is the exporter's cardinality (every usage family has as many). Reduce it under metrics: in the config (per_host: false, host_include/host_exclude, max_hosts).",
 			unitCount, 8, 8).
 			Targets(queries(rangeQuery("count by (instance, account, user_type) ("+sel("umeeting_meetings_total", usageScope...)+")", "{{instance}} {{account}} {{user_type}}")))).
-		WithPanel(gauges("Exporter memory",
+		WithPanel(graph("Exporter memory",
 			"Resident memory of the umeeting_exporter processes (process_resident_memory_bytes).", unitBytes, 8, 8).
 			Targets(queries(rangeQuery(ofExporter("process_resident_memory_bytes"), "{{instance}}")))).
 		WithPanel(graph("Exporter CPU",

@@ -121,7 +121,12 @@ func current(title, description, unit string, w, h uint32) *stat.PanelBuilder {
 // graph is a time series of lines, from 0 up, with a legend below and
 // a tooltip listing every series. Gaps stay gaps (spanNulls false): a
 // missing point means no sample within Prometheus's 5-minute lookback
-// (the exporter was not scraped), which a line must not hide.
+// (the exporter was not scraped), which a line must not hide. Graphs of
+// gauges (values now, not counts over a window) must be whole over
+// imported history too: each point reads the latest sample within that
+// lookback, which the history's samples (at least one every 5 minutes)
+// always hold, so they have no minimum interval and no *_over_time window
+// that a short range would make narrower than the samples' spacing.
 func graph(title, description, unit string, w, h uint32) *timeseries.PanelBuilder {
 	return plot(title, description, unit, w, h).Min(0)
 }
@@ -272,13 +277,3 @@ func hide(names ...string) dashboard.DataTransformerConfig {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// gauges is a graph of gauges (values now, not counts over a window).
-// Over imported history too the lines must be whole: each point reads the
-// latest sample within Prometheus's 5-minute lookback, which the history's
-// samples (at least one every 5 minutes) always hold. So no minimum
-// interval and no *_over_time window that a short range would make
-// narrower than the samples' spacing.
-func gauges(title, description, unit string, w, h uint32) *timeseries.PanelBuilder {
-	return graph(title, description, unit, w, h)
-}

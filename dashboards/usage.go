@@ -88,12 +88,12 @@ func usage() *dashboard.DashboardBuilder {
 				sumBy("feature", recorded("umeeting:meetings_by_feature:increase1h")),
 				sum(recorded("umeeting:meetings:increase1h"))), "{{feature}}")))).
 		WithRow(row("Hosts and concurrency")).
-		WithPanel(gauges("Active hosts by user type",
+		WithPanel(graph("Active hosts by user type",
 			"Distinct hosts (by e-mail) whose latest meeting ended within the last 1, 7 and 30 days, by user_type. Computed by the exporter from its remembered meetings. With two replicas, each host is counted once (max without (instance)).",
 			unitCount, 8, 9).
 			Legend(legend(common.LegendDisplayModeTable, "lastNotNull", "max")).
 			Targets(queries(rangeQuery(sumBy("user_type, window", once(sel("umeeting_active_hosts", usageScope...))), "{{user_type}} {{window}}")))).
-		WithPanel(gauges("Peak concurrent meetings (trailing 24 h)",
+		WithPanel(graph("Peak concurrent meetings (trailing 24 h)",
 			"Most meetings in progress at one moment during the trailing 24 hours, per account, and the licence limit when concurrent_meetings_limit is set. Per account only: the user_type filter does not apply.",
 			unitCount, 8, 9).
 			Targets(queries(
@@ -101,7 +101,7 @@ func usage() *dashboard.DashboardBuilder {
 				rangeQuery(maxBy("account", sel("umeeting_concurrent_meetings_limit", byAccount)), "{{account}} licence limit"))).
 			OverrideByRegexp(".*licence limit", []dashboard.DynamicConfigValue{dashed(),
 				{Id: "color", Value: map[string]string{"mode": "fixed", "fixedColor": "red"}}})).
-		WithPanel(gauges("Peak concurrent participants (trailing 24 h)",
+		WithPanel(graph("Peak concurrent participants (trailing 24 h)",
 			"Most participants in meetings in progress at one moment during the trailing 24 hours, per account. Per account only: the user_type filter does not apply.",
 			unitCount, 8, 9).
 			Targets(queries(rangeQuery(maxBy("account", sel("umeeting_concurrent_participants_peak", byAccount)), "{{account}}")))).

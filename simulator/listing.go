@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/umeeting/umeeting_exporter/internal/timex"
 	"github.com/umeeting/umeeting_exporter/umeeting"
 )
 
@@ -71,11 +72,11 @@ func (s *Simulator) listing(fromDay, toDay int64, now time.Time) []entry {
 			}
 		}
 	}
-	until := maxTime // when an added meeting not listed yet ends
+	until := time.Unix(1<<62, 0) // when an added meeting not listed yet ends
 	for i, m := range added {
 		if m.endDay >= fromDay && m.endDay <= toDay {
 			if m.end.After(now) {
-				until = minOf(until, m.end)
+				until = timex.Earlier(until, m.end)
 				continue
 			}
 			es = append(es, entry{at: m.start.Unix(), kind: entryMeeting, seq: i + 1, m: m})
@@ -99,15 +100,6 @@ type listingMemo struct {
 	added          int
 	at, until      time.Time
 	es             []entry
-}
-
-var maxTime = time.Unix(1<<62, 0)
-
-func minOf(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // recordFlags are the boolean fields of a record, in the vendor's order.
