@@ -49,10 +49,9 @@ type source struct {
 	timeout time.Duration
 	// secret is redacted from errors before they are logged.
 	secret string
-	// blocked, when not nil, is closed when a read that outlived its
-	// timeout ends at last; blockedMu guards it.
-	blocked   chan struct{}
-	blockedMu sync.Mutex
+	// blocked, when set, is closed when a read that outlived its timeout
+	// ends at last.
+	blocked atomic.Pointer[chan struct{}]
 
 	last        *Directory // last good copy
 	up          bool
@@ -225,12 +224,9 @@ func (m *Manager) refresh(ctx context.Context, sources []*source) error {
 // interrupted) is left to end in the background, and until it does
 // every read of s fails at once, so that blocked reads do not pile up.
 func (s *source) readBounded(ctx context.Context) (*Directory, error) {
-	s.blockedMu.Lock()
-	blocked := s.blocked
-	s.blockedMu.Unlock()
-	if blocked != nil {
+	if blocked := s.blocked.Load(); blocked != nil {
 		select {
-		case <-blocked:
+		case <-*blocked:
 		default:
 			return nil, fmt.Errorf("an earlier read, which outlived its timeout of %s, is still blocked (a hung file share or server?)", s.timeout)
 		}
@@ -257,9 +253,7 @@ func (s *source) readBounded(ctx context.Context) (*Directory, error) {
 		return r.d, r.err
 	default:
 	}
-	s.blockedMu.Lock()
-	s.blocked = ended
-	s.blockedMu.Unlock()
+	s.blocked.Store(&ended)
 	err := fmt.Errorf("no answer within %s (timeout; a hung file share or server?)", s.timeout)
 	if s.path != "" {
 		err = fmt.Errorf("%s: %w", s.path, err)
