@@ -20,7 +20,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -206,7 +205,7 @@ func run(b binary, cfg, data string, sim *simulator.Simulator) (cpuPerPoll, rssF
 	}
 	waitPolls(1)
 	time.Sleep(time.Second) // the first poll's publication
-	rssFirst = procStatus(pid, "VmRSS")
+	rssFirst = rss(pid)
 	if *newMeets > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
@@ -215,7 +214,7 @@ func run(b binary, cfg, data string, sim *simulator.Simulator) (cpuPerPoll, rssF
 	start, from := cpuSeconds(pid), finished()
 	waitPolls(from + int64(*polls))
 	cpuPerPoll = (cpuSeconds(pid) - start) / float64(finished()-from)
-	rssLast = procStatus(pid, "VmRSS")
+	rssLast = rss(pid)
 	return cpuPerPoll, rssFirst, rssLast
 }
 
@@ -242,6 +241,15 @@ func addMeetings(sim *simulator.Simulator, stop <-chan struct{}) {
 	}
 }
 
+// rss is a process's resident set in bytes.
+func rss(pid int) float64 {
+	n, err := testproc.ProcStatus(pid, "VmRSS")
+	if err != nil {
+		log.Fatal(err)
+	}
+	return float64(n)
+}
+
 // cpuSeconds is a process's user and system CPU time (/proc/PID/stat).
 func cpuSeconds(pid int) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -254,14 +262,4 @@ func cpuSeconds(pid int) float64 {
 	utime, _ := strconv.ParseFloat(f[11], 64)
 	stime, _ := strconv.ParseFloat(f[12], 64)
 	return (utime + stime) / 100 // USER_HZ
-}
-
-// procStatus reads a Vm field of pid's /proc status in bytes; 0 when the
-// field is missing.
-func procStatus(pid int, field string) float64 {
-	n, err := testproc.ProcStatus(pid, field)
-	if err != nil && !errors.Is(err, testproc.ErrNoStatusField) {
-		log.Fatal(err)
-	}
-	return float64(n)
 }
