@@ -143,15 +143,6 @@ func writeFault(w http.ResponseWriter, f Fault, htmlHit int) bool {
 
 // truncate cuts a valid answer in the middle of its data.
 func truncate(body []byte) []byte {
-	i := indexData(body)
+	i := bytes.Index(body, []byte(`"data":[`)) + len(`"data":[`)
 	return body[:i+(len(body)-i)/2]
-}
-
-// indexData is the offset just past `"data":[`, or 0.
-func indexData(body []byte) int {
-	const marker = `"data":[`
-	if i := bytes.Index(body, []byte(marker)); i >= 0 {
-		return i + len(marker)
-	}
-	return 0
 }
