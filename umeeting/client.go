@@ -80,22 +80,15 @@ var shanghai = func() *time.Location {
 	return time.FixedZone("Asia/Shanghai", 8*3600)
 }()
 
-// New validates cfg, fills in its defaults and returns a Client.
+// New fills in the defaults of cfg and returns a Client. The fields are
+// those of a config the config package has validated (URL, method, key).
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		// url.Parse quotes the whole URL, which may carry credentials.
 		return nil, fmt.Errorf("account %s: invalid url", cfg.Account)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("account %s: url must be an absolute http or https URL", cfg.Account)
-	}
-	if cfg.Method = strings.ToUpper(cmp.Or(cfg.Method, http.MethodPost)); cfg.Method != http.MethodPost && cfg.Method != http.MethodGet {
-		return nil, fmt.Errorf("account %s: method must be POST or GET, not %q", cfg.Account, cfg.Method)
-	}
-	if cfg.APIKey == "" || cfg.APISecret == "" {
-		return nil, fmt.Errorf("account %s: api_key and api_secret must not be empty", cfg.Account)
-	}
+	cfg.Method = strings.ToUpper(cmp.Or(cfg.Method, http.MethodPost))
 	if cfg.Location == nil {
 		cfg.Location = shanghai
 	}
