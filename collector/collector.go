@@ -232,22 +232,26 @@ func BuildUsage(name string, snap *store.Snapshot, opts Options) []prometheus.Me
 	if !opts.PerHost {
 		snap = snap.WithoutHosts()
 	}
-	s := &usageSink{ms: make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+2*len(snap.Hosts)+32)}
+	s := &sink{ms: make([]prometheus.Metric, 0, len(snap.Series)*(4+len(umeeting.AllFeatures))+2*len(snap.Hosts)+32)}
 	s.counted(name, snap)
 	s.gauges(name, snap)
 	return s.ms
 }
 
-// usageSink receives an account's usage metrics from the one walk over a
-// snapshot: as const metrics (ms: the live gauges, history) or, with w set,
-// written into the bytes SetUsage publishes.
-type usageSink struct {
+// sink receives an account's metrics: as const metrics (ms: the live
+// gauges, history) or, with w set (newSink), written into the bytes the
+// cache publishes.
+type sink struct {
 	ms   []prometheus.Metric
 	w    *exposition.Writer
 	fams map[*metric]exposition.FamilyWriter
 }
 
-func (s *usageSink) sample(m *metric, v float64, created time.Time, lv ...string) {
+func newSink() *sink {
+	return &sink{w: exposition.NewWriter(), fams: map[*metric]exposition.FamilyWriter{}}
+}
+
+func (s *sink) sample(m *metric, v float64, created time.Time, lv ...string) {
 	switch {
 	case s.w != nil:
 		s.family(m).Sample(v, created, lv...)
@@ -261,7 +265,7 @@ func (s *usageSink) sample(m *metric, v float64, created time.Time, lv ...string
 	}
 }
 
-func (s *usageSink) histogram(m *metric, h *store.Histogram, bounds []float64, lv ...string) {
+func (s *sink) histogram(m *metric, h *store.Histogram, bounds []float64, lv ...string) {
 	cum := make([]uint64, len(bounds))
 	var n uint64
 	for i := range bounds {
@@ -279,7 +283,7 @@ func (s *usageSink) histogram(m *metric, h *store.Histogram, bounds []float64, l
 	s.ms = append(s.ms, prometheus.MustNewConstHistogram(m.desc, h.Count, float64(h.Sum), buckets, lv...))
 }
 
-func (s *usageSink) family(m *metric) exposition.FamilyWriter {
+func (s *sink) family(m *metric) exposition.FamilyWriter {
 	f, ok := s.fams[m]
 	if !ok {
 		f = s.w.Family(m.name, m.help, m.typ, m.labels...)
@@ -291,7 +295,7 @@ func (s *usageSink) family(m *metric) exposition.FamilyWriter {
 // counted sends the usage metrics of snap but for the gauges that move
 // with time alone: the counters of every series, the gauges of the
 // admitted hosts, the histograms and the other numbers by account.
-func (s *usageSink) counted(name string, snap *store.Snapshot) {
+func (s *sink) counted(name string, snap *store.Snapshot) {
 	for i := range snap.Series {
 		sr := &snap.Series[i]
 		// Hosts without a series of their own have no email label at all:
@@ -331,7 +335,7 @@ func (s *usageSink) counted(name string, snap *store.Snapshot) {
 
 // gauges sends the usage gauges of snap that move with time alone (see
 // store.Store.Gauges).
-func (s *usageSink) gauges(name string, snap *store.Snapshot) {
+func (s *sink) gauges(name string, snap *store.Snapshot) {
 	for _, w := range store.ActiveWindows {
 		counts := snap.ActiveHosts[w.Name]
 		for _, ut := range sortedKeys(counts) {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/umeeting/umeeting_exporter/directory"
 	"github.com/umeeting/umeeting_exporter/exposition"
@@ -40,7 +40,7 @@ const byGroup = " Each meeting is attributed to the %[1]s its host had in the di
 
 // groupFamily is one usage counter family by department and by cost centre.
 type groupFamily struct {
-	dept, cc *prometheus.Desc
+	dept, cc *metric
 }
 
 // newGroupFamily builds both families from one HELP, in which %[1]s names
@@ -48,8 +48,8 @@ type groupFamily struct {
 func newGroupFamily(name, help string, extra ...string) groupFamily {
 	helpFor := func(group string) string { return fmt.Sprintf(help+byGroup, group) + fromLastPoll }
 	return groupFamily{
-		dept: newDesc("department_"+name, helpFor("department"), append([]string{"account", "department"}, extra...)...),
-		cc:   newDesc("cost_center_"+name, helpFor("cost centre"), append([]string{"account", "cost_center"}, extra...)...),
+		dept: newMetric("department_"+name, helpFor("department"), dto.MetricType_COUNTER, append([]string{"account", "department"}, extra...)...),
+		cc:   newMetric("cost_center_"+name, helpFor("cost centre"), dto.MetricType_COUNTER, append([]string{"account", "cost_center"}, extra...)...),
 	}
 }
 
@@ -67,37 +67,36 @@ var (
 	groupCost = newGroupFamily("usage_cost_total",
 		"Estimated usage cost (tariffs per_meeting_hour and per_pstn_meeting, at the tariffs in force when each meeting was counted) by the host's %[1]s, in the currency of the label. An estimate, not an invoice.", "currency")
 
-	licencesDesc = newDesc("directory_licences",
-		"Licences held by people of the directory, by department and licence type (the directory's licence column).",
+	licencesDesc = newMetric("directory_licences",
+		"Licences held by people of the directory, by department and licence type (the directory's licence column).", dto.MetricType_GAUGE,
 		"account", "department", "licence")
-	idleLicencesDesc = newDesc("directory_idle_licences",
-		"Licences whose holder's latest meeting ended at least `idle` ago (30d, 90d; 90d is included in 30d), or who never held a meeting in the exporter's history (never), by department and licence type."+fromLastPoll,
+	idleLicencesDesc = newMetric("directory_idle_licences",
+		"Licences whose holder's latest meeting ended at least `idle` ago (30d, 90d; 90d is included in 30d), or who never held a meeting in the exporter's history (never), by department and licence type."+fromLastPoll, dto.MetricType_GAUGE,
 		"account", "department", "licence", "idle")
-	idleHolderDesc = newDesc("directory_idle_licence_last_meeting_timestamp_seconds",
-		"Unix time at which an idle licence holder's latest meeting ended (0: never held one), for holders idle 30 days or more; one series per holder e-mail, the longest idle first, at most metrics.max_hosts."+fromLastPoll,
+	idleHolderDesc = newMetric("directory_idle_licence_last_meeting_timestamp_seconds",
+		"Unix time at which an idle licence holder's latest meeting ended (0: never held one), for holders idle 30 days or more; one series per holder e-mail, the longest idle first, at most metrics.max_hosts."+fromLastPoll, dto.MetricType_GAUGE,
 		"account", "email", "department", "licence")
-	mismatchDesc = newDesc("directory_licence_mismatches",
-		"Licence holders whose latest meeting in the API carried another user_type than the directory's licence, by department, directory licence and API user_type."+fromLastPoll,
+	mismatchDesc = newMetric("directory_licence_mismatches",
+		"Licence holders whose latest meeting in the API carried another user_type than the directory's licence, by department, directory licence and API user_type."+fromLastPoll, dto.MetricType_GAUGE,
 		"account", "department", "licence", "user_type")
-	licenceCostDesc = newDesc("chargeback_licence_monthly_cost",
-		"Estimated monthly cost of the licences held, by department and cost centre (tariffs.monthly price per licence type), in the currency of the label. An estimate, not an invoice.",
+	licenceCostDesc = newMetric("chargeback_licence_monthly_cost",
+		"Estimated monthly cost of the licences held, by department and cost centre (tariffs.monthly price per licence type), in the currency of the label. An estimate, not an invoice.", dto.MetricType_GAUGE,
 		"account", "department", "cost_center", "currency")
 )
 
-// buildDirectory builds an account's metrics that join usage with the
-// directory: usage by department and cost centre, licences, idle
+// buildDirectory writes an account's metrics that join usage with the
+// directory into s: usage by department and cost centre, licences, idle
 // licences, licence mismatches and chargeback. d may be nil; charge says
 // which account holds the licences listed without one. They change with
 // time alone at until, when a licence holder's idle time reaches a bucket
 // (zero: never).
-func buildDirectory(name string, snap *store.Snapshot, d *directory.Snapshot, charge *licenceCharge, opts Options) (ms []prometheus.Metric, until time.Time) {
-	ms = buildGroups(name, snap, d)
+func buildDirectory(s *sink, name string, snap *store.Snapshot, d *directory.Snapshot, charge *licenceCharge, opts Options) (until time.Time) {
+	buildGroups(s, name, snap, d)
 	if d == nil || d.Dir == nil {
-		return ms, time.Time{}
+		return time.Time{}
 	}
-	ms = append(ms, buildHostInfo(name, snap, d)...)
-	licences, until := buildLicences(name, snap, d, charge, opts)
-	return append(ms, licences...), until
+	buildHostInfo(s, name, snap, d)
+	return buildLicences(s, name, snap, d, charge, opts)
 }
 
 // buildDirectories builds the directory metrics of the named accounts
@@ -118,13 +117,14 @@ func (c *Collector) buildDirectories(d *directory.Snapshot, charge *licenceCharg
 		if snaps[name] == nil {
 			continue
 		}
-		dir, until := buildDirectory(name, snaps[name], d, charge, opts[name])
+		dir := newSink()
+		until := buildDirectory(dir, name, snaps[name], d, charge, opts[name])
 		c.mu.Lock()
 		if a := c.accounts[name]; a != nil {
 			a.dirUntil = until
 		}
 		c.mu.Unlock()
-		changes = append(changes, change(directoryPart(name), dir))
+		changes = append(changes, exposition.Change{Part: directoryPart(name), Families: dir.w.Families()})
 	}
 	return changes
 }
@@ -205,61 +205,53 @@ func (c *licenceCharge) equal(o *licenceCharge) bool {
 	return c.first == o.first && maps.Equal(c.elsewhere, o.elsewhere)
 }
 
-// buildGroups builds the usage counters by department and cost centre.
-func buildGroups(name string, snap *store.Snapshot, d *directory.Snapshot) []prometheus.Metric {
-	var ms []prometheus.Metric
+// buildGroups writes the usage counters by department and cost centre.
+func buildGroups(s *sink, name string, snap *store.Snapshot, d *directory.Snapshot) {
 	currency := ""
 	if d != nil && d.Tariffs != nil && (d.Tariffs.PerMeetingHour > 0 || d.Tariffs.PerPSTNMeeting > 0) {
 		currency = d.Tariffs.Currency
 	}
 	for _, g := range []struct {
 		series []store.GroupSeries
-		desc   func(groupFamily) *prometheus.Desc
+		metric func(groupFamily) *metric
 	}{
-		{snap.Departments, func(f groupFamily) *prometheus.Desc { return f.dept }},
-		{snap.CostCenters, func(f groupFamily) *prometheus.Desc { return f.cc }},
+		{snap.Departments, func(f groupFamily) *metric { return f.dept }},
+		{snap.CostCenters, func(f groupFamily) *metric { return f.cc }},
 	} {
-		for _, s := range g.series {
+		for _, gs := range g.series {
 			counter := func(f groupFamily, v float64, extra ...string) {
-				ms = append(ms, prometheus.MustNewConstMetric(g.desc(f), prometheus.CounterValue, v, append([]string{name, s.Name}, extra...)...))
+				s.sample(g.metric(f), v, time.Time{}, append([]string{name, gs.Name}, extra...)...)
 			}
-			counter(groupMeetings, float64(s.Meetings))
-			counter(groupSeconds, float64(s.Seconds))
-			counter(groupParticipants, float64(s.Participants))
-			counter(groupParticipantSeconds, float64(s.ParticipantSeconds))
+			counter(groupMeetings, float64(gs.Meetings))
+			counter(groupSeconds, float64(gs.Seconds))
+			counter(groupParticipants, float64(gs.Participants))
+			counter(groupParticipantSeconds, float64(gs.ParticipantSeconds))
 			for i, f := range umeeting.FeatureNames {
-				counter(groupFeatures, float64(s.Features[i]), f)
+				counter(groupFeatures, float64(gs.Features[i]), f)
 			}
 			if currency != "" {
-				counter(groupCost, float64(s.CostMicros)/1e6, currency)
+				counter(groupCost, float64(gs.CostMicros)/1e6, currency)
 			}
 		}
 	}
-	return ms
 }
 
-// hostInfoDesc is umeeting_directory_host_info with the configured extra
-// columns as further labels.
-func hostInfoDesc(extra []string) *prometheus.Desc {
-	return newDesc("directory_host_info",
+// buildHostInfo writes the directory's attributes of the hosts that have
+// series of their own (the filters and max_hosts of the usage metrics) as
+// umeeting_directory_host_info, with the configured extra columns as
+// further labels.
+func buildHostInfo(s *sink, name string, snap *store.Snapshot, d *directory.Snapshot) {
+	m := newMetric("directory_host_info",
 		"The directory's entry of a host with series of its own, always 1: join it to per-host series with * on (account, email) group_left (department, ...).",
-		append([]string{"account", "email", "department", "cost_center", "site", "licence"}, extra...)...)
-}
-
-// buildHostInfo exports the directory's attributes of the hosts that have
-// series of their own (the filters and max_hosts of the usage metrics).
-func buildHostInfo(name string, snap *store.Snapshot, d *directory.Snapshot) []prometheus.Metric {
-	desc := hostInfoDesc(d.Dir.ExtraColumns)
-	var ms []prometheus.Metric
+		dto.MetricType_GAUGE, append([]string{"account", "email", "department", "cost_center", "site", "licence"}, d.Dir.ExtraColumns...)...)
 	for _, h := range snap.Hosts {
 		e, ok := d.Dir.Lookup(h.Email)
 		if !h.Admitted || !ok {
 			continue
 		}
 		labels := append([]string{name, e.Email, orUnknown(e.Department), orUnknown(e.CostCenter), e.Site, e.Licence}, e.Extra...)
-		ms = append(ms, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, labels...))
+		s.sample(m, 1, time.Time{}, labels...)
 	}
-	return ms
 }
 
 type licenceKey struct{ dept, licence string }
@@ -271,7 +263,7 @@ type costKey struct{ dept, cc string }
 // buildLicences joins the directory's licence holders of the account with
 // the hosts' latest meetings; until is the first time after snap's at
 // which a holder's idle time reaches a bucket (zero: none).
-func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, charge *licenceCharge, opts Options) (ms []prometheus.Metric, until time.Time) {
+func buildLicences(s *sink, name string, snap *store.Snapshot, d *directory.Snapshot, charge *licenceCharge, opts Options) (until time.Time) {
 	hosts := make(map[string]*store.Host, len(snap.Hosts))
 	for i := range snap.Hosts {
 		hosts[snap.Hosts[i].Email] = &snap.Hosts[i].Host
@@ -352,30 +344,30 @@ func buildLicences(name string, snap *store.Snapshot, d *directory.Snapshot, cha
 		idleHolders = idleHolders[:opts.MaxHosts]
 	}
 	for _, h := range idleHolders {
-		ms = append(ms, prometheus.MustNewConstMetric(idleHolderDesc, prometheus.GaugeValue, float64(h.last), name, h.e.Email, h.k.dept, h.k.licence))
+		s.sample(idleHolderDesc, float64(h.last), time.Time{}, name, h.e.Email, h.k.dept, h.k.licence)
 	}
 	for _, k := range sortedBy(licences, func(a, b licenceKey) int {
 		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence))
 	}) {
-		ms = append(ms, prometheus.MustNewConstMetric(licencesDesc, prometheus.GaugeValue, float64(licences[k]), name, k.dept, k.licence))
+		s.sample(licencesDesc, float64(licences[k]), time.Time{}, name, k.dept, k.licence)
 		counts := idle[k]
-		ms = append(ms, prometheus.MustNewConstMetric(idleLicencesDesc, prometheus.GaugeValue, float64(counts[0]), name, k.dept, k.licence, IdleNever))
+		s.sample(idleLicencesDesc, float64(counts[0]), time.Time{}, name, k.dept, k.licence, IdleNever)
 		for i, b := range idleBuckets {
-			ms = append(ms, prometheus.MustNewConstMetric(idleLicencesDesc, prometheus.GaugeValue, float64(counts[i+1]), name, k.dept, k.licence, b.Name))
+			s.sample(idleLicencesDesc, float64(counts[i+1]), time.Time{}, name, k.dept, k.licence, b.Name)
 		}
 	}
 	for _, k := range sortedBy(mismatches, func(a, b mismatchKey) int {
 		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence), cmp.Compare(a.userType, b.userType))
 	}) {
-		ms = append(ms, prometheus.MustNewConstMetric(mismatchDesc, prometheus.GaugeValue, float64(mismatches[k]), name, k.dept, k.licence, k.userType))
+		s.sample(mismatchDesc, float64(mismatches[k]), time.Time{}, name, k.dept, k.licence, k.userType)
 	}
 	for _, k := range sortedBy(costs, func(a, b costKey) int { return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.cc, b.cc)) }) {
-		ms = append(ms, prometheus.MustNewConstMetric(licenceCostDesc, prometheus.GaugeValue, costs[k], name, k.dept, k.cc, d.Tariffs.Currency))
+		s.sample(licenceCostDesc, costs[k], time.Time{}, name, k.dept, k.cc, d.Tariffs.Currency)
 	}
 	if next != math.MaxInt64 {
 		until = time.Unix(next, 0)
 	}
-	return ms, until
+	return until
 }
 
 // capDepartments keeps the max departments with the most licences (ties

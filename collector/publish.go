@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/umeeting/umeeting_exporter/directory"
 	"github.com/umeeting/umeeting_exporter/exposition"
@@ -32,7 +31,7 @@ func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
 	if !opts.PerHost {
 		shown = snap.WithoutHosts()
 	}
-	usage := &usageSink{w: exposition.NewWriter(), fams: map[*metric]exposition.FamilyWriter{}}
+	usage := newSink()
 	usage.counted(name, shown)
 	c.mu.Lock()
 	d, snaps := c.directory, c.snapshots()
@@ -47,7 +46,6 @@ func (c *Collector) SetUsage(name string, snap *store.Snapshot, opts Options) {
 	if !charge.equal(before) {
 		names = nil // a licence listed without an account moved: every account's
 	}
-	// A failed part fails scrapes until rebuilt.
 	c.cache.Apply(append([]exposition.Change{{Part: usagePart(name), Families: usage.w.Families()}}, c.buildDirectories(d, charge, names)...)...)
 }
 
@@ -88,40 +86,11 @@ func (c *Collector) SetDirectory(d *directory.Snapshot) {
 	c.cache.Apply(c.buildDirectories(d, newLicenceCharge(d, snaps), nil)...)
 }
 
-// change gathers and encodes ms into a change of a part of the cache.
-func change(part string, ms []prometheus.Metric) exposition.Change {
-	mfs, err := gather(ms)
-	var fs []exposition.Family
-	if err == nil {
-		fs, err = exposition.Encode(mfs)
-	}
-	return exposition.Change{Part: part, Families: fs, Err: err}
-}
-
 // gauges builds the usage gauges of snap that move with time alone.
 func gauges(name string, snap *store.Snapshot) []prometheus.Metric {
-	s := &usageSink{}
+	s := &sink{}
 	s.gauges(name, snap)
 	return s.ms
-}
-
-// metrics is a collector of prebuilt metrics.
-type metrics []prometheus.Metric
-
-func (ms metrics) Describe(chan<- *prometheus.Desc) {}
-
-func (ms metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range ms {
-		ch <- m
-	}
-}
-
-// gather turns metrics into checked, sorted families, as a scrape of a
-// registry holding them would.
-func gather(ms []prometheus.Metric) ([]*dto.MetricFamily, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics(ms))
-	return reg.Gather()
 }
 
 // Cache returns the encoded usage and directory metrics of every account,

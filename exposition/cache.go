@@ -3,7 +3,6 @@ package exposition
 
 import (
 	"bytes"
-	"cmp"
 	"compress/flate"
 	"fmt"
 	"hash/crc32"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // Formats are the exposition formats served, in order of preference, as
@@ -38,23 +36,6 @@ func encodingOf(f expfmt.Format) encoding {
 	return encText
 }
 
-// formatOf is the Format the cache encodes an encoding with. Without
-// escaping: names that need none come out the same under every escaping
-// scheme, and checking each sample's labels for it doubled the cost of
-// encoding. Metric names must therefore be legacy names (the exporter's
-// all are); Apply checks family names.
-var formatOf = [numEncodings]expfmt.Format{
-	encText:        expfmt.FmtText + "; escaping=" + model.AllowUTF8,
-	encOpenMetrics: expfmt.FmtOpenMetrics_1_0_0 + "; escaping=" + model.AllowUTF8,
-}
-
-// part is the encoded families of one part, sorted by name, or the error
-// that kept them from being gathered or encoded.
-type part struct {
-	families []Family
-	err      error
-}
-
 // body is one encoding of a view: the text of every cached family, the
 // same text as deflate blocks ending in a sync flush (byte-aligned, not
 // final: a scrape appends the live families and ends the stream), and the
@@ -69,7 +50,7 @@ type body struct {
 // view is what scrapes read: immutable once published.
 type view struct {
 	bodies [numEncodings]body
-	err    error // a part that failed, or families that cannot be served together
+	err    error // families that cannot be served together
 }
 
 // Cache holds the encoded families of every part (such as one account's
@@ -78,7 +59,7 @@ type view struct {
 // sees all of a publication or none of it.
 type Cache struct {
 	mu    sync.Mutex
-	parts map[string]part
+	parts map[string][]Family // by part name, each sorted by name
 	zw    *flate.Writer
 	cur   atomic.Pointer[view]
 }
@@ -88,23 +69,19 @@ func NewCache() *Cache {
 	// The default level, as promhttp's gzip: the body is compressed once
 	// per publication, and scraped many times.
 	zw, _ := flate.NewWriter(nil, flate.DefaultCompression) // the level is valid
-	c := &Cache{parts: map[string]part{}, zw: zw}
+	c := &Cache{parts: map[string][]Family{}, zw: zw}
 	c.cur.Store(&view{})
 	return c
 }
 
-// Change replaces the families of one part with Families (sorted by
-// name: from Encode or a Writer), or with Delete forgets the part. Err,
-// when set, says the part's metrics could not be gathered or encoded:
-// scrapes then fail with it (as promhttp's do on a gathering error) until
-// the part's next successful change or its deletion. Parts are served in
-// the order of their names, each family's samples part after part under
-// one HELP and TYPE.
+// Change replaces the families of one part with Families (from a
+// Writer), or with Delete forgets the part. Parts are served in the order
+// of their names, each family's samples part after part under one HELP
+// and TYPE.
 type Change struct {
 	Part     string
 	Families []Family
 	Delete   bool
-	Err      error
 }
 
 // Apply makes the changes and publishes them in one view, so that a scrape
@@ -114,13 +91,10 @@ func (c *Cache) Apply(changes ...Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ch := range changes {
-		switch {
-		case ch.Delete:
+		if ch.Delete {
 			delete(c.parts, ch.Part)
-		case ch.Err != nil:
-			c.parts[ch.Part] = part{err: fmt.Errorf("%s: %w", ch.Part, ch.Err)}
-		default:
-			c.parts[ch.Part] = part{families: ch.Families}
+		} else {
+			c.parts[ch.Part] = ch.Families
 		}
 	}
 	c.publish()
@@ -133,10 +107,9 @@ func (c *Cache) publish() {
 	v := &view{}
 	byName := map[string][]*Family{}
 	for _, name := range slices.Sorted(maps.Keys(c.parts)) {
-		p := c.parts[name]
-		v.err = cmp.Or(v.err, p.err)
-		for i := range p.families {
-			f := &p.families[i]
+		fs := c.parts[name]
+		for i := range fs {
+			f := &fs[i]
 			byName[f.name] = append(byName[f.name], f)
 		}
 	}

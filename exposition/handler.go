@@ -100,7 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			only[n] = true
 		}
 	}
-	enc := expfmt.NewEncoder(live, format, expfmt.WithCreatedLines()) // as the cache (Encode, Writer)
+	enc := expfmt.NewEncoder(live, format, expfmt.WithCreatedLines()) // as the Writer
 	for _, mf := range mfs {
 		if _, dup := b.spans[mf.GetName()]; dup {
 			h.fail(w, "gathering metrics", fmt.Errorf("metric family %s is both cached and gathered live", mf.GetName()))

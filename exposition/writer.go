@@ -11,8 +11,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // Family is one part's share of a metric family, encoded in every
@@ -22,47 +20,6 @@ type Family struct {
 	name    string
 	head    [numEncodings][]byte
 	samples [numEncodings][][]byte
-}
-
-// Encode encodes gathered families (consistent, sorted) with expfmt's
-// encoders. Encoders are not closed: the OpenMetrics `# EOF` is written
-// once, after the live families.
-func Encode(mfs []*dto.MetricFamily) ([]Family, error) {
-	fs := make([]Family, 0, len(mfs))
-	var buf bytes.Buffer
-	for _, mf := range mfs {
-		if !model.LegacyValidation.IsValidMetricName(mf.GetName()) {
-			return nil, fmt.Errorf("metric name %q needs escaping, which the cache does not do", mf.GetName())
-		}
-		f := Family{name: mf.GetName()}
-		for e := range numEncodings {
-			buf.Reset()
-			// OpenMetrics carries counters' created timestamps (_created): Prometheus 3
-			// with created-timestamp-zero-ingestion starts a series it never saw at 0
-			// from them; 2.x and 3.x without the feature store nothing for them.
-			if err := expfmt.NewEncoder(&buf, formatOf[e], expfmt.WithCreatedLines()).Encode(mf); err != nil {
-				return nil, fmt.Errorf("encoding %s: %w", mf.GetName(), err)
-			}
-			head, samples := splitHead(bytes.Clone(buf.Bytes()))
-			f.head[e], f.samples[e] = head, [][]byte{samples}
-		}
-		fs = append(fs, f)
-	}
-	return fs, nil
-}
-
-// splitHead splits an encoded family into its comment lines (HELP, TYPE,
-// UNIT) and its samples; a sample line never starts with '#'.
-func splitHead(b []byte) (head, samples []byte) {
-	i := 0
-	for i < len(b) && b[i] == '#' {
-		n := bytes.IndexByte(b[i:], '\n')
-		if n < 0 {
-			return b, nil
-		}
-		i += n + 1
-	}
-	return b[:i:i], b[i:]
 }
 
 // Writer writes the families of a part sample by sample in both
