@@ -164,9 +164,6 @@ func (d Duration) String() string {
 	return d.Duration.String()
 }
 
-// MarshalYAML writes the duration as text.
-func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
-
 // check reports a bad value or one below minimum.
 func (d Duration) check(field string, minimum time.Duration, why string) error {
 	switch {
@@ -228,9 +225,6 @@ func (r *Regexp) check(field string) error {
 	}
 	return nil
 }
-
-// MarshalYAML returns the expression as written.
-func (r Regexp) MarshalYAML() (any, error) { return r.original, nil }
 
 // String returns the expression as written.
 func (r *Regexp) String() string { return r.original }
