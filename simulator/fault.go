@@ -40,7 +40,6 @@ type Fault struct {
 	Kind  FaultKind
 	Count int           // the next Count matching API requests fail; 0 = until cleared
 	Delay time.Duration // FaultSlow only; 0 = DefaultSlowDelay
-	Page  int           // only requests for this page_number (1 when absent); 0 = any
 }
 
 func (f Fault) String() string {
@@ -52,9 +51,6 @@ func (f Fault) String() string {
 		s += fmt.Sprintf(", next %d requests", f.Count)
 	} else {
 		s += ", until cleared"
-	}
-	if f.Page > 0 {
-		s += fmt.Sprintf(", page %d only", f.Page)
 	}
 	if f.Kind == FaultSlow {
 		s += fmt.Sprintf(", delay %s", f.delay())
@@ -80,13 +76,13 @@ func (s *Simulator) SetFault(f Fault) {
 	s.fault, s.faultLeft = f, f.Count
 }
 
-// takeFault decides whether an API request for page fails, and how; a
-// counted fault is used up here.
-func (s *Simulator) takeFault(page int) (f Fault, htmlHit int, ok bool) {
+// takeFault decides whether an API request fails, and how; a counted
+// fault is used up here.
+func (s *Simulator) takeFault() (f Fault, htmlHit int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f = s.fault
-	if f.Kind == "" || f.Kind == FaultNone || (f.Page != 0 && f.Page != page) {
+	if f.Kind == "" || f.Kind == FaultNone {
 		return Fault{}, 0, false
 	}
 	if f.Count > 0 {

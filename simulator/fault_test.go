@@ -100,14 +100,14 @@ func TestFaultHTMLAlternates(t *testing.T) {
 	}
 }
 
-func TestFaultCountAndPage(t *testing.T) {
+func TestFaultCount(t *testing.T) {
 	s, api := serve(t, Options{Seed: 1, Now: newClock(t0).Now})
 	page := func(n int) int {
 		return post(t, api, params(weekAgo, today, "page_number", strconv.Itoa(n))).Code
 	}
-	s.SetFault(Fault{Kind: FaultHTTP500, Page: 2, Count: 2})
-	if got := []int{page(1), page(2), page(3), page(2), page(2), page(1)}; !slices.Equal(got, []int{200, 500, 200, 500, 200, 200}) {
-		t.Errorf("page 2 only, twice: codes %v", got)
+	s.SetFault(Fault{Kind: FaultHTTP500, Count: 2})
+	if got := []int{page(1), page(2), page(3), page(2), page(2), page(1)}; !slices.Equal(got, []int{500, 500, 200, 200, 200, 200}) {
+		t.Errorf("twice: codes %v", got)
 	}
 	s.SetFault(Fault{Kind: FaultHTTP500})
 	if got := []int{page(1), page(2), page(1)}; !slices.Equal(got, []int{500, 500, 500}) {
@@ -117,13 +117,8 @@ func TestFaultCountAndPage(t *testing.T) {
 	if page(1) != 200 {
 		t.Error("cleared fault still active")
 	}
-	// A request without page_number is page 1.
-	s.SetFault(Fault{Kind: FaultHTTP500, Page: 1, Count: 1})
-	if code := post(t, api, params(weekAgo, today)).Code; code != 500 {
-		t.Errorf("page 1 fault, request without page_number: HTTP %d", code)
-	}
-	if s.Requests() != 11 {
-		t.Errorf("Requests() = %d, want 11", s.Requests())
+	if s.Requests() != 10 {
+		t.Errorf("Requests() = %d, want 10", s.Requests())
 	}
 }
 
@@ -162,12 +157,12 @@ func TestControlEndpoints(t *testing.T) {
 		method, path string
 		code         int
 	}{
-		{"POST", "/-/fault?kind=http_500&count=2&delay=2s&page=0", 200},
+		{"POST", "/-/fault?kind=http_500&count=2&delay=2s", 200},
 		{"POST", "/-/fault?kind=bogus", 400},
 		{"POST", "/-/fault", 400},
 		{"POST", "/-/fault?kind=http_500&count=-1", 400},
 		{"POST", "/-/fault?kind=slow&delay=soon", 400},
-		{"POST", "/-/fault?kind=slow&page=x", 400},
+		{"POST", "/-/fault?kind=slow&count=x", 400},
 		{"GET", "/-/fault", 405},
 		{"GET", "/-/requests", 404},
 		{"GET", "/nowhere", 404},

@@ -30,7 +30,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/":
 		writeBody(w, http.StatusOK, textType, []byte("UMeeting API simulator\n\n"+
 			"POST|GET "+APIPath+"  api_key, api_secret, from, to (YYYY-MM-DD), page_size, page_number\n"+
-			"POST /-/fault?kind=...&count=N&delay=D&page=P  inject a fault (kind=none clears)\n"))
+			"POST /-/fault?kind=...&count=N&delay=D  inject a fault (kind=none clears)\n"))
 	default:
 		http.NotFound(w, r)
 	}
@@ -51,7 +51,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.Atoi(strings.TrimSpace(r.Form.Get("page_number"))); err == nil && n > 0 {
 		page = n
 	}
-	f, htmlHit, faulted := s.takeFault(page)
+	f, htmlHit, faulted := s.takeFault()
 	if faulted {
 		if f.Kind == FaultSlow && !sleepCtx(r.Context(), f.delay()) {
 			return
@@ -187,7 +187,7 @@ func (s *Simulator) serveFault(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, textType, []byte("ok: "+f.String()+"\n"))
 }
 
-// parseFault reads kind, count, delay and page from the query or form.
+// parseFault reads kind, count and delay from the query or form.
 func parseFault(r *http.Request) (Fault, error) {
 	var f Fault
 	f.Kind = FaultKind(strings.TrimSpace(r.FormValue("kind")))
@@ -200,9 +200,6 @@ func parseFault(r *http.Request) (Fault, error) {
 	}
 	var err error
 	if f.Count, err = nonNegative(r, "count"); err != nil {
-		return f, err
-	}
-	if f.Page, err = nonNegative(r, "page"); err != nil {
 		return f, err
 	}
 	if v := strings.TrimSpace(r.FormValue("delay")); v != "" {
