@@ -1,6 +1,7 @@
 package store
 
 import (
+	"hash/fnv"
 	"time"
 
 	"github.com/umeeting/umeeting_exporter/umeeting"
@@ -88,7 +89,9 @@ func (b *Batch) hostCandidate(m *umeeting.Meeting) {
 // Invalid implements umeeting.Sink: an invalid record is counted once for
 // as long as the API keeps listing it.
 func (b *Batch) Invalid(reason string, raw []byte) {
-	b.invalid = append(b.invalid, invalidRecord{reason: reason, hash: hashBytes(raw)})
+	h := fnv.New64a()
+	h.Write(raw)
+	b.invalid = append(b.invalid, invalidRecord{reason: reason, hash: h.Sum64()})
 }
 
 // CommitPage implements umeeting.Sink.

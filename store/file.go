@@ -1,27 +1,31 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/fnv"
+	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 )
 
-// The state file: magic, version, the state as varints and length-prefixed
-// strings, and a CRC-32 of all that. A binary format because a state of
-// 100,000 remembered meetings must save in well under 100 ms. There is one
-// format: nothing was released before it, so a file of another version is
-// set aside like a corrupt one and counting starts afresh.
+// The state file: magic, a version byte, the state encoded with
+// encoding/gob, and a CRC-32 of all that, so a file damaged or cut short is
+// told from a good one. There is one format: a file of another version is
+// set aside like a corrupt one and counting starts afresh. gob is not
+// hardened against hostile input; what it decodes is validated (validate)
+// and the file is at most maxFileSize, and whoever can write the storage
+// folder can reset the counters anyway (docs/security.md).
 const (
 	fileMagic   = "UMST"
-	fileVersion = 6
+	fileVersion = 7
 )
 
 // OpenInfo says what Open found.
@@ -221,289 +225,95 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func hashBytes(b []byte) uint64 {
-	h := fnv.New64a()
-	h.Write(b)
-	return h.Sum64()
+// file is the first gob message of the state file, after its version.
+// The remembered meetings follow as messages of up to meetingsPerMessage
+// savedMeetings: gob encodes a slice four times faster than a map's
+// entries, and a message is built whole in a buffer of gob's own, which
+// grows by copying.
+type file struct {
+	Header header // not in State: gob leaves out an embedded unexported type
+	State  *state // without its Meetings
+	// Sizes are the lengths of State's maps, by what they hold: a file
+	// whose maps decode shorter held a key twice, which a save never writes.
+	Sizes map[string]int
 }
 
-type encoder struct{ b []byte }
+const meetingsPerMessage = 4096
 
-func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) bool(b bool) {
-	if b {
-		e.b = append(e.b, 1)
-	} else {
-		e.b = append(e.b, 0)
-	}
+// savedMeeting is one remembered meeting in the state file.
+type savedMeeting struct {
+	ID            string
+	Start, Length int64
+	Participants  uint32
 }
 
-func (e *encoder) hist(h *Histogram) {
-	e.uvarint(uint64(len(h.Buckets)))
-	for _, b := range h.Buckets {
-		e.uvarint(b)
-	}
-	e.uvarint(h.Sum)
-	e.uvarint(h.Count)
-}
-
-func (e *encoder) counters(c *Counters) {
-	for _, v := range [...]uint64{c.Meetings, c.Seconds, c.Participants, c.ParticipantSeconds} {
-		e.uvarint(v)
-	}
-	for _, v := range c.Features {
-		e.uvarint(v)
+// sizes are the lengths of st's maps.
+func (st *state) sizes() map[string]int {
+	return map[string]int{
+		"meeting": len(st.Meetings), "series": len(st.Series), "histogram": len(st.Hists),
+		"host": len(st.Hosts), "invalid reason": len(st.Invalid), "invalid record": len(st.InvalidSeen),
+		"department": len(st.Groups.Departments), "cost centre": len(st.Groups.CostCenters),
 	}
 }
-
-// Flags of a series in the state file.
-const (
-	seriesExposed = 1 << iota
-	seriesHeld
-)
 
 // encodeState appends the state file of st to dst.
 func encodeState(dst []byte, st *state) []byte {
-	e := &encoder{b: append(dst, fileMagic...)}
-	e.uvarint(fileVersion)
-	e.bool(st.Backfilled)
-	e.varint(st.CountedThrough)
-	e.uvarint(st.NextOrder)
-	e.varint(st.Horizon)
-	e.varint(st.Seam)
-	e.varint(st.MaxEnd)
-	e.uvarint(st.Folded)
-	e.uvarint(uint64(len(st.Meetings)))
+	buf := bytes.NewBuffer(append(append(dst, fileMagic...), fileVersion))
+	enc := gob.NewEncoder(buf)
+	rest := *st
+	rest.Meetings = nil
+	err := enc.Encode(file{Header: st.header, State: &rest, Sizes: st.sizes()})
+	chunk := make([]savedMeeting, 0, meetingsPerMessage)
 	for id, m := range st.Meetings {
-		e.str(id)
-		e.varint(m.Start)
-		e.varint(m.End - m.Start)
-		e.uvarint(uint64(m.Participants))
-	}
-	e.uvarint(uint64(len(st.Series)))
-	for k, x := range st.Series {
-		e.str(k.Email)
-		e.str(k.UserType)
-		e.counters(&x.Counters)
-		e.varint(x.Created)
-		e.varint(x.Since)
-		var flags uint64
-		if x.Exposed {
-			flags |= seriesExposed
-		}
-		if x.Held != nil {
-			flags |= seriesHeld
-		}
-		e.uvarint(flags)
-		if x.Held != nil {
-			e.counters(x.Held)
+		chunk = append(chunk, savedMeeting{id, m.Start, m.End - m.Start, m.Participants})
+		if len(chunk) == cap(chunk) {
+			err, chunk = cmp.Or(err, enc.Encode(chunk)), chunk[:0]
 		}
 	}
-	e.uvarint(uint64(len(st.Hists)))
-	for ut, h := range st.Hists {
-		e.str(ut)
-		e.hist(h.Duration)
-		e.hist(h.Participants)
-		e.bool(h.New)
-		e.varint(h.Since)
+	if len(chunk) > 0 {
+		err = cmp.Or(err, enc.Encode(chunk))
 	}
-	e.uvarint(uint64(len(st.Hosts)))
-	for email, h := range st.Hosts {
-		e.str(email)
-		e.str(h.Host)
-		e.str(h.UserType)
-		e.varint(h.LastEnd)
-		e.uvarint(h.Order)
-		e.bool(h.Admitted)
+	if err != nil {
+		panic("store: encoding the state: " + err.Error()) // only a nil pointer in a map fails, a bug
 	}
-	e.uvarint(uint64(len(st.Invalid)))
-	for r, n := range st.Invalid {
-		e.str(r)
-		e.uvarint(n)
-	}
-	e.uvarint(uint64(len(st.InvalidSeen)))
-	for h, t := range st.InvalidSeen {
-		e.uvarint(h)
-		e.varint(t)
-	}
-	encodeGroups(e, st.Groups)
-	return binary.LittleEndian.AppendUint32(e.b, crc32.ChecksumIEEE(e.b[len(dst):]))
-}
-
-var errTruncated = errors.New("truncated")
-
-type decoder struct {
-	b   []byte
-	err error
-}
-
-// readVarint reads one value with read (binary.Uvarint or binary.Varint).
-func readVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
-	if d.err != nil {
-		return 0
-	}
-	v, n := read(d.b)
-	if n <= 0 {
-		d.err = errTruncated
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
-func (d *decoder) varint() int64   { return readVarint(d, binary.Varint) }
-
-// count reads a length and checks that the rest of the file can hold that
-// many items of at least min bytes, so a bad length cannot allocate much.
-func (d *decoder) count(minBytes int) int {
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)/minBytes) {
-		d.err = fmt.Errorf("item count %d larger than the file", n)
-		return 0
-	}
-	return int(n)
-}
-
-// uint32 reads a value that must fit 32 bits.
-func (d *decoder) uint32() uint32 {
-	v := d.uvarint()
-	if d.err == nil && v > math.MaxUint32 {
-		d.err = fmt.Errorf("value %d out of range", v)
-	}
-	return uint32(v)
-}
-
-// distinct fails the decode when a map holds fewer items than were read:
-// a writer never writes a key twice.
-func (d *decoder) distinct(got, read int, what string) {
-	if d.err == nil && got != read {
-		d.err = fmt.Errorf("%d duplicate %s keys", read-got, what)
-	}
-}
-
-func (d *decoder) str() string {
-	n := d.count(1)
-	if d.err != nil {
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *decoder) bool() bool {
-	if d.err != nil || len(d.b) == 0 {
-		d.err = errTruncated
-		return false
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	if v > 1 {
-		d.err = fmt.Errorf("bad boolean %d", v)
-	}
-	return v == 1
-}
-
-func (d *decoder) counters() Counters {
-	c := Counters{Meetings: d.uvarint(), Seconds: d.uvarint(), Participants: d.uvarint(), ParticipantSeconds: d.uvarint()}
-	for i := range c.Features {
-		c.Features[i] = d.uvarint()
-	}
-	return c
-}
-
-func (d *decoder) hist(bounds []float64) *Histogram {
-	n := d.count(1)
-	if d.err == nil && n != len(bounds)+1 {
-		d.err = fmt.Errorf("histogram has %d buckets, want %d", n, len(bounds)+1)
-	}
-	if d.err != nil {
-		return newHistogram(bounds)
-	}
-	h := newHistogram(bounds)
-	for i := range h.Buckets {
-		h.Buckets[i] = d.uvarint()
-	}
-	h.Sum = d.uvarint()
-	h.Count = d.uvarint()
-	return h
+	return binary.LittleEndian.AppendUint32(buf.Bytes(), crc32.ChecksumIEEE(buf.Bytes()[len(dst):]))
 }
 
 // decodeState reads a state file and checks that what it holds is
 // plausible (validate).
 func decodeState(data []byte) (*state, error) {
-	if len(data) < len(fileMagic)+4 || string(data[:len(fileMagic)]) != fileMagic {
+	if len(data) < len(fileMagic)+5 || string(data[:len(fileMagic)]) != fileMagic {
 		return nil, errors.New("not a state file (bad magic)")
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.ChecksumIEEE(body) != sum {
 		return nil, errors.New("checksum mismatch: the file is damaged or was cut short")
 	}
-	d := &decoder{b: body[len(fileMagic):]}
-	version := d.uvarint()
-	if d.err == nil && version != fileVersion {
-		return nil, fmt.Errorf("state format version %d is not this release's (%d)", version, fileVersion)
+	if v := body[len(fileMagic)]; v != fileVersion {
+		return nil, fmt.Errorf("state format version %d is not this release's (%d)", v, fileVersion)
 	}
 	st := newState()
-	st.Backfilled = d.bool()
-	st.CountedThrough = d.varint()
-	st.NextOrder = d.uvarint()
-	st.Horizon, st.Seam, st.MaxEnd, st.Folded = d.varint(), d.varint(), d.varint(), d.uvarint()
-	n := d.count(4)
-	for range n {
-		id := d.str()
-		start := d.varint()
-		st.Meetings[id] = meeting{Start: start, End: start + d.varint(), Participants: d.uint32()}
+	f := file{State: st}
+	dec := gob.NewDecoder(bytes.NewReader(body[len(fileMagic)+1:]))
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("decoding state: %w", err)
 	}
-	d.distinct(len(st.Meetings), n, "meeting")
-	n = d.count(12)
-	for range n {
-		k := SeriesKey{Email: d.str(), UserType: d.str()}
-		x := &series{Counters: d.counters(), Created: d.varint(), Since: d.varint()}
-		flags := d.uvarint()
-		x.Exposed = flags&seriesExposed != 0
-		if flags&seriesHeld != 0 {
-			held := d.counters()
-			x.Held = &held
+	for {
+		var chunk []savedMeeting
+		if err := dec.Decode(&chunk); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("decoding state's meetings: %w", err)
 		}
-		st.Series[k] = x
+		for _, m := range chunk {
+			st.Meetings[m.ID] = meeting{m.Start, m.Start + m.Length, m.Participants}
+		}
 	}
-	d.distinct(len(st.Series), n, "series")
-	n = d.count(3)
-	for range n {
-		ut := d.str()
-		h := &Histograms{Duration: d.hist(DurationBuckets), Participants: d.hist(ParticipantBuckets), New: d.bool(), Since: d.varint()}
-		st.Hists[ut] = h
-	}
-	d.distinct(len(st.Hists), n, "histogram")
-	n = d.count(5)
-	for range n {
-		email := d.str()
-		h := &Host{Host: d.str(), UserType: d.str(), LastEnd: d.varint(), Order: d.uvarint(), Admitted: d.bool()}
-		st.Hosts[email] = h
-	}
-	d.distinct(len(st.Hosts), n, "host")
-	n = d.count(2)
-	for range n {
-		r := d.str()
-		st.Invalid[r] = d.uvarint()
-	}
-	d.distinct(len(st.Invalid), n, "invalid reason")
-	n = d.count(2)
-	for range n {
-		h := d.uvarint()
-		st.InvalidSeen[h] = d.varint()
-	}
-	d.distinct(len(st.InvalidSeen), n, "invalid record")
-	st.Groups = decodeGroups(d)
-	if d.err != nil {
-		return nil, fmt.Errorf("decoding state: %w", d.err)
-	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("decoding state: %d unexpected trailing bytes", len(d.b))
+	st.header = f.Header
+	for what, n := range st.sizes() {
+		if f.Sizes[what] != n {
+			return nil, fmt.Errorf("decoding state: duplicate %s keys: %d written, %d distinct", what, f.Sizes[what], n)
+		}
 	}
 	st.indexUserTypes()
 	return st, st.validate()

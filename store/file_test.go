@@ -120,13 +120,13 @@ func TestInvalidStateIsSetAside(t *testing.T) {
 		}
 	})
 	// One format: a file of an older release (version 1, kept in
-	// testdata), of the one before this (5) or of a later one is set aside,
+	// testdata), of the one before this or of a later one is set aside,
 	// as a corrupt one is, and counting starts afresh.
 	v1, err := os.ReadFile("testdata/v1.state")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for what, data := range map[string][]byte{"version 1": v1, "version 5": withVersion(good, 5), "a later version": withVersion(good, fileVersion+1)} {
+	for what, data := range map[string][]byte{"version 1": v1, "the version before": withVersion(good, fileVersion-1), "a later version": withVersion(good, fileVersion+1)} {
 		t.Run(what, func(t *testing.T) {
 			s, info := openBytes(t, data)
 			if info.LoadError == nil || !strings.Contains(info.LoadError.Error(), "is not this release's") ||

@@ -57,7 +57,7 @@ type group struct {
 	Total   GroupCounters
 	Held    GroupCounters // part of Total not published yet
 	Exposed bool          // released: Held is no longer added to
-	Since   int64         // unix seconds of its birth; not saved (see shownFor)
+	Since   int64         // unix seconds of its birth
 }
 
 // groups are the counters by department and by cost centre.
@@ -143,42 +143,4 @@ func (s *Store) snapshotGroups(snap *Snapshot) {
 	}
 	snap.Departments = copyOut(s.st.Groups.Departments)
 	snap.CostCenters = copyOut(s.st.Groups.CostCenters)
-}
-
-// encodeGroups and decodeGroups are the groups' part of the state file
-// (version 2 on).
-func encodeGroups(e *encoder, g groups) {
-	for _, gs := range []map[string]*group{g.Departments, g.CostCenters} {
-		e.uvarint(uint64(len(gs)))
-		for name, gr := range gs {
-			e.str(name)
-			e.bool(gr.Exposed)
-			for _, c := range []*GroupCounters{&gr.Total, &gr.Held} {
-				for _, v := range [...]uint64{c.Meetings, c.Seconds, c.Participants, c.ParticipantSeconds, c.CostMicros} {
-					e.uvarint(v)
-				}
-				for _, v := range c.Features {
-					e.uvarint(v)
-				}
-			}
-		}
-	}
-}
-
-func decodeGroups(d *decoder) groups {
-	g := newGroups()
-	for _, gs := range []map[string]*group{g.Departments, g.CostCenters} {
-		for range d.count(24) {
-			name := d.str()
-			gr := &group{Exposed: d.bool()}
-			for _, c := range []*GroupCounters{&gr.Total, &gr.Held} {
-				c.Meetings, c.Seconds, c.Participants, c.ParticipantSeconds, c.CostMicros = d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
-				for i := range c.Features {
-					c.Features[i] = d.uvarint()
-				}
-			}
-			gs[name] = gr
-		}
-	}
-	return g
 }

@@ -57,6 +57,10 @@ func (st *state) validate() error {
 		if err := checkUnix("histogram's publication time", h.Since); err != nil {
 			return err
 		}
+		if h.Duration == nil || h.Participants == nil ||
+			len(h.Duration.Buckets) != len(DurationBuckets)+1 || len(h.Participants.Buckets) != len(ParticipantBuckets)+1 {
+			return fmt.Errorf("histogram %q: buckets missing or not this release's", ut)
+		}
 		for _, hist := range []*Histogram{h.Duration, h.Participants} {
 			var n uint64
 			for _, b := range hist.Buckets {
