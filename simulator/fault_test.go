@@ -190,8 +190,8 @@ func TestControlEndpoints(t *testing.T) {
 
 func TestStartClose(t *testing.T) {
 	s := New(Options{Seed: 1, Now: newClock(t0).Now})
-	if s.Addr() != "" || s.Close() != nil {
-		t.Fatal("unstarted simulator: Addr or Close")
+	if s.Close() != nil {
+		t.Fatal("Close of an unstarted simulator failed")
 	}
 	api, err := s.Start("127.0.0.1:0")
 	if err != nil {
@@ -200,9 +200,6 @@ func TestStartClose(t *testing.T) {
 	defer s.Close()
 	if !strings.HasPrefix(api, "http://127.0.0.1:") || !strings.HasSuffix(api, APIPath) || !strings.Contains(api, s.Addr()) {
 		t.Errorf("Start returned %q, Addr %q", api, s.Addr())
-	}
-	if _, err := s.Start("127.0.0.1:0"); err == nil {
-		t.Error("second Start succeeded")
 	}
 	ok(t, post(t, api, params(today, today)))
 	if err := s.Close(); err != nil {

@@ -20,7 +20,6 @@
 package simulator
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net"
@@ -85,9 +84,8 @@ type Simulator struct {
 	requests atomic.Int64
 	memo     atomic.Pointer[listingMemo] // see listing
 
-	srvMu sync.Mutex
-	srv   *http.Server
-	ln    net.Listener
+	srv *http.Server // set by Start
+	ln  net.Listener
 }
 
 // New builds a simulator; nothing is generated until a day is asked for.
@@ -161,38 +159,24 @@ func shanghai() *time.Location {
 	return time.FixedZone("CST", 8*3600)
 }
 
-// Start listens on addr (e.g. "127.0.0.1:0") and serves in the background.
-// It returns the full URL of the hisMeeting endpoint.
+// Start listens on addr (e.g. "127.0.0.1:0") and serves in the background,
+// until Close. It returns the full URL of the hisMeeting endpoint. It is
+// called once, before Addr.
 func (s *Simulator) Start(addr string) (string, error) {
-	s.srvMu.Lock()
-	defer s.srvMu.Unlock()
-	if s.srv != nil {
-		return "", errors.New("simulator: already started")
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("simulator: listening on %s: %w", addr, err)
 	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.ln, s.srv = ln, &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) //nolint:errcheck // Serve ends with ErrServerClosed on Close.
 	return "http://" + ln.Addr().String() + APIPath, nil
 }
 
-// Addr is the host:port the simulator listens on, or "" before Start.
-func (s *Simulator) Addr() string {
-	s.srvMu.Lock()
-	defer s.srvMu.Unlock()
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
+// Addr is the host:port the simulator listens on.
+func (s *Simulator) Addr() string { return s.ln.Addr().String() }
 
-// Close stops the server started by Start, cutting requests in flight.
+// Close stops the server started by Start, if any, cutting requests in flight.
 func (s *Simulator) Close() error {
-	s.srvMu.Lock()
-	defer s.srvMu.Unlock()
 	if s.srv == nil {
 		return nil
 	}
