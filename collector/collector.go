@@ -2,6 +2,7 @@
 package collector
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -321,14 +322,14 @@ func (s *sink) counted(name string, snap *store.Snapshot) {
 			s.sample(hostLastDesc, float64(h.LastEnd), time.Time{}, name, h.Host.Host, h.Email, h.UserType)
 		}
 	}
-	for _, ut := range sortedKeys(snap.Histograms) {
+	for _, ut := range slices.Sorted(maps.Keys(snap.Histograms)) {
 		h := snap.Histograms[ut]
 		s.histogram(durationHistDesc, h.Duration, store.DurationBuckets, name, ut)
 		s.histogram(participantsHistDesc, h.Participants, store.ParticipantBuckets, name, ut)
 	}
 	s.sample(rememberedDesc, float64(snap.Remembered), time.Time{}, name)
 	s.sample(foldedDesc, float64(snap.Folded), time.Time{}, name)
-	for _, r := range sortedKeys(snap.Invalid) {
+	for _, r := range slices.Sorted(maps.Keys(snap.Invalid)) {
 		s.sample(invalidDesc, float64(snap.Invalid[r]), time.Time{}, name, r)
 	}
 }
@@ -338,19 +339,10 @@ func (s *sink) counted(name string, snap *store.Snapshot) {
 func (s *sink) gauges(name string, snap *store.Snapshot) {
 	for _, w := range store.ActiveWindows {
 		counts := snap.ActiveHosts[w.Name]
-		for _, ut := range sortedKeys(counts) {
+		for _, ut := range slices.Sorted(maps.Keys(counts)) {
 			s.sample(activeHostsDesc, float64(counts[ut]), time.Time{}, name, ut, w.Name)
 		}
 	}
 	s.sample(peakMeetingsDesc, float64(snap.PeakMeetings), time.Time{}, name)
 	s.sample(peakParticipantsDesc, float64(snap.PeakParticipants), time.Time{}, name)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

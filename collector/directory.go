@@ -110,7 +110,7 @@ func (c *Collector) buildDirectories(d *directory.Snapshot, charge *licenceCharg
 	}
 	c.mu.RUnlock()
 	if names == nil {
-		names = sortedKeys(snaps)
+		names = slices.Sorted(maps.Keys(snaps))
 	}
 	var changes []exposition.Change
 	for _, name := range names {
@@ -162,7 +162,7 @@ func newLicenceCharge(d *directory.Snapshot, snaps map[string]*store.Snapshot) *
 		account string
 		end     int64
 	}
-	names := sortedKeys(snaps)
+	names := slices.Sorted(maps.Keys(snaps))
 	seen := map[string]latest{}
 	for _, name := range names {
 		for i := range snaps[name].Hosts {
@@ -346,7 +346,7 @@ func buildLicences(s *sink, name string, snap *store.Snapshot, d *directory.Snap
 	for _, h := range idleHolders {
 		s.sample(idleHolderDesc, float64(h.last), time.Time{}, name, h.e.Email, h.k.dept, h.k.licence)
 	}
-	for _, k := range sortedBy(licences, func(a, b licenceKey) int {
+	for _, k := range slices.SortedFunc(maps.Keys(licences), func(a, b licenceKey) int {
 		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence))
 	}) {
 		s.sample(licencesDesc, float64(licences[k]), time.Time{}, name, k.dept, k.licence)
@@ -356,12 +356,12 @@ func buildLicences(s *sink, name string, snap *store.Snapshot, d *directory.Snap
 			s.sample(idleLicencesDesc, float64(counts[i+1]), time.Time{}, name, k.dept, k.licence, b.Name)
 		}
 	}
-	for _, k := range sortedBy(mismatches, func(a, b mismatchKey) int {
+	for _, k := range slices.SortedFunc(maps.Keys(mismatches), func(a, b mismatchKey) int {
 		return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.licence, b.licence), cmp.Compare(a.userType, b.userType))
 	}) {
 		s.sample(mismatchDesc, float64(mismatches[k]), time.Time{}, name, k.dept, k.licence, k.userType)
 	}
-	for _, k := range sortedBy(costs, func(a, b costKey) int { return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.cc, b.cc)) }) {
+	for _, k := range slices.SortedFunc(maps.Keys(costs), func(a, b costKey) int { return cmp.Or(cmp.Compare(a.dept, b.dept), cmp.Compare(a.cc, b.cc)) }) {
 		s.sample(licenceCostDesc, costs[k], time.Time{}, name, k.dept, k.cc, d.Tariffs.Currency)
 	}
 	if next != math.MaxInt64 {
@@ -376,11 +376,7 @@ func capDepartments(perDept map[string]int, maxDepts int) func(string) string {
 	if maxDepts <= 0 || len(perDept) <= maxDepts {
 		return orUnknown
 	}
-	names := make([]string, 0, len(perDept))
-	for n := range perDept {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(perDept[b], perDept[a]), cmp.Compare(a, b)) })
+	names := slices.SortedFunc(maps.Keys(perDept), func(a, b string) int { return cmp.Or(cmp.Compare(perDept[b], perDept[a]), cmp.Compare(a, b)) })
 	kept := make(map[string]bool, maxDepts)
 	for _, n := range names[:maxDepts] {
 		kept[n] = true
@@ -398,13 +394,4 @@ func orUnknown(s string) string {
 		return directory.Unknown
 	}
 	return s
-}
-
-func sortedBy[K comparable, V any](m map[K]V, cmpFn func(a, b K) int) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, cmpFn)
-	return keys
 }

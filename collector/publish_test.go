@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -55,7 +56,7 @@ func checkServedEqualsFresh(t *testing.T, c *Collector, snaps map[string]*store.
 		fresh.get(name).status = a.status
 	}
 	c.mu.RUnlock()
-	for _, name := range sortedKeys(snaps) {
+	for _, name := range slices.Sorted(maps.Keys(snaps)) {
 		fresh.SetUsage(name, snaps[name], opts)
 	}
 	for _, req := range [][2]string{{"", ""}, {"application/openmetrics-text;version=1.0.0", "gzip"}} {

@@ -295,13 +295,11 @@ func (r *runner) poll(ctx context.Context) error {
 }
 
 // save writes the state, counting and logging a failure.
-func (r *runner) save() bool {
+func (r *runner) save() {
 	if err := r.store.Save(); err != nil {
 		r.inst.StateSaveFailures.WithLabelValues(r.name).Inc()
 		level.Error(r.logger).Log("msg", "Saving state failed; counts are at risk on a restart", "err", err)
-		return false
 	}
-	return true
 }
 
 // roundDuration rounds a measured duration for log lines (1.234s, not
