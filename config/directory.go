@@ -245,20 +245,17 @@ func (t *Tariffs) validate() []error {
 	if strings.TrimSpace(t.Currency) == "" {
 		add("currency: is required (e.g. EUR, CNY)")
 	}
+	price := func(field string, p float64) {
+		if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) {
+			add("%s: %v must be a non-negative price", field, p)
+		}
+	}
 	licences := slices.Sorted(maps.Keys(t.Monthly)) // errors in a stable order
 	for _, lt := range licences {
-		if p := t.Monthly[lt]; p < 0 || math.IsNaN(p) || math.IsInf(p, 0) {
-			add("monthly[%s]: %v must be a non-negative price", lt, p)
-		}
+		price("monthly["+lt+"]", t.Monthly[lt])
 	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"per_meeting_hour", t.PerMeetingHour}, {"per_pstn_meeting", t.PerPSTNMeeting}} {
-		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			add("%s: %v must be a non-negative price", f.name, f.v)
-		}
-	}
+	price("per_meeting_hour", t.PerMeetingHour)
+	price("per_pstn_meeting", t.PerPSTNMeeting)
 	if t.Currency != "" && len(t.Monthly) == 0 && t.PerMeetingHour == 0 && t.PerPSTNMeeting == 0 {
 		add("set at least one of monthly, per_meeting_hour, per_pstn_meeting")
 	}

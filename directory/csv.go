@@ -125,8 +125,7 @@ func ParseCSV(r io.Reader, extra []string) (d *Directory, err error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("header: missing column(s) %q (the header has %q; separator %q)", missing, header, cr.Comma)
 	}
-	at := func(name string) int { return col[name] }
-	iEmail, iDept, iCC, iSite, iLic := at("email"), at("department"), at("cost_center"), at("site"), at("licence")
+	iEmail, iDept, iCC, iSite, iLic := col["email"], col["department"], col["cost_center"], col["site"], col["licence"]
 	iAccount, hasAccount := col[accountColumn] // 0 (email) when absent
 	iExtra := make([]int, len(extra))
 	for i, c := range extra {
