@@ -33,7 +33,11 @@ func TestConcurrentReloads(t *testing.T) {
 		n++
 		interval := 10 + n%2 // each reload changes the config
 		mu.Unlock()
-		return config.Parse([]byte(fmt.Sprintf("poll_interval: %ds\naccounts:\n  - name: acme\n    api_url: %s\n    api_key: k\n    api_secret: s\n", interval, api.URL)), dir)
+		cfg, err := config.Decode([]byte(fmt.Sprintf("poll_interval: %ds\naccounts:\n  - name: acme\n    api_url: %s\n    api_key: k\n    api_secret: s\n", interval, api.URL)), dir)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		return cfg, err
 	}
 	logger := log.NewNopLogger()
 	coll := collector.New()

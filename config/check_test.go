@@ -60,7 +60,7 @@ func TestErrorMessages(t *testing.T) {
 			"accounts[0] (acme): api_secret: YOUR_API_SECRET is the example's placeholder; put the account's API secret here (or in api_secret_file)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), ".")
+			_, err := parse([]byte(tc.yaml), ".")
 			if err == nil {
 				t.Fatalf("no error for:\n%s", tc.yaml)
 			}
@@ -100,7 +100,7 @@ func TestWarnings(t *testing.T) {
 			"accounts[0] (acme): min_request_interval 1m is longer than poll_interval 30s: each poll waits for the previous poll's last request, polls run late, and one fails when that wait would pass poll_timeout 1m"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(tc.yaml), ".")
+			cfg, err := parse([]byte(tc.yaml), ".")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -270,18 +270,6 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// Parse decodes and validates config text; dir resolves relative paths.
-func Parse(content []byte, dir string) (*Config, error) {
-	cfg, err := Decode(content, dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
 // Read reads and decodes a config file without validating it (for --demo,
 // which replaces its accounts before validating).
 func Read(path string) (*Config, error) {

@@ -18,7 +18,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	// The example as shipped is refused for its placeholders (TestPlaceholderCredentials);
 	// filled in, it loads.
 	filled := strings.NewReplacer(PlaceholderAPIKey, "key", PlaceholderAPISecret, "YOUR_API_SECRET-filled").Replace(string(example))
-	cfg, err := Parse([]byte(filled), "..")
+	cfg, err := parse([]byte(filled), "..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestExampleConfigLoads(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := Parse([]byte("accounts:\n- {name: a, api_key: k, api_secret: s}\n"), ".")
+	cfg, err := parse([]byte("accounts:\n- {name: a, api_key: k, api_secret: s}\n"), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"bad http config", "accounts:\n- " + ok + ", http_client_config: {bearer_token: a, bearer_token_file: b}}\n", "at most one of bearer_token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), ".")
+			_, err := parse([]byte(tc.yaml), ".")
 			if err == nil {
 				t.Fatalf("no error for %q", tc.yaml)
 			}
@@ -136,7 +136,7 @@ func TestRegexpAnchored(t *testing.T) {
 }
 
 func TestSecretNeverPrinted(t *testing.T) {
-	cfg, err := Parse([]byte("accounts:\n- {name: a, api_key: k, api_secret: hunter2}\n"), ".")
+	cfg, err := parse([]byte("accounts:\n- {name: a, api_key: k, api_secret: hunter2}\n"), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,4 +172,16 @@ func TestAccountsRequired(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parse decodes and validates config text, as Load does a file.
+func parse(content []byte, dir string) (*Config, error) {
+	cfg, err := Decode(content, dir)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }

@@ -13,7 +13,7 @@ func TestDirectorySection(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ldap.pw"), []byte("pa55-ldap\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Parse([]byte(`
+	cfg, err := parse([]byte(`
 accounts: [{name: a, api_key: k, api_secret: s}]
 directory:
   file: people.csv
@@ -73,7 +73,7 @@ func TestDirectoryErrors(t *testing.T) {
 		{"directory: {file: a.csv}\ntariffs: {currency: EUR, monthly: {Pro: -1}}", "tariffs: monthly[Pro]: -1 must be a non-negative price"},
 		{"directory: {file: a.csv}\ntariffs: {currency: EUR}", "tariffs: set at least one of"},
 	} {
-		_, err := Parse([]byte(tc.yaml), ".")
+		_, err := parse([]byte(tc.yaml), ".")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s:\n got %v\nwant %q", tc.yaml, err, tc.want)
 		}
@@ -88,7 +88,7 @@ func TestBadPasswordFileIsOneError(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, file := range []string{"/nonexistent/pw", empty} {
-		_, err := Parse([]byte("accounts: [{name: a, api_key: k, api_secret: s}]\ndirectory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password_file: "+file+"}}"), ".")
+		_, err := parse([]byte("accounts: [{name: a, api_key: k, api_secret: s}]\ndirectory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password_file: "+file+"}}"), ".")
 		if err == nil || strings.Count(err.Error(), "bind_password") != 1 {
 			t.Errorf("bind_password_file %s: %v; want one error about it", file, err)
 		}
@@ -96,7 +96,7 @@ func TestBadPasswordFileIsOneError(t *testing.T) {
 }
 
 func TestLDAPPasswordNeverPrinted(t *testing.T) {
-	cfg, err := Parse([]byte("accounts: [{name: a, api_key: k, api_secret: s}]\ndirectory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password: Sup3r-s3cret}}"), ".")
+	cfg, err := parse([]byte("accounts: [{name: a, api_key: k, api_secret: s}]\ndirectory: {ldap: {url: 'ldaps://ad', base_dn: b, bind_dn: cn=x, bind_password: Sup3r-s3cret}}"), ".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func TestLoadErrorsHideURLCredentials(t *testing.T) {
 			if strings.Contains(err.Error(), "S3CR3T") {
 				t.Errorf("secret in the error: %v", err)
 			}
-			if _, err := Parse(content, "."); strings.HasPrefix(name, "unparsed") && strings.Contains(err.Error(), "S3CR3T") {
+			if _, err := parse(content, "."); strings.HasPrefix(name, "unparsed") && strings.Contains(err.Error(), "S3CR3T") {
 				t.Errorf("secret in Parse's error: %v", err)
 			}
 		})

@@ -70,7 +70,10 @@ accounts:
     api_secret: demo-secret
     daily_request_budget: 0
 `, backfill, srv.URL+simulator.APIPath)
-	cfg, err := config.Parse([]byte(text), t.TempDir())
+	cfg, err := config.Decode([]byte(text), t.TempDir())
+	if err == nil {
+		err = cfg.Validate()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,8 +110,11 @@ func newSteady(b *testing.B, hosts int) *steady {
 	s.m = NewManager(b.TempDir(), s.coll, s.inst, log.NewNopLogger())
 	s.m.now = func() time.Time { return now }
 	b.Cleanup(s.m.Stop)
-	cfg, err := config.Parse([]byte(fmt.Sprintf("poll_interval: 1h\nlookback: 48h\nbackfill: 0s\naccounts:\n"+
+	cfg, err := config.Decode([]byte(fmt.Sprintf("poll_interval: 1h\nlookback: 48h\nbackfill: 0s\naccounts:\n"+
 		"  - {name: bench, api_url: %q, api_key: k, api_secret: s, daily_request_budget: 0}\n", srv.URL)), ".")
+	if err == nil {
+		err = cfg.Validate()
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -66,7 +66,10 @@ func (g *countingRig) exporterClock() time.Time {
 
 func (g *countingRig) config(global string) (*config.Config, settings) {
 	g.t.Helper()
-	cfg, err := config.Parse([]byte(fmt.Sprintf("poll_interval: 1h\n%saccounts:\n  - {name: a, api_url: %q, api_key: k, api_secret: s, daily_request_budget: 0, max_retries: 0}\n", global, g.url)), ".")
+	cfg, err := config.Decode([]byte(fmt.Sprintf("poll_interval: 1h\n%saccounts:\n  - {name: a, api_url: %q, api_key: k, api_secret: s, daily_request_budget: 0, max_retries: 0}\n", global, g.url)), ".")
+	if err == nil {
+		err = cfg.Validate()
+	}
 	if err != nil {
 		g.t.Fatal(err)
 	}

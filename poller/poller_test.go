@@ -70,7 +70,10 @@ func (s scraper) Gather() ([]*dto.MetricFamily, error) {
 
 func (f *fixture) config(accounts string) *config.Config {
 	f.t.Helper()
-	cfg, err := config.Parse([]byte("poll_interval: 1s\naccounts:\n"+accounts), ".")
+	cfg, err := config.Decode([]byte("poll_interval: 1s\naccounts:\n"+accounts), ".")
+	if err == nil {
+		err = cfg.Validate()
+	}
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -85,7 +85,10 @@ func newGatedFixture(t *testing.T, history time.Duration) (*fixture, *gate, *tes
 
 func (f *fixture) apply(yaml string) {
 	f.t.Helper()
-	cfg, err := config.Parse([]byte(yaml), ".")
+	cfg, err := config.Decode([]byte(yaml), ".")
+	if err == nil {
+		err = cfg.Validate()
+	}
 	if err != nil {
 		f.t.Fatal(err)
 	}
