@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 )
 
-// RequiredColumns must be in the header of a directory CSV file.
-var RequiredColumns = []string{"email", "department", "cost_center", "site", "licence"}
+// requiredColumns must be in the header of a directory CSV file.
+var requiredColumns = []string{"email", "department", "cost_center", "site", "licence"}
 
 // accountColumn is optional: the UMeeting account a licence belongs to.
 const accountColumn = "account"
@@ -76,7 +76,7 @@ func ReadFile(path string, extra []string) (*Directory, error) {
 // ParseCSV reads a directory from CSV text in UTF-8, with or without a
 // byte-order mark, separated by commas or semicolons (as spreadsheets
 // write it in many locales). The header names the columns, in any order
-// and case: RequiredColumns, the optional `account`, the extra columns,
+// and case: requiredColumns, the optional `account`, the extra columns,
 // and any others (ignored). A row with an e-mail already listed is
 // dropped and counted in Duplicates: the first one wins.
 func ParseCSV(r io.Reader, extra []string) (d *Directory, err error) {
@@ -102,7 +102,7 @@ func ParseCSV(r io.Reader, extra []string) (d *Directory, err error) {
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, errors.New("empty file: want a header line " + strings.Join(RequiredColumns, ","))
+		return nil, errors.New("empty file: want a header line " + strings.Join(requiredColumns, ","))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
@@ -117,7 +117,7 @@ func ParseCSV(r io.Reader, extra []string) (d *Directory, err error) {
 		col[name] = i
 	}
 	var missing []string
-	for _, c := range append(slices.Clone(RequiredColumns), extra...) {
+	for _, c := range append(slices.Clone(requiredColumns), extra...) {
 		if _, ok := col[c]; !ok {
 			missing = append(missing, c)
 		}

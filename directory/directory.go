@@ -72,9 +72,6 @@ func (d *Directory) Lookup(email string) (*Entry, bool) {
 	return &d.entries[i], true
 }
 
-// NormalizeEmail trims and lower-cases an e-mail, as the API client does.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
 func newDirectory(extra []string, sizeHint int) *Directory {
 	return &Directory{ExtraColumns: extra, entries: make([]Entry, 0, sizeHint), index: make(map[string]int32, sizeHint)}
 }
@@ -89,7 +86,7 @@ func value(s string) string {
 // add adds e unless its e-mail is missing or taken; e's strings are
 // normalised and copied.
 func (d *Directory) add(e Entry) {
-	e.Email = strings.ToValidUTF8(NormalizeEmail(e.Email), "\uFFFD")
+	e.Email = strings.ToValidUTF8(strings.ToLower(strings.TrimSpace(e.Email)), "\uFFFD") // as the API client does
 	if e.Email == "" {
 		d.NoEmail++
 		return
@@ -112,10 +109,10 @@ func (d *Directory) add(e Entry) {
 	d.entries = append(d.entries, e)
 }
 
-// Merge combines directories: a person listed by several keeps the entry
+// merge combines directories: a person listed by several keeps the entry
 // of the first directory (the file corrects and completes LDAP). Nil
 // directories are skipped; the counts of dropped entries add up.
-func Merge(dirs ...*Directory) *Directory {
+func merge(dirs ...*Directory) *Directory {
 	n := 0
 	var extra []string
 	for _, d := range dirs {

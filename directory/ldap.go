@@ -13,12 +13,12 @@ import (
 	"github.com/umeeting/umeeting_exporter/config"
 )
 
-// FetchLDAP reads a directory from an LDAP (or Active Directory) server:
+// fetchLDAP reads a directory from an LDAP (or Active Directory) server:
 // it connects (ldaps://, or ldap:// upgraded with StartTLS), binds, and
 // reads every entry of base_dn matching filter, page by page, so that
 // directories larger than the server's size limit are read whole. The
 // bind password never appears in an error.
-func FetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory, error) {
+func fetchLDAP(ctx context.Context, c *config.LDAP, extra []string) (*Directory, error) {
 	timeout := c.Timeout.D()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

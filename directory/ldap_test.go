@@ -50,7 +50,7 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 	t.Run("starttls", func(t *testing.T) {
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS = true
-		d, err := FetchLDAP(context.Background(), c, nil)
+		d, err := fetchLDAP(context.Background(), c, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		}
 	})
 	t.Run("ldaps", func(t *testing.T) {
-		d, err := FetchLDAP(context.Background(), openLDAPConfig(s, s.LDAPSURL), nil)
+		d, err := fetchLDAP(context.Background(), openLDAPConfig(s, s.LDAPSURL), nil)
 		if err != nil || d.Len() != n {
 			t.Fatalf("ldaps: %d people, %v", d.Len(), err)
 		}
@@ -86,7 +86,7 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		}
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS, c.PageSize = true, 1000
-		if _, err := FetchLDAP(context.Background(), c, nil); err == nil {
+		if _, err := fetchLDAP(context.Background(), c, nil); err == nil {
 			t.Fatal("a page size above the server's limit was accepted")
 		}
 	})
@@ -94,7 +94,7 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS = true
 		c.Password = "wrong-Pa55word-xyz"
-		_, err := FetchLDAP(context.Background(), c, nil)
+		_, err := fetchLDAP(context.Background(), c, nil)
 		if err == nil || !strings.Contains(err.Error(), "Invalid Credentials") {
 			t.Fatalf("want invalid credentials, got %v", err)
 		}
@@ -106,14 +106,14 @@ func TestLDAPPagedStartTLSAndLDAPS(t *testing.T) {
 		c := openLDAPConfig(s, s.URL)
 		c.StartTLS = true
 		c.TLSConfig.CAFile = ""
-		if _, err := FetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		if _, err := fetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Fatalf("want a certificate error, got %v", err)
 		}
 	})
 	t.Run("server down", func(t *testing.T) {
 		c := openLDAPConfig(s, "ldap://127.0.0.1:1")
 		c.StartTLS = true
-		if _, err := FetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "connecting to ldap://127.0.0.1:1") {
+		if _, err := fetchLDAP(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "connecting to ldap://127.0.0.1:1") {
 			t.Fatalf("want a connection error, got %v", err)
 		}
 	})

@@ -174,7 +174,7 @@ func newSources(c *config.Directory) []*source {
 	}
 	if l := c.LDAP; l != nil {
 		out = append(out, &source{name: SourceLDAP, timeout: l.Timeout.D(), secret: l.Password, read: func(ctx context.Context) (*Directory, error) {
-			return FetchLDAP(ctx, l, c.ExtraColumns)
+			return fetchLDAP(ctx, l, c.ExtraColumns)
 		}})
 	}
 	return out
@@ -304,7 +304,7 @@ func (m *Manager) publishLocked() {
 		for _, s := range m.sources {
 			dirs = append(dirs, s.last)
 		}
-		snap.Dir = Merge(dirs...)
+		snap.Dir = merge(dirs...)
 	}
 	m.cur.Store(snap)
 	if m.onChange != nil {
