@@ -27,19 +27,19 @@ const (
 	FaultSlow      FaultKind = "slow"           // wait Delay before answering normally
 )
 
-// FaultKinds lists every kind, FaultNone first.
-var FaultKinds = []FaultKind{FaultNone, FaultHTTP500, FaultEnvelope, FaultAuth, FaultZoomError, FaultRateLimit,
+// faultKinds lists every kind, FaultNone first.
+var faultKinds = []FaultKind{FaultNone, FaultHTTP500, FaultEnvelope, FaultAuth, FaultZoomError, FaultRateLimit,
 	FaultGarbage, FaultHTML, FaultTruncated, FaultEmpty, FaultNoData, FaultSlow}
 
-// DefaultSlowDelay is how long FaultSlow waits when Delay is zero: longer
+// defaultSlowDelay is how long FaultSlow waits when Delay is zero: longer
 // than any sane client time-out.
-const DefaultSlowDelay = 30 * time.Second
+const defaultSlowDelay = 30 * time.Second
 
 // Fault makes API requests fail.
 type Fault struct {
 	Kind  FaultKind
 	Count int           // the next Count matching API requests fail; 0 = until cleared
-	Delay time.Duration // FaultSlow only; 0 = DefaultSlowDelay
+	Delay time.Duration // FaultSlow only; 0 = defaultSlowDelay
 }
 
 func (f Fault) String() string {
@@ -62,13 +62,13 @@ func (f Fault) delay() time.Duration {
 	if f.Delay > 0 {
 		return f.Delay
 	}
-	return DefaultSlowDelay
+	return defaultSlowDelay
 }
 
 // SetFault replaces the current fault; Kind FaultNone (or "") clears it.
 // An unknown kind clears it too.
 func (s *Simulator) SetFault(f Fault) {
-	if !slices.Contains(FaultKinds, f.Kind) {
+	if !slices.Contains(faultKinds, f.Kind) {
 		f.Kind = FaultNone
 	}
 	s.mu.Lock()

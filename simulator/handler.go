@@ -191,9 +191,9 @@ func (s *Simulator) serveFault(w http.ResponseWriter, r *http.Request) {
 func parseFault(r *http.Request) (Fault, error) {
 	var f Fault
 	f.Kind = FaultKind(strings.TrimSpace(r.FormValue("kind")))
-	if !slices.Contains(FaultKinds, f.Kind) {
-		names := make([]string, len(FaultKinds))
-		for i, k := range FaultKinds {
+	if !slices.Contains(faultKinds, f.Kind) {
+		names := make([]string, len(faultKinds))
+		for i, k := range faultKinds {
 			names[i] = string(k)
 		}
 		return f, fmt.Errorf("bad kind %q: want one of %s", f.Kind, strings.Join(names, ", "))
