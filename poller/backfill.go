@@ -48,12 +48,8 @@ func newBackfillState(st *store.Store) backfillState {
 	return backfillState{done: st.Backfilled(), span: maxBackfillSpan}
 }
 
-// progress is the share of the read done.
-func (b *backfillState) progress() float64 {
-	return b.progressWith(0)
-}
-
-func (b *backfillState) progressWith(backfill time.Duration) float64 {
+// progress is the share of the read done, reaching back backfill.
+func (b *backfillState) progress(backfill time.Duration) float64 {
 	switch {
 	case b.done:
 		return 1
@@ -83,7 +79,7 @@ func budgetReserve(s settings) int {
 func (r *runner) backfillStep(ctx context.Context) {
 	if r.rebackfill.Swap(false) {
 		r.bf = newBackfillState(r.store)
-		r.setStatus(func(st *collector.Status) { st.BackfillProgress = r.bf.progress() })
+		r.setStatus(func(st *collector.Status) { st.BackfillProgress = r.bf.progress(r.settings().backfill) })
 	}
 	b := &r.bf
 	if b.done {
@@ -161,11 +157,11 @@ func (r *runner) backfillStep(ctx context.Context) {
 	r.publish(r.now(), res.Changed)
 	r.setStatus(func(st *collector.Status) {
 		st.BackfillFailing = false
-		st.BackfillProgress = b.progressWith(s.backfill)
+		st.BackfillProgress = b.progress(s.backfill)
 		st.BudgetRemaining = r.budget.Remaining()
 	})
 	level.Debug(r.logger).Log("msg", "Read older history", "from", from.UTC().Format(time.RFC3339),
-		"progress", b.progressWith(s.backfill))
+		"progress", b.progress(s.backfill))
 }
 
 func (r *runner) finishBackfill(s settings, changed bool) {
@@ -231,7 +227,7 @@ func (r *runner) continueBaseline(s settings, win store.Window, rest *unreadHist
 	r.bf = b
 	r.setStatus(func(st *collector.Status) {
 		st.BackfillFailing = true
-		st.BackfillProgress = b.progressWith(s.backfill)
+		st.BackfillProgress = b.progress(s.backfill)
 	})
 	level.Warn(r.logger).Log("msg", "The first poll read history back to here only; the counters start from what it read, "+
 		"and older history is read later for hosts' latest meetings", "read_back_to", rest.cursor.UTC().Format(time.RFC3339),

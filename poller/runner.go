@@ -109,7 +109,7 @@ func (r *runner) start() {
 			BudgetRemaining:  r.budget.Remaining(),
 			ConcurrentLimit:  s.account.ConcurrentMeetingsLimit,
 			LastSuccess:      r.store.CountedThrough(),
-			BackfillProgress: r.bf.progress(),
+			BackfillProgress: r.bf.progress(s.backfill),
 		}
 	})
 	// Counts restored from disk are served at once, before the first poll;
