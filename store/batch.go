@@ -14,7 +14,7 @@ type Batch struct {
 	s   *Store
 	win Window
 
-	newMeetings []newMeeting // see newmeeting.go
+	newMeetings []newMeeting
 	names       []hostNames
 	namesIndex  map[hostNames]uint32
 	pageMark    int

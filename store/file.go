@@ -121,26 +121,15 @@ func setAside(path string, now time.Time) (string, error) {
 // is locked by this process and this account's store is not saving yet, so
 // none of them is in use. Errors are ignored: a leftover is only litter.
 func removeStaleTemp(path string) []string {
-	matches, _ := filepath.Glob(globEscape(path) + ".tmp-*")
+	entries, _ := os.ReadDir(filepath.Dir(path))
 	var removed []string
-	for _, m := range matches {
-		if os.Remove(m) == nil {
+	for _, e := range entries {
+		m := filepath.Join(filepath.Dir(path), e.Name())
+		if strings.HasPrefix(e.Name(), filepath.Base(path)+".tmp-") && os.Remove(m) == nil {
 			removed = append(removed, m)
 		}
 	}
 	return removed
-}
-
-// globEscape quotes the glob metacharacters of a literal path.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // Path is the state file's path.

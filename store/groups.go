@@ -66,10 +66,6 @@ type groups struct {
 	CostCenters map[string]*group
 }
 
-func newGroups() groups {
-	return groups{Departments: map[string]*group{}, CostCenters: map[string]*group{}}
-}
-
 // SetAttributor makes the store count every meeting it counts from now on
 // also by department and cost centre, as a says at that time; at most
 // maxValues distinct values each (0: no cap), the rest as Other.

@@ -117,21 +117,13 @@ func (l *RequestLog) Spend(decide func(recorded []time.Time) (window []time.Time
 	if !ok {
 		return nil
 	}
-	return l.Record(window)
+	return l.record(window)
 }
 
 // decode reads the file's data and notes how many records it holds; none
 // when one was cut short, so that the next request rewrites the file.
 func (l *RequestLog) decode(data []byte) ([]time.Time, error) {
-	ts, err := decodeRequests(data)
-	l.records = len(ts)
-	if (len(data)-len(requestsMagic))%requestsRecord != 0 {
-		l.records = 0
-	}
-	return ts, err
-}
-
-func decodeRequests(data []byte) ([]time.Time, error) {
+	l.records = 0
 	if !bytes.HasPrefix(data, []byte(requestsMagic)) {
 		return nil, errors.New("not a request budget file of this release (bad header)")
 	}
@@ -151,6 +143,9 @@ func decodeRequests(data []byte) ([]time.Time, error) {
 		ts = append(ts, time.Unix(0, n))
 	}
 	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	if len(data)%requestsRecord == 0 {
+		l.records = len(ts)
+	}
 	return ts, nil
 }
 
@@ -159,11 +154,11 @@ func appendRequest(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[len(b)-8:]))
 }
 
-// Record makes the latest of times (the requests of the budget's window,
+// record makes the latest of times (the requests of the budget's window,
 // the newest last) durable before its request is sent: appended and
 // synced, or, for a new file or one that grew to twice the window, the
 // whole window written atomically.
-func (l *RequestLog) Record(times []time.Time) error {
+func (l *RequestLog) record(times []time.Time) error {
 	if len(times) == 0 {
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 func recordAll(t *testing.T, l *RequestLog, times []time.Time) {
 	t.Helper()
 	for i := range times {
-		if err := l.Record(times[:i+1]); err != nil {
+		if err := l.record(times[:i+1]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func TestRequestLogStaysSmall(t *testing.T) {
 		if len(window) > 5 {
 			window = window[1:] // a window of 5 requests
 		}
-		if err := l.Record(window); err != nil {
+		if err := l.record(window); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestRequestLogTornAppend(t *testing.T) {
 		t.Fatalf("torn log: %v %+v", err, info)
 	}
 	next := append(times[:2:2], t0.Add(3*time.Minute))
-	if err := l.Record(next); err != nil {
+	if err := l.record(next); err != nil {
 		t.Fatal(err)
 	}
 	var got []time.Time
@@ -185,7 +185,7 @@ func BenchmarkRequestLogRecord(b *testing.B) {
 		if times = append(times, t0.Add(time.Duration(i)*time.Second)); len(times) > 2000 {
 			times = times[1:]
 		}
-		if err := l.Record(times); err != nil {
+		if err := l.record(times); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -22,8 +22,6 @@ type Snapshot struct {
 	Remembered       int
 	// Folded counts meetings whose user_type was folded into OtherUserType.
 	Folded uint64
-	// Seam is the time of the baseline poll; zero for older states.
-	Seam time.Time
 	// Departments and CostCenters are the counters by directory group,
 	// sorted by name; empty without a directory.
 	Departments, CostCenters []GroupSeries
@@ -61,7 +59,6 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 		Invalid:     make(map[string]uint64, len(umeeting.InvalidReasons)),
 		Remembered:  len(s.st.Meetings),
 		Folded:      s.st.Folded,
-		Seam:        unixTime(s.st.Seam),
 	}
 	snap.Series, snap.Hosts = s.snapshotSeries()
 	for ut, h := range s.st.Hists {
@@ -127,10 +124,6 @@ func (snap *Snapshot) WithoutHosts() *Snapshot {
 	return &c
 }
 
-func compareSeries(a, b SeriesKey) int {
-	return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.UserType, b.UserType))
-}
-
 // snapshotSeries returns the exposed series sorted by e-mail and
 // user_type, with the values to show, and the hosts sorted by e-mail.
 func (s *Store) snapshotSeries() ([]Series, []HostSnapshot) {
@@ -146,7 +139,9 @@ func (s *Store) snapshotSeries() ([]Series, []HostSnapshot) {
 		}
 		series = append(series, Series{SeriesKey: k, Counters: c, Created: unixTime(x.Created)})
 	}
-	slices.SortFunc(series, func(a, b Series) int { return compareSeries(a.SeriesKey, b.SeriesKey) })
+	slices.SortFunc(series, func(a, b Series) int {
+		return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.UserType, b.UserType))
+	})
 	hosts := make([]HostSnapshot, 0, len(st.Hosts))
 	for email, h := range st.Hosts {
 		hosts = append(hosts, HostSnapshot{Email: email, Host: *h})

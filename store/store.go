@@ -220,7 +220,7 @@ func newState() *state {
 		Hosts:       map[string]*Host{},
 		Invalid:     map[string]uint64{},
 		InvalidSeen: map[uint64]int64{},
-		Groups:      newGroups(),
+		Groups:      groups{Departments: map[string]*group{}, CostCenters: map[string]*group{}},
 		userTypes:   map[string]struct{}{},
 	}
 }
@@ -286,24 +286,34 @@ func (s *Store) SetPolicy(p Policy, now time.Time) {
 	}
 	s.dirty = true
 	s.policy = p
-	adm := s.admission()
+	s.expose(s.admission(), now.Unix(), true)
+}
+
+// expose admits the hosts of adm and exposes their series and those
+// without host labels, at now, and says whether any of that changed. With
+// hold, a series exposed again shows the value it has now until it was
+// exposed for HoldFor (Apply holds the increments it counts itself).
+func (s *Store) expose(adm map[string]bool, now int64, hold bool) (changed bool) {
 	for email, h := range s.st.Hosts {
-		h.Admitted = adm[email]
+		if h.Admitted != adm[email] {
+			h.Admitted, changed = adm[email], true
+		}
 	}
-	t := now.Unix()
 	for k, x := range s.st.Series {
 		exposed := k.Email == "" || adm[k.Email]
-		switch {
-		case exposed && !x.Exposed:
-			x.Exposed, x.Since = true, t
-			if x.Held == nil {
+		if x.Exposed == exposed {
+			continue
+		}
+		x.Exposed, x.Since, changed = exposed, 0, true
+		if exposed {
+			x.Since = now
+			if hold && x.Held == nil {
 				held := x.Counters
 				x.Held = &held
 			}
-		case !exposed && x.Exposed:
-			x.Exposed, x.Since = false, 0
 		}
 	}
+	return changed
 }
 
 // exposedFor says whether x was exposed for the policy's HoldFor at now
