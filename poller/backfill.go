@@ -79,7 +79,8 @@ func budgetReserve(s settings) int {
 func (r *runner) backfillStep(ctx context.Context) {
 	if r.rebackfill.Swap(false) {
 		r.bf = newBackfillState(r.store)
-		r.setStatus(func(st *collector.Status) { st.BackfillProgress = r.bf.progress(r.settings().backfill) })
+		backfill := r.settings().backfill // not under setStatus's lock
+		r.setStatus(func(st *collector.Status) { st.BackfillProgress = r.bf.progress(backfill) })
 	}
 	b := &r.bf
 	if b.done {
