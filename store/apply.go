@@ -29,8 +29,9 @@ type ApplyResult struct {
 // ahead of what a restart would load; its meetings are counted by a later
 // poll whose save succeeds. A poll that changed nothing the state file
 // holds but the time of the last poll is not saved, unless that time was
-// last saved maxUnsaved ago: a restart then loads the same counts,
-// horizon, remembered meetings and invalid records, and polls at once.
+// last saved maxUnsaved ago, so a quiet poll writes nothing to the disk: a
+// restart then loads the same counts, horizon, remembered meetings and
+// invalid records, and polls at once.
 func (s *Store) Commit(b *Batch) (ApplyResult, error) {
 	s.keepRestorePoint()
 	res := s.Apply(b)
@@ -116,7 +117,9 @@ func (s *Store) Apply(b *Batch) ApplyResult {
 	}
 
 	if len(st.Meetings) == 0 {
-		// The first poll or backfill: size the map once instead of growing it.
+		// The first poll or backfill: size the map once instead of growing
+		// it by copies, which a first poll of a million meetings would pay
+		// in peak memory.
 		st.Meetings = make(map[string]meeting, len(b.newMeetings))
 	}
 	countFrom := win.CountFrom.Unix()

@@ -53,12 +53,11 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := &Snapshot{
-		At:          now,
-		Histograms:  make(map[string]Histograms, len(s.st.Hists)),
-		ActiveHosts: map[string]map[string]int{},
-		Invalid:     make(map[string]uint64, len(umeeting.InvalidReasons)),
-		Remembered:  len(s.st.Meetings),
-		Folded:      s.st.Folded,
+		At:         now,
+		Histograms: make(map[string]Histograms, len(s.st.Hists)),
+		Invalid:    make(map[string]uint64, len(umeeting.InvalidReasons)),
+		Remembered: len(s.st.Meetings),
+		Folded:     s.st.Folded,
 	}
 	snap.Series, snap.Hosts = s.snapshotSeries()
 	for ut, h := range s.st.Hists {
@@ -68,7 +67,8 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 		}
 		snap.Histograms[ut] = Histograms{Duration: h.Duration.clone(), Participants: h.Participants.clone()}
 	}
-	snap.ActiveHosts, snap.PeakMeetings, snap.PeakParticipants = s.gauges(now)
+	snap.ActiveHosts = s.activeHosts(now)
+	snap.PeakMeetings, snap.PeakParticipants = s.peaks(now)
 	for _, r := range umeeting.InvalidReasons {
 		snap.Invalid[r] = s.st.Invalid[r]
 	}
@@ -84,10 +84,6 @@ func (s *Store) Snapshot(now time.Time) *Snapshot {
 func (s *Store) Gauges(now time.Time) (activeHosts map[string]map[string]int, peakMeetings, peakParticipants int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.gauges(now)
-}
-
-func (s *Store) gauges(now time.Time) (activeHosts map[string]map[string]int, peakMeetings, peakParticipants int) {
 	peakMeetings, peakParticipants = s.peaks(now)
 	return s.activeHosts(now), peakMeetings, peakParticipants
 }
