@@ -281,8 +281,10 @@ func decodeState(data []byte) (*state, error) {
 	if v := body[len(fileMagic)]; v != fileVersion {
 		return nil, fmt.Errorf("state format version %d is not this release's (%d)", v, fileVersion)
 	}
+	// Every map is made before the decode: gob makes a missing one of the
+	// size the file claims, however few entries follow.
 	st := newState()
-	f := file{State: st}
+	f := file{State: st, Sizes: map[string]int{}}
 	dec := gob.NewDecoder(bytes.NewReader(body[len(fileMagic)+1:]))
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("decoding state: %w", err)

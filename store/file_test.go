@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"encoding/gob"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -324,4 +327,34 @@ func withVersion(data []byte, v byte) []byte {
 	body := append([]byte(nil), data[:len(data)-4]...)
 	body[len(fileMagic)] = v
 	return storetest.WithCRC(body)
+}
+
+// TestHugeCountsAllocateLittle: a tampered state whose map claims 4 million
+// entries in a few bytes is set aside without allocating for them (gob
+// sizes a map it makes by the count it reads).
+func TestHugeCountsAllocateLittle(t *testing.T) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(struct{ Sizes map[string]int }{map[string]int{"x": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// The value message ends: length, type id (2 bytes), field 1, count 1,
+	// "x", 1, end of struct. The count becomes 1<<22, four bytes longer.
+	b := buf.Bytes()
+	n := len(b)
+	tail := []byte{8, b[n-8], b[n-7], 1, 1, 1, 'x', 2, 0}
+	if !bytes.Equal(b[n-9:], tail) {
+		t.Fatalf("unexpected gob encoding % x", b)
+	}
+	body := append([]byte(fileMagic+string(rune(fileVersion))), b[:n-9]...)
+	body = append(body, 12, b[n-8], b[n-7], 1, 0xfc, 0x00, 0x40, 0x00, 0x00, 1, 'x', 2, 0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, info := openBytes(t, storetest.WithCRC(body))
+	runtime.ReadMemStats(&after)
+	if info.LoadError == nil || info.SetAside == "" {
+		t.Fatalf("tampered state used: %+v", info)
+	}
+	if mib := (after.TotalAlloc - before.TotalAlloc) >> 20; mib > 32 {
+		t.Errorf("opening a state that claims 4 million entries allocated %d MiB", mib)
+	}
 }
