@@ -20,9 +20,9 @@ import (
 // encoding/gob, and a CRC-32 of all that, so a file damaged or cut short is
 // told from a good one. There is one format: a file of another version is
 // set aside like a corrupt one and counting starts afresh. gob is not
-// hardened against hostile input; what it decodes is validated (validate)
-// and the file is at most maxFileSize, and whoever can write the storage
-// folder can reset the counters anyway (docs/security.md).
+// hardened against hostile input: the file is at most maxFileSize, gob
+// decodes it into maps made beforehand, and what it decodes is validated
+// (docs/security.md).
 const (
 	fileMagic   = "UMST"
 	fileVersion = 7
