@@ -28,8 +28,8 @@ import (
 const DefaultEvalInterval = time.Minute
 
 // ruleWindow is the span of one range query of a rule: the engine holds a
-// window's points of every series the rule reads (at 10,000 hosts, about
-// 70 MB an hour of a 1m interval), so it bounds the memory of an
+// window's points of every series the rule reads (about 280 MiB live for
+// 2 hours of a 1m interval at 10,000 hosts), so it bounds the memory of an
 // evaluation, whatever the history's length; each query also reads the
 // rule's own range (1h) before the window again, a cost shorter windows
 // repeat more often.
